@@ -1,0 +1,96 @@
+/*  msg: the zsaga wire protocol (version MSG_VERSION). docs/protocol.md is
+    its description for people; this is its description for the compiler.
+
+    Every message body is one msgpack map with "v" (the version) and "type".
+    msg_decode is strict: it refuses unknown types, unknown fields, fields a
+    type does not allow, missing required fields, wrong types and oversized
+    values, and says why in err. It never asserts on input.
+
+    A decoded msg_t borrows params, output and raw slices from the buffer it
+    was decoded from; the buffer must outlive it. It owns `saga` (submit
+    only): msg_clear frees it. Any thread.
+*/
+#ifndef ZSAGA_MSG_H
+#define ZSAGA_MSG_H
+
+#include "mp.h"
+#include "msg_limits.h"
+#include "msg_params.h"
+#include "msg_saga.h"
+
+typedef enum {
+    MSG_NONE = 0,
+    /* client -> orchestrator */
+    MSG_SUBMIT,
+    MSG_STATUS,
+    MSG_LIST,
+    MSG_CANCEL,
+    MSG_RETRY,
+    MSG_RESOLVE,
+    MSG_BACKUP,
+    /* orchestrator -> client */
+    MSG_ACCEPTED,
+    MSG_REJECTED,
+    MSG_OK,
+    MSG_ERROR,
+    MSG_SAGA,  /* status reply: "saga" holds the saga's state */
+    MSG_SAGAS, /* list reply: "sagas" holds an array of summaries */
+    /* worker <-> orchestrator */
+    MSG_READY,
+    MSG_HEARTBEAT,
+    MSG_EXECUTE,
+    MSG_COMPENSATE,
+    MSG_RESULT,
+    /* orchestrator -> event subscribers */
+    MSG_EVENT,
+    MSG_NTYPES
+} msg_type_t;
+
+typedef enum { MSG_PHASE_ACTION = 0, MSG_PHASE_COMPENSATION } msg_phase_t;
+typedef enum { MSG_STATUS_OK = 0, MSG_STATUS_FAILED, MSG_STATUS_RETRY } msg_status_t;
+
+typedef struct {
+    msg_type_t type;
+    uint64_t req;   /* client's request number, echoed in the reply */
+    uint64_t boot;  /* orchestrator boot number (heartbeat) */
+    uint64_t seq;   /* event sequence number */
+    uint64_t ts_ms; /* event time, ms since the epoch */
+    uint32_t attempt, capacity, timeout_ms, limit, inflight;
+    bool duplicate;
+    msg_phase_t phase;
+    msg_status_t status;
+    char id[MSG_ID_MAX + 1];   /* saga id */
+    char step[MSG_ID_MAX + 1]; /* step id */
+    char instance[MSG_ID_MAX + 1];
+    char system[MSG_NAME_MAX + 1];
+    char op[MSG_NAME_MAX + 1];
+    char state[MSG_NAME_MAX + 1];
+    char code[MSG_CODE_MAX + 1];
+    char version[MSG_NAME_MAX + 1];
+    char text[MSG_TEXT_MAX + 1]; /* "reason", "message" or "path" */
+    uint32_t nops;
+    char ops[MSG_MAX_OPS][MSG_NAME_MAX + 1];
+    const uint8_t *params, *output, *raw; /* borrowed slices */
+    size_t params_len, output_len, raw_len;
+    msg_saga_t *saga; /* submit: decoded definition, owned */
+} msg_t;
+
+/* Zero m and set its type. */
+void msg_init(msg_t *m, msg_type_t type);
+/* Release what m owns (the saga); m may be decoded into again. */
+void msg_clear(msg_t *m);
+/* Decode one body. Returns NULL on success, else a short error code
+   ("too_large", "malformed", "unsupported_version", "unknown_type",
+   "invalid_saga") with the reason in err. m is cleared on failure. */
+const char *msg_decode(const void *buf, size_t len, msg_t *m, char *err, size_t errlen);
+/* Encode m (any type but MSG_SAGA and MSG_SAGAS, which the orchestrator
+   writes itself around msg_pack_header). */
+void msg_pack(const msg_t *m, msgpack_packer *pk);
+/* Write "v" and "type" as the first two of nfields map entries. */
+void msg_pack_header(msgpack_packer *pk, msg_type_t type, uint32_t nfields);
+
+const char *msg_type_name(msg_type_t type);
+const char *msg_phase_name(msg_phase_t phase);
+const char *msg_status_name(msg_status_t status);
+
+#endif
