@@ -1,0 +1,336 @@
+/*  jnl: LMDB journal. See jnl.h for the contract. */
+#include "jnl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct jnl_s {
+    MDB_env *env;
+    MDB_dbi dbi[JNL_NDBS];
+    MDB_txn *wtxn; /* open write transaction, or NULL */
+    MDB_txn *rtxn; /* reusable read transaction (reset between uses) */
+    bool rtxn_live;
+};
+
+static const char *s_db_names[JNL_NDBS] = { "sagas", "steps", "index", "history", "systems",
+                                            "meta" };
+
+const char *jnl_strerror(int rc)
+{
+    return mdb_strerror(rc);
+}
+
+static int s_mkdir(const char *dir)
+{
+    if (mkdir(dir, 0750) == 0 || errno == EEXIST)
+        return 0;
+    return errno;
+}
+
+jnl_t *jnl_open(const char *dir, const jnl_config_t *cfg, char *err, size_t errlen)
+{
+    jnl_t *self = calloc(1, sizeof *self);
+    int rc;
+    unsigned flags = MDB_NOTLS;
+    MDB_txn *txn = NULL;
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (cfg->sync == JNL_SYNC_NOMETA)
+        flags |= MDB_NOMETASYNC;
+    else if (cfg->sync == JNL_SYNC_NONE)
+        flags |= MDB_NOSYNC;
+    if ((rc = s_mkdir(dir))) {
+        snprintf(err, errlen, "journal directory %s: %s", dir, strerror(rc));
+        goto fail;
+    }
+    if ((rc = mdb_env_create(&self->env)) ||
+        (rc = mdb_env_set_mapsize(self->env, cfg->map_bytes ? cfg->map_bytes : (1ul << 30))) ||
+        (rc = mdb_env_set_maxdbs(self->env, JNL_NDBS)) ||
+        (rc = mdb_env_open(self->env, dir, flags, 0640))) {
+        snprintf(err, errlen, "journal %s: %s", dir, mdb_strerror(rc));
+        goto fail;
+    }
+    int dead = 0;
+    mdb_reader_check(self->env, &dead); /* readers left by a killed process */
+    if ((rc = mdb_txn_begin(self->env, NULL, 0, &txn))) {
+        snprintf(err, errlen, "journal %s: %s", dir, mdb_strerror(rc));
+        goto fail;
+    }
+    for (int i = 0; i < JNL_NDBS; i++)
+        if ((rc = mdb_dbi_open(txn, s_db_names[i], MDB_CREATE, &self->dbi[i]))) {
+            snprintf(err, errlen, "journal %s: database %s: %s", dir, s_db_names[i],
+                     mdb_strerror(rc));
+            mdb_txn_abort(txn);
+            goto fail;
+        }
+    if ((rc = mdb_txn_commit(txn))) {
+        snprintf(err, errlen, "journal %s: %s", dir, mdb_strerror(rc));
+        goto fail;
+    }
+    return self;
+fail:
+    jnl_destroy(&self);
+    return NULL;
+}
+
+void jnl_destroy(jnl_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    jnl_t *self = *self_p;
+    if (self->wtxn)
+        mdb_txn_abort(self->wtxn);
+    if (self->rtxn)
+        mdb_txn_abort(self->rtxn);
+    if (self->env)
+        mdb_env_close(self->env);
+    free(self);
+    *self_p = NULL;
+}
+
+int jnl_write_begin(jnl_t *self)
+{
+    if (self->wtxn)
+        return EINVAL;
+    return mdb_txn_begin(self->env, NULL, 0, &self->wtxn);
+}
+
+bool jnl_in_write(const jnl_t *self)
+{
+    return self->wtxn != NULL;
+}
+
+int jnl_put(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    MDB_val k = { klen, (void *)key }, v = { vlen, (void *)val };
+    if (!self->wtxn)
+        return EINVAL;
+    return mdb_put(self->wtxn, self->dbi[db], &k, &v, 0);
+}
+
+int jnl_del(jnl_t *self, jnl_db_t db, const void *key, size_t klen)
+{
+    MDB_val k = { klen, (void *)key };
+    if (!self->wtxn)
+        return EINVAL;
+    int rc = mdb_del(self->wtxn, self->dbi[db], &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int jnl_write_commit(jnl_t *self)
+{
+    if (!self->wtxn)
+        return EINVAL;
+    int rc = mdb_txn_commit(self->wtxn); /* frees the txn even on failure */
+    self->wtxn = NULL;
+    return rc;
+}
+
+void jnl_write_abort(jnl_t *self)
+{
+    if (self->wtxn)
+        mdb_txn_abort(self->wtxn);
+    self->wtxn = NULL;
+}
+
+int jnl_read_begin(jnl_t *self)
+{
+    if (self->rtxn_live)
+        return 0;
+    int rc = self->rtxn ? mdb_txn_renew(self->rtxn)
+                        : mdb_txn_begin(self->env, NULL, MDB_RDONLY, &self->rtxn);
+    if (rc == 0)
+        self->rtxn_live = true;
+    return rc;
+}
+
+void jnl_read_end(jnl_t *self)
+{
+    /* Reset, not abort: keeps the reader slot, so the next read is cheap.
+       A live read transaction would pin old pages and grow the map. */
+    if (self->rtxn_live)
+        mdb_txn_reset(self->rtxn);
+    self->rtxn_live = false;
+}
+
+static MDB_txn *s_txn(jnl_t *self)
+{
+    return self->wtxn ? self->wtxn : self->rtxn_live ? self->rtxn : NULL;
+}
+
+int jnl_get(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void **val,
+            size_t *vlen)
+{
+    MDB_txn *txn = s_txn(self);
+    MDB_val k = { klen, (void *)key }, v;
+    if (!txn)
+        return EINVAL;
+    int rc = mdb_get(txn, self->dbi[db], &k, &v);
+    if (rc == 0) {
+        *val = v.mv_data;
+        *vlen = v.mv_size;
+    }
+    return rc;
+}
+
+int jnl_scan(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, jnl_scan_fn *fn,
+             void *arg)
+{
+    MDB_txn *txn = s_txn(self);
+    MDB_cursor *cur;
+    MDB_val k = { plen, (void *)prefix }, v;
+    if (!txn)
+        return EINVAL;
+    int rc = mdb_cursor_open(txn, self->dbi[db], &cur);
+    if (rc)
+        return rc;
+    rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
+    int out = 0;
+    while (rc == 0) {
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        if ((out = fn(arg, k.mv_data, k.mv_size, v.mv_data, v.mv_size)))
+            break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    if (out)
+        return out;
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+uint64_t jnl_meta_get(jnl_t *self, const char *name)
+{
+    const void *v;
+    size_t n;
+    uint64_t out = 0;
+    bool own = !s_txn(self);
+    if (own && jnl_read_begin(self))
+        return 0;
+    if (jnl_get(self, JNL_META, name, strlen(name), &v, &n) == 0 && n == sizeof out)
+        memcpy(&out, v, sizeof out);
+    if (own)
+        jnl_read_end(self);
+    return out;
+}
+
+int jnl_meta_put(jnl_t *self, const char *name, uint64_t value)
+{
+    return jnl_put(self, JNL_META, name, strlen(name), &value, sizeof value);
+}
+
+void jnl_usage(jnl_t *self, size_t *used, size_t *map_bytes)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_env_info(self->env, &info);
+    mdb_env_stat(self->env, &st);
+    *used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+    *map_bytes = info.me_mapsize;
+}
+
+int jnl_backup(jnl_t *self, const char *dir, char *err, size_t errlen)
+{
+    char path[4096];
+    int rc;
+    if ((rc = s_mkdir(dir))) {
+        snprintf(err, errlen, "backup directory %s: %s", dir, strerror(rc));
+        return rc;
+    }
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    if (access(path, F_OK) == 0) {
+        snprintf(err, errlen, "backup directory %s already holds a journal", dir);
+        return EEXIST;
+    }
+    /* Compacting copy: a consistent snapshot taken in its own read
+       transaction, so the running orchestrator keeps writing meanwhile. */
+    if ((rc = mdb_env_copy2(self->env, dir, MDB_CP_COMPACT))) {
+        snprintf(err, errlen, "backup to %s: %s", dir, mdb_strerror(rc));
+        return rc;
+    }
+    return 0;
+}
+
+static int s_copy_file(const char *from, const char *to, char *err, size_t errlen)
+{
+    int in = open(from, O_RDONLY), out = -1, rc = 0;
+    char buf[1 << 16];
+    ssize_t n;
+    if (in < 0 || (out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0640)) < 0) {
+        rc = errno;
+        snprintf(err, errlen, "copy %s: %s", in < 0 ? from : to, strerror(rc));
+        goto done;
+    }
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        if (write(out, buf, (size_t)n) != n) {
+            rc = errno ? errno : EIO;
+            break;
+        }
+    if (n < 0)
+        rc = errno;
+    if (!rc && fsync(out))
+        rc = errno;
+    if (rc)
+        snprintf(err, errlen, "copy %s to %s: %s", from, to, strerror(rc));
+done:
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    return rc;
+}
+
+int jnl_restore(const char *backup_dir, const char *data_dir, char *err, size_t errlen)
+{
+    char from[4096], tmp[4096], to[4096];
+    int rc;
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    /* Check the backup is a journal before touching the live directory. */
+    if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, JNL_NDBS)) ||
+        (rc = mdb_env_open(env, backup_dir, MDB_RDONLY, 0640)) ||
+        (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) ||
+        (rc = mdb_dbi_open(txn, "sagas", 0, &dbi))) {
+        snprintf(err, errlen, "%s is not a readable zsaga journal: %s", backup_dir,
+                 mdb_strerror(rc));
+        if (txn)
+            mdb_txn_abort(txn);
+        mdb_env_close(env);
+        return rc;
+    }
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    if ((rc = s_mkdir(data_dir))) {
+        snprintf(err, errlen, "data directory %s: %s", data_dir, strerror(rc));
+        return rc;
+    }
+    snprintf(from, sizeof from, "%s/data.mdb", backup_dir);
+    snprintf(tmp, sizeof tmp, "%s/data.mdb.restore", data_dir);
+    snprintf(to, sizeof to, "%s/data.mdb", data_dir);
+    if ((rc = s_copy_file(from, tmp, err, errlen)))
+        return rc;
+    /* Temp file, fsync, rename, fsync the directory: the live journal is
+       either the old one or the whole new one, never a torn copy. */
+    if (rename(tmp, to)) {
+        rc = errno;
+        snprintf(err, errlen, "rename %s: %s", tmp, strerror(rc));
+        return rc;
+    }
+    snprintf(tmp, sizeof tmp, "%s/lock.mdb", data_dir);
+    unlink(tmp);
+    int dfd = open(data_dir, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}

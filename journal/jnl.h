@@ -1,0 +1,89 @@
+/*  jnl: the orchestrator's journal, a thin layer over LMDB.
+
+    Owns one LMDB environment in a directory, with named databases:
+      sagas    saga id -> saga record (definition, state, reason)
+      steps    saga id, 0, step index -> step record (state, attempts,
+               times, due time of its timer, last error, output)
+      index    state byte, saga id -> "" (list by state; recovery scan)
+      history  saga id, 0, sequence (8 bytes, big endian) -> transition
+      systems  system name -> operations its workers registered
+      meta     small named counters (boot, history sequence)
+    The orchestrator owns the record formats; the journal stores bytes.
+
+    Group commit: the caller opens one write transaction per batch
+    (jnl_write_begin), puts everything the batch changed, and commits once.
+    Nothing that follows from the batch may be sent before the commit
+    returns 0.
+
+    Errors are LMDB codes (0 is success); jnl_strerror gives text.
+    MDB_MAP_FULL from a put or commit means the map is full: the transaction
+    is aborted and the journal is unchanged.
+
+    Threads: one thread (the orchestrator's loop) calls everything except
+    jnl_backup, which may run on another thread at the same time (it uses
+    its own read transaction). Never use a journal after fork().
+*/
+#ifndef ZSAGA_JNL_H
+#define ZSAGA_JNL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct jnl_s jnl_t;
+
+typedef enum { JNL_SAGAS = 0, JNL_STEPS, JNL_INDEX, JNL_HISTORY, JNL_SYSTEMS, JNL_META, JNL_NDBS } jnl_db_t;
+
+typedef enum {
+    JNL_SYNC_FULL = 0, /* fsync data and meta page at every commit */
+    JNL_SYNC_NOMETA,   /* skip the meta page fsync: the last commit may be lost on power loss */
+    JNL_SYNC_NONE      /* no fsync: a crash of the OS may lose recent commits */
+} jnl_sync_t;
+
+typedef struct {
+    size_t map_bytes; /* 0: default 1 GiB */
+    jnl_sync_t sync;
+} jnl_config_t;
+
+jnl_t *jnl_open(const char *dir, const jnl_config_t *cfg, char *err, size_t errlen);
+void jnl_destroy(jnl_t **self_p);
+const char *jnl_strerror(int rc);
+
+int jnl_write_begin(jnl_t *self);
+int jnl_put(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void *val, size_t vlen);
+/* Delete a key; a missing key is not an error. */
+int jnl_del(jnl_t *self, jnl_db_t db, const void *key, size_t klen);
+int jnl_write_commit(jnl_t *self);
+void jnl_write_abort(jnl_t *self);
+bool jnl_in_write(const jnl_t *self);
+
+/* Reads use the open write transaction if there is one, else a read
+   transaction opened by jnl_read_begin (ended by jnl_read_end). Values
+   stay valid until that transaction ends. MDB_NOTFOUND if absent. */
+int jnl_read_begin(jnl_t *self);
+void jnl_read_end(jnl_t *self);
+int jnl_get(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void **val,
+            size_t *vlen);
+
+/* Call fn for every key starting with prefix, in key order, until fn
+   returns non-zero (which jnl_scan then returns). */
+typedef int(jnl_scan_fn)(void *arg, const void *key, size_t klen, const void *val, size_t vlen);
+int jnl_scan(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, jnl_scan_fn *fn,
+             void *arg);
+
+/* Counters in the meta database (0 if never set). */
+uint64_t jnl_meta_get(jnl_t *self, const char *name);
+int jnl_meta_put(jnl_t *self, const char *name, uint64_t value);
+
+/* Bytes of the map in use and the map size. */
+void jnl_usage(jnl_t *self, size_t *used, size_t *map_bytes);
+
+/* Hot backup: a compacted, consistent copy of the running journal into
+   dir (created if missing; must not hold a journal already). */
+int jnl_backup(jnl_t *self, const char *dir, char *err, size_t errlen);
+/* Offline restore: check that backup_dir holds a readable journal, then
+   put a copy in data_dir (created if missing; any journal there is
+   replaced, atomically). The orchestrator must not be running. */
+int jnl_restore(const char *backup_dir, const char *data_dir, char *err, size_t errlen);
+
+#endif

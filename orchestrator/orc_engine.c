@@ -1,0 +1,1213 @@
+/*  orc_engine: the saga state machine. See orc_engine.h for the batch API.
+
+    DESIGN
+    ======
+
+    Saga states
+
+        submit --> RUNNING --(every step SUCCEEDED)--> COMPLETED
+                      |
+                      | a step fails for good, runs out of tries or of
+                      | time, or the client cancels
+                      v
+                 COMPENSATING --(every step that may have acted is
+                      |          COMPENSATED)--> COMPENSATED
+                      |
+                      | a compensation fails for good or runs out of tries
+                      v
+                   PARKED --(operator retry)--> COMPENSATING
+                      |
+                      +----(operator resolve)--> RESOLVED
+
+    Step states (action half)
+
+        PENDING -> READY -> RUNNING -> SUCCEEDED
+                     ^        |  \
+                     |        |   +-> FAILED        (worker said failed: its
+                     |        v                      barrier row records it,
+                  WAITING <---+ retry later,         so no try can act later)
+                              timeout (maybe_applied)
+
+    Step states (compensation half), entered when the saga compensates
+
+        SUCCEEDED, RUNNING, or READY/WAITING with maybe_applied
+            -> COMP_PENDING -> COMP_READY -> COMP_RUNNING -> COMPENSATED
+                                   ^              |
+                                   +- COMP_WAITING <+ retry later, timeout
+                                                  +-> COMP_PARKED (failed, or
+                                                      out of tries)
+        PENDING, or READY/WAITING never sent -> SKIPPED
+
+    Invariants
+    1. Memory never runs ahead of the journal: every change of a batch is
+       written in one transaction, and nothing that follows from it (reply,
+       dispatch, event) leaves before that transaction commits
+       (orc_engine_commit). A failed commit reloads the touched sagas.
+    2. A step whose outcome is unknown (a timeout, a lost worker, a crash
+       of zsagad while it ran) is treated as maybe applied: it is
+       compensated if the saga compensates. Workers' barriers make that safe.
+    3. A step is compensated only after every step that depends on it and
+       may have acted is compensated (reverse dependency order).
+       Independent compensations run in parallel.
+    4. A step the worker reported "failed" is not compensated: the worker
+       rolled its effect back and recorded the failure in its barrier.
+    5. Dispatch repeats: after a restart or a lost worker the same try is
+       sent again (resend, no new attempt); the worker's barrier returns
+       the stored outcome if the first one committed.
+
+    Transitions and who makes them
+        PENDING -> READY                  s_start_ready
+        READY -> RUNNING                  orc_engine_pump
+        RUNNING -> SUCCEEDED/FAILED       s_action_result
+        RUNNING -> WAITING                s_action_result (retry), s_timer (deadline)
+        WAITING -> READY                  s_timer
+        * -> COMP_PENDING / SKIPPED       s_abort
+        COMP_PENDING -> COMP_READY        s_comp_progress
+        COMP_READY -> COMP_RUNNING        orc_engine_pump
+        COMP_RUNNING -> COMPENSATED, COMP_WAITING, COMP_PARKED
+                                          s_comp_result, s_timer
+        saga state changes                s_saga_set (from the above)
+*/
+#include "orc_engine.h"
+#include "orc_store.h"
+#include "orc_timer.h"
+
+#include <czmq.h>
+#include <lmdb.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct orc_engine_s {
+    jnl_t *jnl;
+    orc_config_t cfg;
+    zhashx_t *table; /* saga id -> orc_saga_t, sagas not yet ended */
+    orc_registry_t *reg;
+    orc_timer_t *timers;
+    orc_saga_t *dirty;
+    uint64_t now_ms;
+    uint64_t hist_seq;
+    uint64_t boot;
+    uint64_t rng;
+    msgpack_sbuffer buf;
+    orc_dispatch_t *out;
+    size_t nout, capout;
+    orc_event_t *ev;
+    size_t nev, capev;
+    size_t evicting; /* nonzero while evicting: no new events */
+    orc_stats_t stats;
+};
+
+#define BIT(i) (1ull << (i))
+
+static void s_comp_progress(orc_engine_t *e, orc_saga_t *saga);
+static void s_start_ready(orc_engine_t *e, orc_saga_t *saga);
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static uint64_t s_rand(orc_engine_t *e)
+{
+    /* xorshift64*: jitter only needs to be cheap and spread out. */
+    e->rng ^= e->rng >> 12;
+    e->rng ^= e->rng << 25;
+    e->rng ^= e->rng >> 27;
+    return e->rng * 2685821657736338717ull;
+}
+
+static uint64_t s_backoff(orc_engine_t *e, const msg_retry_t *policy, uint32_t next_attempt)
+{
+    /* Equal jitter: half the delay for sure, half at random, so many
+       sagas failing together do not retry together. */
+    uint64_t d = msg_retry_delay(policy, next_attempt);
+    return d / 2 + (d ? s_rand(e) % (d / 2 + 1) : 0);
+}
+
+static void s_list(orc_engine_t *e, orc_saga_t *saga)
+{
+    if (!saga->listed) {
+        saga->listed = true;
+        saga->refs++;
+        saga->dirty_next = e->dirty;
+        e->dirty = saga;
+    }
+}
+
+static void s_event(orc_engine_t *e, orc_saga_t *saga, int32_t step, const char *what,
+                    uint32_t attempt, const char *reason)
+{
+    if (e->nev == e->capev) {
+        size_t cap = e->capev ? e->capev * 2 : 256;
+        orc_event_t *ev = realloc(e->ev, cap * sizeof *ev);
+        if (!ev)
+            return; /* the transition still happens; only its record is lost */
+        e->ev = ev;
+        e->capev = cap;
+    }
+    orc_event_t *ev = &e->ev[e->nev++];
+    ev->seq = ++e->hist_seq;
+    ev->ts_ms = e->now_ms;
+    strcpy(ev->id, saga->def->id);
+    ev->step = step;
+    ev->what = what;
+    ev->attempt = attempt;
+    ev->reason = reason ? strdup(reason) : NULL;
+    s_list(e, saga);
+}
+
+static void s_step_set(orc_engine_t *e, orc_saga_t *saga, uint32_t i, uint8_t state)
+{
+    saga->steps[i].state = state;
+    saga->dirty_steps |= BIT(i);
+    saga->updated_ms = e->now_ms;
+    s_list(e, saga);
+}
+
+static void s_saga_set(orc_engine_t *e, orc_saga_t *saga, uint8_t state, const char *reason)
+{
+    static const char *names[SAGA_NSTATES] = {
+        [SAGA_RUNNING] = "saga.running",         [SAGA_COMPENSATING] = "saga.compensating",
+        [SAGA_COMPLETED] = "saga.completed",     [SAGA_COMPENSATED] = "saga.compensated",
+        [SAGA_PARKED] = "saga.parked",           [SAGA_RESOLVED] = "saga.resolved",
+    };
+    saga->state = state;
+    saga->updated_ms = e->now_ms;
+    saga->dirty = true;
+    if (reason)
+        orc_set_text(&saga->reason, reason);
+    if (state == SAGA_COMPLETED)
+        e->stats.sagas_completed++;
+    else if (state == SAGA_COMPENSATED)
+        e->stats.sagas_compensated++;
+    else if (state == SAGA_PARKED)
+        e->stats.sagas_parked++;
+    s_event(e, saga, -1, names[state], 0, reason);
+}
+
+static void s_arm(orc_engine_t *e, orc_saga_t *saga, uint32_t i, uint64_t due_ms)
+{
+    orc_step_t *st = &saga->steps[i];
+    st->due_ms = due_ms;
+    st->timer_gen++;
+    if (orc_timer_push(e->timers, (orc_timer_entry_t) { due_ms, saga, i, st->timer_gen }) == 0)
+        saga->refs++;
+}
+
+static void s_disarm(orc_saga_t *saga, uint32_t i)
+{
+    saga->steps[i].timer_gen++;
+    saga->steps[i].due_ms = 0;
+}
+
+static orc_system_t *s_system(orc_engine_t *e, const char *name)
+{
+    orc_system_t *sys = orc_registry_system(e->reg, name);
+    return sys ? sys : orc_registry_define(e->reg, name, NULL, 0);
+}
+
+static void s_enqueue(orc_engine_t *e, orc_saga_t *saga, uint32_t i)
+{
+    orc_step_t *st = &saga->steps[i];
+    if (st->queued)
+        return;
+    orc_system_t *sys = s_system(e, saga->def->steps[i].system);
+    if (sys && orc_queue_push(sys, saga, i) == 0)
+        st->queued = true;
+}
+
+static orc_worker_t *s_worker_by_serial(orc_engine_t *e, uint32_t serial)
+{
+    if (!serial)
+        return NULL;
+    for (orc_system_t *s = orc_registry_systems(e->reg); s; s = s->next)
+        for (orc_worker_t *w = s->workers; w; w = w->next)
+            if (w->serial == serial)
+                return w;
+    return NULL;
+}
+
+/* The worker holding this phase of the step is done with it. */
+static void s_release(orc_engine_t *e, orc_step_t *st, msg_phase_t phase)
+{
+    uint32_t *slot = phase == MSG_PHASE_ACTION ? &st->act_worker : &st->comp_worker;
+    orc_worker_t *w = s_worker_by_serial(e, *slot);
+    if (w && w->inflight)
+        w->inflight--;
+    *slot = 0;
+}
+
+static void s_set_error(orc_step_t *st, const char *code, const char *text)
+{
+    snprintf(st->code, sizeof st->code, "%s", code ? code : "");
+    orc_set_text(&st->error, text && text[0] ? text : NULL);
+}
+
+/* ---- the action half -------------------------------------------------- */
+
+static void s_check_complete(orc_engine_t *e, orc_saga_t *saga)
+{
+    for (uint32_t i = 0; i < saga->def->nsteps; i++)
+        if (saga->steps[i].state != STEP_SUCCEEDED)
+            return;
+    s_saga_set(e, saga, SAGA_COMPLETED, NULL);
+}
+
+static void s_start_ready(orc_engine_t *e, orc_saga_t *saga)
+{
+    uint64_t done = 0;
+    for (uint32_t i = 0; i < saga->def->nsteps; i++)
+        if (saga->steps[i].state == STEP_SUCCEEDED)
+            done |= BIT(i);
+    for (uint32_t i = 0; i < saga->def->nsteps; i++) {
+        orc_step_t *st = &saga->steps[i];
+        if (st->state == STEP_PENDING && (saga->def->steps[i].deps & ~done) == 0) {
+            s_step_set(e, saga, i, STEP_READY);
+            s_enqueue(e, saga, i);
+        }
+    }
+}
+
+/* Stop the saga and start undoing it (invariants 2-4). */
+static void s_abort(orc_engine_t *e, orc_saga_t *saga, const char *reason)
+{
+    if (saga->state != SAGA_RUNNING)
+        return;
+    for (uint32_t i = 0; i < saga->def->nsteps; i++) {
+        orc_step_t *st = &saga->steps[i];
+        uint8_t next = st->state;
+        switch (st->state) {
+        case STEP_PENDING: next = STEP_SKIPPED; break;
+        case STEP_READY:
+        case STEP_WAITING:
+            next = st->maybe_applied || st->resend ? STEP_COMP_PENDING : STEP_SKIPPED;
+            break;
+        case STEP_RUNNING:
+        case STEP_SUCCEEDED: next = STEP_COMP_PENDING; break;
+        default: break;
+        }
+        if (next != st->state) {
+            if (st->state == STEP_RUNNING || st->state == STEP_WAITING)
+                s_disarm(saga, i);
+            st->resend = false;
+            s_step_set(e, saga, i, next);
+            if (next == STEP_SKIPPED)
+                s_event(e, saga, (int32_t)i, "step.skipped", 0, NULL);
+        }
+    }
+    s_saga_set(e, saga, SAGA_COMPENSATING, reason);
+    s_comp_progress(e, saga);
+}
+
+/* The step failed for good; undo it too if some try may have acted. */
+static void s_fail_step(orc_engine_t *e, orc_saga_t *saga, uint32_t i, const char *code,
+                        const char *text)
+{
+    orc_step_t *st = &saga->steps[i];
+    char reason[MSG_TEXT_MAX + 128];
+    s_disarm(saga, i);
+    s_set_error(st, code, text);
+    st->finished_ms = e->now_ms;
+    s_step_set(e, saga, i, st->maybe_applied ? STEP_COMP_PENDING : STEP_FAILED);
+    s_event(e, saga, (int32_t)i, "step.failed", st->attempts, text);
+    snprintf(reason, sizeof reason, "step '%s' failed: %s%s%s", saga->def->steps[i].id,
+             code && code[0] ? code : "", code && code[0] && text && text[0] ? ": " : "",
+             text ? text : "");
+    s_abort(e, saga, reason);
+}
+
+static void s_action_result(orc_engine_t *e, orc_saga_t *saga, uint32_t i, const msg_t *m)
+{
+    orc_step_t *st = &saga->steps[i];
+    const msg_step_t *def = &saga->def->steps[i];
+    bool live = st->state == STEP_RUNNING || st->state == STEP_WAITING || st->state == STEP_READY;
+    if (m->status == MSG_STATUS_OK && live) {
+        s_disarm(saga, i);
+        free(st->output);
+        st->output = NULL;
+        st->output_len = 0;
+        if (m->output_len && (st->output = malloc(m->output_len))) {
+            memcpy(st->output, m->output, m->output_len);
+            st->output_len = (uint32_t)m->output_len;
+        }
+        st->finished_ms = e->now_ms;
+        st->resend = false;
+        s_set_error(st, NULL, NULL);
+        s_step_set(e, saga, i, STEP_SUCCEEDED);
+        s_event(e, saga, (int32_t)i, "step.succeeded", m->attempt, NULL);
+        if (saga->state == SAGA_RUNNING) {
+            s_start_ready(e, saga);
+            s_check_complete(e, saga);
+        }
+    } else if (m->status == MSG_STATUS_FAILED && live) {
+        /* The barrier recorded the failure: no try of it can act now. */
+        st->maybe_applied = false;
+        s_fail_step(e, saga, i, m->code[0] ? m->code : "failed", m->text);
+    } else if (m->status == MSG_STATUS_FAILED && st->state == STEP_COMP_PENDING) {
+        /* It was in flight when the saga stopped; now we know it did not act. */
+        s_set_error(st, m->code, m->text);
+        s_step_set(e, saga, i, STEP_FAILED);
+        s_event(e, saga, (int32_t)i, "step.failed", m->attempt, m->text);
+        s_comp_progress(e, saga);
+    } else if (m->status == MSG_STATUS_RETRY && st->state == STEP_RUNNING &&
+               m->attempt == st->attempts) {
+        s_set_error(st, m->code[0] ? m->code : "retry", m->text);
+        if (st->attempts >= def->retry.attempts) {
+            s_fail_step(e, saga, i, "retries_exhausted", m->text);
+            return;
+        }
+        s_step_set(e, saga, i, STEP_WAITING);
+        s_arm(e, saga, i, e->now_ms + s_backoff(e, &def->retry, st->attempts + 1));
+        s_event(e, saga, (int32_t)i, "step.retrying", st->attempts, m->text);
+    } else
+        e->stats.stale_results++;
+}
+
+/* ---- the compensation half -------------------------------------------- */
+
+static bool s_comp_open(uint8_t state)
+{
+    return state == STEP_COMP_PENDING || state == STEP_COMP_READY || state == STEP_COMP_RUNNING ||
+           state == STEP_COMP_WAITING || state == STEP_COMP_PARKED;
+}
+
+static void s_comp_progress(orc_engine_t *e, orc_saga_t *saga)
+{
+    if (saga->state != SAGA_COMPENSATING)
+        return;
+    for (bool moved = true; moved;) {
+        moved = false;
+        for (uint32_t i = 0; i < saga->def->nsteps; i++) {
+            if (saga->steps[i].state != STEP_COMP_PENDING)
+                continue;
+            uint64_t deps = msg_saga_dependents(saga->def, i);
+            bool blocked = false;
+            for (uint32_t j = 0; j < saga->def->nsteps && !blocked; j++)
+                blocked = (deps & BIT(j)) && s_comp_open(saga->steps[j].state);
+            if (blocked)
+                continue;
+            if (!saga->def->steps[i].compensation[0]) {
+                /* Nothing to undo: the step declared no compensation. */
+                saga->steps[i].comp_finished_ms = e->now_ms;
+                s_step_set(e, saga, i, STEP_COMPENSATED);
+                s_event(e, saga, (int32_t)i, "step.compensated", 0, "no compensation declared");
+                moved = true;
+            } else {
+                s_step_set(e, saga, i, STEP_COMP_READY);
+                s_enqueue(e, saga, i);
+            }
+        }
+    }
+    const char *parked = NULL;
+    for (uint32_t i = 0; i < saga->def->nsteps; i++) {
+        uint8_t s = saga->steps[i].state;
+        if (s == STEP_COMP_READY || s == STEP_COMP_RUNNING || s == STEP_COMP_WAITING)
+            return; /* still at work */
+        if (s == STEP_COMP_PARKED && !parked)
+            parked = saga->def->steps[i].id;
+    }
+    if (parked) {
+        char reason[MSG_TEXT_MAX + 128];
+        const orc_step_t *st = &saga->steps[msg_saga_find(saga->def, parked)];
+        snprintf(reason, sizeof reason, "compensation of step '%s' needs an operator: %s%s%s",
+                 parked, st->code, st->error ? ": " : "", st->error ? st->error : "");
+        s_saga_set(e, saga, SAGA_PARKED, reason);
+    } else
+        s_saga_set(e, saga, SAGA_COMPENSATED, NULL);
+}
+
+static void s_comp_park(orc_engine_t *e, orc_saga_t *saga, uint32_t i, const char *code,
+                        const char *text)
+{
+    s_disarm(saga, i);
+    s_set_error(&saga->steps[i], code, text);
+    s_step_set(e, saga, i, STEP_COMP_PARKED);
+    s_event(e, saga, (int32_t)i, "step.compensation_parked", saga->steps[i].comp_attempts, text);
+    s_comp_progress(e, saga);
+}
+
+static void s_comp_result(orc_engine_t *e, orc_saga_t *saga, uint32_t i, const msg_t *m)
+{
+    orc_step_t *st = &saga->steps[i];
+    const msg_step_t *def = &saga->def->steps[i];
+    bool live = st->state == STEP_COMP_RUNNING || st->state == STEP_COMP_WAITING ||
+                st->state == STEP_COMP_READY;
+    if (m->status == MSG_STATUS_OK && live) {
+        s_disarm(saga, i);
+        st->comp_finished_ms = e->now_ms;
+        st->resend = false;
+        s_step_set(e, saga, i, STEP_COMPENSATED);
+        s_event(e, saga, (int32_t)i, "step.compensated", m->attempt, NULL);
+        s_comp_progress(e, saga);
+    } else if (m->status == MSG_STATUS_FAILED && st->state == STEP_COMP_RUNNING) {
+        s_comp_park(e, saga, i, m->code[0] ? m->code : "failed", m->text);
+    } else if (m->status == MSG_STATUS_RETRY && st->state == STEP_COMP_RUNNING &&
+               m->attempt == st->comp_attempts) {
+        if (st->comp_attempts >= def->comp_retry.attempts) {
+            s_comp_park(e, saga, i, "retries_exhausted", m->text);
+            return;
+        }
+        s_set_error(st, m->code[0] ? m->code : "retry", m->text);
+        s_step_set(e, saga, i, STEP_COMP_WAITING);
+        s_arm(e, saga, i, e->now_ms + s_backoff(e, &def->comp_retry, st->comp_attempts + 1));
+        s_event(e, saga, (int32_t)i, "step.compensation_retrying", st->comp_attempts, m->text);
+    } else
+        e->stats.stale_results++;
+}
+
+/* ---- timers and workers ----------------------------------------------- */
+
+static void s_timer(orc_engine_t *e, orc_saga_t *saga, uint32_t i)
+{
+    orc_step_t *st = &saga->steps[i];
+    const msg_step_t *def = &saga->def->steps[i];
+    st->due_ms = 0;
+    switch (st->state) {
+    case STEP_RUNNING:
+        /* No answer in time: the outcome is unknown (invariant 2). */
+        e->stats.timeouts++;
+        st->maybe_applied = true;
+        s_release(e, st, MSG_PHASE_ACTION);
+        s_event(e, saga, (int32_t)i, "step.timed_out", st->attempts, NULL);
+        if (st->attempts >= def->retry.attempts) {
+            char text[96];
+            snprintf(text, sizeof text, "no result after %u attempts", st->attempts);
+            s_fail_step(e, saga, i, "timeout", text);
+            return;
+        }
+        s_set_error(st, "timeout", "no result before the deadline");
+        s_step_set(e, saga, i, STEP_WAITING);
+        s_arm(e, saga, i, e->now_ms + s_backoff(e, &def->retry, st->attempts + 1));
+        break;
+    case STEP_WAITING:
+        s_step_set(e, saga, i, STEP_READY);
+        s_enqueue(e, saga, i);
+        break;
+    case STEP_COMP_RUNNING:
+        e->stats.timeouts++;
+        s_release(e, st, MSG_PHASE_COMPENSATION);
+        s_event(e, saga, (int32_t)i, "step.compensation_timed_out", st->comp_attempts, NULL);
+        if (st->comp_attempts >= def->comp_retry.attempts) {
+            s_comp_park(e, saga, i, "timeout", "compensation: no result after its last attempt");
+            return;
+        }
+        s_set_error(st, "timeout", "compensation: no result before the deadline");
+        s_step_set(e, saga, i, STEP_COMP_WAITING);
+        s_arm(e, saga, i, e->now_ms + s_backoff(e, &def->comp_retry, st->comp_attempts + 1));
+        break;
+    case STEP_COMP_WAITING:
+        s_step_set(e, saga, i, STEP_COMP_READY);
+        s_enqueue(e, saga, i);
+        break;
+    default: break;
+    }
+}
+
+/* A worker stopped answering: its steps go back to the queue, to be sent
+   again (same attempt) to another instance or to it when it returns. */
+static void s_worker_lost(orc_engine_t *e, orc_worker_t *w)
+{
+    e->stats.workers_lost++;
+    for (orc_saga_t *saga = zhashx_first(e->table); saga; saga = zhashx_next(e->table))
+        for (uint32_t i = 0; i < saga->def->nsteps; i++) {
+            orc_step_t *st = &saga->steps[i];
+            if (st->act_worker == w->serial) {
+                st->act_worker = 0;
+                if (st->state == STEP_RUNNING) {
+                    s_disarm(saga, i);
+                    st->resend = true;
+                    s_step_set(e, saga, i, STEP_READY);
+                    s_enqueue(e, saga, i);
+                    s_event(e, saga, (int32_t)i, "step.reassigned", st->attempts, w->rid);
+                }
+            }
+            if (st->comp_worker == w->serial) {
+                st->comp_worker = 0;
+                if (st->state == STEP_COMP_RUNNING) {
+                    s_disarm(saga, i);
+                    st->resend = true;
+                    s_step_set(e, saga, i, STEP_COMP_READY);
+                    s_enqueue(e, saga, i);
+                    s_event(e, saga, (int32_t)i, "step.reassigned", st->comp_attempts, w->rid);
+                }
+            }
+        }
+    orc_registry_remove(e->reg, w);
+}
+
+/* ---- loading and resuming --------------------------------------------- */
+
+/* Re-arm a saga loaded from the journal: steps that were sent are sent
+   again (invariant 5), waiting steps get their timers back. */
+static void s_resume(orc_engine_t *e, orc_saga_t *saga)
+{
+    for (uint32_t i = 0; i < saga->def->nsteps; i++) {
+        orc_step_t *st = &saga->steps[i];
+        st->queued = false;
+        st->act_worker = st->comp_worker = 0;
+        switch (st->state) {
+        case STEP_RUNNING:
+            st->state = STEP_READY;
+            st->resend = true;
+            /* fall through */
+        case STEP_READY: s_enqueue(e, saga, i); break;
+        case STEP_COMP_RUNNING:
+            st->state = STEP_COMP_READY;
+            st->resend = true;
+            /* fall through */
+        case STEP_COMP_READY: s_enqueue(e, saga, i); break;
+        case STEP_WAITING:
+        case STEP_COMP_WAITING: s_arm(e, saga, i, st->due_ms ? st->due_ms : e->now_ms); break;
+        default: break;
+        }
+    }
+    if (saga->state == SAGA_RUNNING) {
+        s_start_ready(e, saga);
+        s_check_complete(e, saga);
+    } else if (saga->state == SAGA_COMPENSATING)
+        s_comp_progress(e, saga);
+}
+
+static void s_table_remove(orc_engine_t *e, orc_saga_t *saga)
+{
+    if (!saga->in_table)
+        return;
+    zhashx_delete(e->table, saga->def->id);
+    saga->in_table = false;
+    saga->refs++; /* so that unref below frees it if nothing else holds it */
+    orc_saga_unref(saga);
+}
+
+static int s_table_insert(orc_engine_t *e, orc_saga_t *saga)
+{
+    if (zhashx_insert(e->table, saga->def->id, saga))
+        return -1;
+    saga->in_table = true;
+    return 0;
+}
+
+static int s_load_one(orc_engine_t *e, const char *id, char *err, size_t errlen)
+{
+    int rc;
+    orc_saga_t *saga = orc_store_load(e->jnl, id, &rc, err, errlen);
+    if (!saga)
+        return rc;
+    if (s_table_insert(e, saga)) {
+        orc_saga_destroy(&saga);
+        return ENOMEM;
+    }
+    s_resume(e, saga);
+    return 0;
+}
+
+typedef struct {
+    orc_engine_t *e;
+    char **ids;
+    size_t n, cap;
+} s_idlist_t;
+
+static int s_collect(void *arg, const char *id)
+{
+    s_idlist_t *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        char **ids = realloc(l->ids, cap * sizeof *ids);
+        if (!ids)
+            return ENOMEM;
+        l->ids = ids;
+        l->cap = cap;
+    }
+    return (l->ids[l->n++] = strdup(id)) ? 0 : ENOMEM;
+}
+
+/* Recovery: every saga still running or compensating comes back. */
+static int s_recover(orc_engine_t *e, char *err, size_t errlen)
+{
+    s_idlist_t l = { e, NULL, 0, 0 };
+    int rc = jnl_read_begin(e->jnl);
+    if (!rc)
+        rc = orc_store_load_systems(e->jnl, e->reg);
+    if (!rc)
+        rc = orc_store_each_in_state(e->jnl, SAGA_RUNNING, s_collect, &l);
+    if (!rc)
+        rc = orc_store_each_in_state(e->jnl, SAGA_COMPENSATING, s_collect, &l);
+    for (size_t i = 0; i < l.n && !rc; i++)
+        if ((rc = s_load_one(e, l.ids[i], err, errlen)) == MDB_CORRUPTED) {
+            /* One bad record must not keep every other saga from ending;
+               it is reported, and left in the journal for inspection. */
+            fprintf(stderr, "zsagad: recovery: %s\n", err);
+            rc = 0;
+        }
+    jnl_read_end(e->jnl);
+    for (size_t i = 0; i < l.n; i++)
+        free(l.ids[i]);
+    free(l.ids);
+    if (rc && !err[0])
+        snprintf(err, errlen, "recovery: %s", jnl_strerror(rc));
+    return rc;
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+orc_engine_t *orc_engine_new(jnl_t *jnl, const orc_config_t *cfg, uint64_t now_ms, char *err,
+                             size_t errlen)
+{
+    orc_engine_t *e = calloc(1, sizeof *e);
+    err[0] = 0;
+    if (!e || sodium_init() < 0) {
+        snprintf(err, errlen, "out of memory");
+        free(e);
+        return NULL;
+    }
+    e->jnl = jnl;
+    e->cfg = *cfg;
+    if (!e->cfg.heartbeat_timeout_ms)
+        e->cfg.heartbeat_timeout_ms = 3000;
+    if (!e->cfg.reserve_pct)
+        e->cfg.reserve_pct = 10;
+    e->rng = cfg->seed ? cfg->seed : now_ms | 1;
+    e->now_ms = now_ms;
+    e->table = zhashx_new();
+    e->reg = orc_registry_new();
+    e->timers = orc_timer_new();
+    msgpack_sbuffer_init(&e->buf);
+    if (!e->table || !e->reg || !e->timers) {
+        snprintf(err, errlen, "out of memory");
+        orc_engine_destroy(&e);
+        return NULL;
+    }
+    e->hist_seq = jnl_meta_get(jnl, "history_seq");
+    e->boot = jnl_meta_get(jnl, "boot") + 1;
+    if (s_recover(e, err, errlen)) {
+        orc_engine_destroy(&e);
+        return NULL;
+    }
+    return e;
+}
+
+void orc_engine_destroy(orc_engine_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    orc_engine_t *e = *self_p;
+    orc_engine_outbox_clear(e);
+    /* Drop every queue and timer reference, then the table itself. */
+    orc_timer_entry_t t;
+    while (e->timers && orc_timer_pop_any(e->timers, &t))
+        orc_saga_unref(t.ptr);
+    orc_registry_destroy(&e->reg);
+    while (e->dirty) {
+        orc_saga_t *s = e->dirty;
+        e->dirty = s->dirty_next;
+        s->listed = false;
+        orc_saga_unref(s);
+    }
+    if (e->table) {
+        for (orc_saga_t *s = zhashx_first(e->table); s; s = zhashx_next(e->table)) {
+            s->in_table = false;
+            s->refs = 0;
+            orc_saga_destroy(&s);
+        }
+        zhashx_destroy(&e->table);
+    }
+    orc_timer_destroy(&e->timers);
+    msgpack_sbuffer_destroy(&e->buf);
+    free(e->out);
+    free(e->ev);
+    free(e);
+    *self_p = NULL;
+}
+
+void orc_engine_now(orc_engine_t *self, uint64_t now_ms)
+{
+    if (now_ms > self->now_ms)
+        self->now_ms = now_ms;
+}
+
+bool orc_engine_journal_full(orc_engine_t *self)
+{
+    size_t used, map;
+    jnl_usage(self->jnl, &used, &map);
+    return used > map / 100 * (100 - self->cfg.reserve_pct);
+}
+
+/* Read the state and hash of a saga from the journal, if it is there. */
+static int s_peek(orc_engine_t *e, const char *id, uint8_t *state, uint8_t hash[16])
+{
+    int rc;
+    char err[256];
+    if ((rc = jnl_read_begin(e->jnl)))
+        return rc;
+    orc_saga_t *saga = orc_store_load(e->jnl, id, &rc, err, sizeof err);
+    jnl_read_end(e->jnl);
+    if (!saga)
+        return rc;
+    *state = saga->state;
+    memcpy(hash, saga->hash, 16);
+    orc_saga_destroy(&saga);
+    return 0;
+}
+
+const char *orc_engine_submit(orc_engine_t *self, msg_saga_t **def_p, uint8_t *state,
+                              bool *duplicate, char *err, size_t errlen)
+{
+    msg_saga_t *def = *def_p;
+    msgpack_packer pk;
+    uint8_t hash[16], old_hash[16];
+    *duplicate = false;
+    for (uint32_t i = 0; i < def->nsteps; i++) {
+        const msg_step_t *st = &def->steps[i];
+        orc_system_t *sys = orc_registry_system(self->reg, st->system);
+        if (!sys || !sys->nops) {
+            snprintf(err, errlen, "step '%s': unknown system '%s' (no worker has registered it)",
+                     st->id, st->system);
+            return "unknown_system";
+        }
+        const char *bad = !orc_system_has_op(sys, st->action) ? st->action
+                          : st->compensation[0] && !orc_system_has_op(sys, st->compensation)
+                              ? st->compensation
+                              : NULL;
+        if (bad) {
+            snprintf(err, errlen, "step '%s': system '%s' has no operation '%s'", st->id,
+                     st->system, bad);
+            return "unknown_operation";
+        }
+    }
+    msgpack_sbuffer_clear(&self->buf);
+    msgpack_packer_init(&pk, &self->buf, msgpack_sbuffer_write);
+    msg_saga_pack(def, &pk);
+    crypto_generichash(hash, sizeof hash, (const uint8_t *)self->buf.data, self->buf.size, NULL,
+                       0);
+    /* Idempotent submit: the same id and definition is the same saga. */
+    orc_saga_t *old = zhashx_lookup(self->table, def->id);
+    int rc = old ? 0 : s_peek(self, def->id, state, old_hash);
+    if (old) {
+        *state = old->state;
+        memcpy(old_hash, old->hash, 16);
+    }
+    if (old || rc == 0) {
+        if (memcmp(hash, old_hash, 16) != 0) {
+            snprintf(err, errlen, "saga id '%s' is already used by a different definition",
+                     def->id);
+            return "conflict";
+        }
+        *duplicate = true;
+        msg_saga_destroy(def_p);
+        return NULL;
+    }
+    if (rc != MDB_NOTFOUND) {
+        snprintf(err, errlen, "journal: %s", jnl_strerror(rc));
+        return "internal";
+    }
+    if (orc_engine_journal_full(self)) {
+        size_t used, map;
+        jnl_usage(self->jnl, &used, &map);
+        snprintf(err, errlen,
+                 "journal is full (%zu of %zu MiB used; %u%% is kept for running sagas): raise "
+                 "--map-size and restart zsagad",
+                 used >> 20, map >> 20, self->cfg.reserve_pct);
+        return "journal_full";
+    }
+    orc_saga_t *saga = orc_saga_new(def);
+    if (!saga || s_table_insert(self, saga)) {
+        if (saga) {
+            saga->def = NULL;
+            free(saga->steps);
+            free(saga);
+        }
+        snprintf(err, errlen, "out of memory");
+        return "internal";
+    }
+    *def_p = NULL;
+    memcpy(saga->hash, hash, 16);
+    saga->created_ms = self->now_ms;
+    self->stats.sagas_started++;
+    s_saga_set(self, saga, SAGA_RUNNING, NULL);
+    s_start_ready(self, saga);
+    *state = saga->state;
+    return NULL;
+}
+
+/* Find a saga in memory, or bring it back from the journal if it exists. */
+static orc_saga_t *s_find(orc_engine_t *e, const char *id, const char **code, char *err,
+                          size_t errlen)
+{
+    orc_saga_t *saga = zhashx_lookup(e->table, id);
+    int rc;
+    if (saga)
+        return saga;
+    if ((rc = jnl_read_begin(e->jnl)) == 0) {
+        saga = orc_store_load(e->jnl, id, &rc, err, errlen);
+        jnl_read_end(e->jnl);
+    }
+    if (!saga) {
+        *code = rc == MDB_NOTFOUND ? "not_found" : "internal";
+        if (rc == MDB_NOTFOUND)
+            snprintf(err, errlen, "no saga with id '%s'", id);
+    }
+    return saga;
+}
+
+static const char *s_bad_state(orc_saga_t *saga, bool loaded, const char *want, char *err,
+                               size_t errlen)
+{
+    snprintf(err, errlen, "saga '%s' is %s; this needs it %s", saga->def->id,
+             orc_saga_state_name(saga->state), want);
+    if (loaded)
+        orc_saga_destroy(&saga);
+    return "bad_state";
+}
+
+const char *orc_engine_cancel(orc_engine_t *self, const char *id, const char *reason, char *err,
+                              size_t errlen)
+{
+    const char *code = NULL;
+    orc_saga_t *saga = s_find(self, id, &code, err, errlen);
+    char text[MSG_TEXT_MAX + 32];
+    if (!saga)
+        return code;
+    if (!saga->in_table)
+        return s_bad_state(saga, true, "running", err, errlen);
+    if (saga->state == SAGA_COMPENSATING)
+        return NULL; /* already undoing: cancel is idempotent */
+    if (saga->state != SAGA_RUNNING)
+        return s_bad_state(saga, false, "running", err, errlen);
+    snprintf(text, sizeof text, "cancelled%s%s", reason && reason[0] ? ": " : "",
+             reason ? reason : "");
+    s_abort(self, saga, text);
+    return NULL;
+}
+
+const char *orc_engine_retry(orc_engine_t *self, const char *id, char *err, size_t errlen)
+{
+    const char *code = NULL;
+    orc_saga_t *saga = s_find(self, id, &code, err, errlen);
+    if (!saga)
+        return code;
+    if (saga->state != SAGA_PARKED)
+        return s_bad_state(saga, !saga->in_table, "parked", err, errlen);
+    if (!saga->in_table && s_table_insert(self, saga)) {
+        orc_saga_destroy(&saga);
+        snprintf(err, errlen, "out of memory");
+        return "internal";
+    }
+    for (uint32_t i = 0; i < saga->def->nsteps; i++)
+        if (saga->steps[i].state == STEP_COMP_PARKED) {
+            saga->steps[i].comp_attempts = 0;
+            s_step_set(self, saga, i, STEP_COMP_READY);
+            s_enqueue(self, saga, i);
+        }
+    s_saga_set(self, saga, SAGA_COMPENSATING, "operator retry");
+    s_comp_progress(self, saga);
+    return NULL;
+}
+
+const char *orc_engine_resolve(orc_engine_t *self, const char *id, const char *note, char *err,
+                               size_t errlen)
+{
+    const char *code = NULL;
+    orc_saga_t *saga = s_find(self, id, &code, err, errlen);
+    char text[MSG_TEXT_MAX + 32];
+    if (!saga)
+        return code;
+    if (saga->state != SAGA_PARKED)
+        return s_bad_state(saga, !saga->in_table, "parked", err, errlen);
+    if (!saga->in_table && s_table_insert(self, saga)) {
+        orc_saga_destroy(&saga);
+        snprintf(err, errlen, "out of memory");
+        return "internal";
+    }
+    snprintf(text, sizeof text, "resolved by operator%s%s", note && note[0] ? ": " : "",
+             note ? note : "");
+    s_saga_set(self, saga, SAGA_RESOLVED, text);
+    return NULL;
+}
+
+void orc_engine_ready(orc_engine_t *self, const char *rid, const msg_t *m)
+{
+    orc_system_t *sys = orc_registry_define(self->reg, m->system, (char(*)[MSG_NAME_MAX + 1])m->ops,
+                                            m->nops);
+    if (sys)
+        orc_registry_ready(self->reg, rid, sys, m->capacity, self->now_ms);
+}
+
+bool orc_engine_heartbeat(orc_engine_t *self, const char *rid)
+{
+    orc_worker_t *w = orc_registry_worker(self->reg, rid);
+    if (w)
+        w->last_seen_ms = self->now_ms;
+    return w != NULL;
+}
+
+void orc_engine_result(orc_engine_t *self, const char *rid, const msg_t *m)
+{
+    self->stats.results++;
+    orc_worker_t *w = orc_registry_worker(self->reg, rid);
+    if (w)
+        w->last_seen_ms = self->now_ms;
+    orc_saga_t *saga = zhashx_lookup(self->table, m->id);
+    int i = saga ? msg_saga_find(saga->def, m->step) : -1;
+    if (i < 0) {
+        self->stats.stale_results++; /* an ended saga, or not ours */
+        return;
+    }
+    orc_step_t *st = &saga->steps[i];
+    uint32_t holder = m->phase == MSG_PHASE_ACTION ? st->act_worker : st->comp_worker;
+    if (w && holder == w->serial)
+        s_release(self, st, m->phase);
+    if (m->phase == MSG_PHASE_ACTION)
+        s_action_result(self, saga, (uint32_t)i, m);
+    else
+        s_comp_result(self, saga, (uint32_t)i, m);
+}
+
+void orc_engine_tick(orc_engine_t *self)
+{
+    orc_timer_entry_t t;
+    orc_worker_t *w;
+    while (orc_timer_pop_due(self->timers, self->now_ms, &t)) {
+        orc_saga_t *saga = t.ptr;
+        if (saga->in_table && saga->steps[t.arg].timer_gen == t.gen)
+            s_timer(self, saga, t.arg);
+        orc_saga_unref(saga);
+    }
+    while ((w = orc_registry_expired(self->reg, self->now_ms, self->cfg.heartbeat_timeout_ms)))
+        s_worker_lost(self, w);
+}
+
+/* Resolve "${step.key}" params against the saga's outputs. */
+static int s_output_of(void *arg, const char *step, const uint8_t **out, size_t *len)
+{
+    orc_saga_t *saga = arg;
+    int i = msg_saga_find(saga->def, step);
+    if (i < 0 || !saga->steps[i].output_len)
+        return -1;
+    *out = saga->steps[i].output;
+    *len = saga->steps[i].output_len;
+    return 0;
+}
+
+static orc_dispatch_t *s_out_push(orc_engine_t *e)
+{
+    if (e->nout == e->capout) {
+        size_t cap = e->capout ? e->capout * 2 : 256;
+        orc_dispatch_t *o = realloc(e->out, cap * sizeof *o);
+        if (!o)
+            return NULL;
+        e->out = o;
+        e->capout = cap;
+    }
+    return &e->out[e->nout++];
+}
+
+/* Give one queued step to worker w. Returns false if the step failed to
+   resolve its params (it has then failed for good). */
+static void s_dispatch(orc_engine_t *e, orc_saga_t *saga, uint32_t i, orc_worker_t *w)
+{
+    orc_step_t *st = &saga->steps[i];
+    const msg_step_t *def = &saga->def->steps[i];
+    bool comp = st->state == STEP_COMP_READY;
+    char err[MSG_TEXT_MAX];
+    size_t plen;
+    const uint8_t *params = msg_saga_step_params(saga->def, i, &plen);
+    msgpack_packer pk;
+    msgpack_sbuffer_clear(&e->buf);
+    msgpack_packer_init(&pk, &e->buf, msgpack_sbuffer_write);
+    if (msg_params_resolve(params, plen, s_output_of, saga, &pk, err, sizeof err)) {
+        if (comp)
+            s_comp_park(e, saga, i, "bad_params", err);
+        else
+            s_fail_step(e, saga, i, "bad_params", err);
+        return;
+    }
+    orc_dispatch_t *o = s_out_push(e);
+    uint8_t *copy = malloc(e->buf.size);
+    if (!o || !copy) {
+        if (o)
+            e->nout--;
+        free(copy);
+        s_enqueue(e, saga, i); /* try again next batch */
+        return;
+    }
+    memcpy(copy, e->buf.data, e->buf.size);
+    uint32_t *attempts = comp ? &st->comp_attempts : &st->attempts;
+    if (!st->resend || *attempts == 0)
+        (*attempts)++;
+    st->resend = false;
+    if (comp) {
+        if (!st->comp_started_ms)
+            st->comp_started_ms = e->now_ms;
+        st->comp_worker = w->serial;
+    } else {
+        if (!st->started_ms)
+            st->started_ms = e->now_ms;
+        st->act_worker = w->serial;
+    }
+    w->inflight++;
+    s_step_set(e, saga, i, comp ? STEP_COMP_RUNNING : STEP_RUNNING);
+    s_arm(e, saga, i, e->now_ms + def->timeout_ms);
+    s_event(e, saga, (int32_t)i, comp ? "step.compensating" : "step.dispatched", *attempts,
+            w->rid);
+    *o = (orc_dispatch_t) { saga, i, comp ? MSG_PHASE_COMPENSATION : MSG_PHASE_ACTION, *attempts,
+                            "", copy, e->buf.size };
+    strcpy(o->rid, w->rid);
+    saga->refs++;
+    e->stats.dispatched++;
+}
+
+void orc_engine_pump(orc_engine_t *self)
+{
+    for (orc_system_t *sys = orc_registry_systems(self->reg); sys; sys = sys->next) {
+        orc_qitem_t it;
+        while (sys->qlen) {
+            orc_worker_t *w = orc_registry_pick(sys);
+            if (!w)
+                break;
+            orc_queue_pop(sys, &it);
+            orc_saga_t *saga = it.saga;
+            orc_step_t *st = &saga->steps[it.step];
+            bool valid = saga->in_table && st->queued &&
+                         (st->state == STEP_READY || st->state == STEP_COMP_READY);
+            if (valid) {
+                st->queued = false;
+                s_dispatch(self, saga, it.step, w);
+            }
+            orc_saga_unref(saga);
+        }
+    }
+}
+
+static void s_evict_or_keep(orc_engine_t *e, orc_saga_t *saga)
+{
+    if (orc_saga_terminal(saga->state))
+        s_table_remove(e, saga);
+}
+
+int orc_engine_commit(orc_engine_t *self, char *err, size_t errlen)
+{
+    int rc = 0;
+    size_t items = 0;
+    err[0] = 0;
+    if (!self->dirty && !self->nev) {
+        bool sys_dirty = false;
+        for (orc_system_t *s = orc_registry_systems(self->reg); s; s = s->next)
+            sys_dirty |= s->dirty;
+        if (!sys_dirty)
+            return 0;
+    }
+    rc = jnl_write_begin(self->jnl);
+    for (orc_saga_t *s = self->dirty; s && !rc; s = s->dirty_next) {
+        if (s->dirty && !(rc = orc_store_put_saga(self->jnl, &self->buf, s)))
+            items++;
+        for (uint32_t i = 0; i < s->def->nsteps && !rc; i++)
+            if (s->dirty_steps & BIT(i) &&
+                !(rc = orc_store_put_step(self->jnl, &self->buf, s, i)))
+                items++;
+    }
+    for (size_t i = 0; i < self->nev && !rc; i++)
+        rc = orc_store_put_event(self->jnl, &self->buf, &self->ev[i]);
+    for (orc_system_t *s = orc_registry_systems(self->reg); s && !rc; s = s->next)
+        if (s->dirty)
+            rc = orc_store_put_system(self->jnl, &self->buf, s);
+    if (!rc)
+        rc = jnl_meta_put(self->jnl, "history_seq", self->hist_seq);
+    if (!rc && self->stats.commits == 0)
+        rc = jnl_meta_put(self->jnl, "boot", self->boot);
+    if (!rc)
+        rc = jnl_write_commit(self->jnl);
+    else
+        jnl_write_abort(self->jnl);
+
+    if (rc == 0) {
+        self->stats.commits++;
+        self->stats.batch_items += items;
+        for (orc_system_t *s = orc_registry_systems(self->reg); s; s = s->next)
+            s->dirty = false;
+    } else {
+        self->stats.commit_failures++;
+        snprintf(err, errlen, "journal commit failed: %s", jnl_strerror(rc));
+        orc_engine_outbox_clear(self);
+    }
+    /* Walk the dirty list: after success, record what is now journaled and
+       evict ended sagas; after failure, reload each saga from the journal. */
+    while (self->dirty) {
+        orc_saga_t *s = self->dirty;
+        self->dirty = s->dirty_next;
+        s->listed = false;
+        s->dirty_next = NULL;
+        if (rc == 0) {
+            if (s->dirty)
+                s->journaled_state = s->state;
+            s->dirty = false;
+            s->dirty_steps = 0;
+            if (s->in_table)
+                s_evict_or_keep(self, s);
+        } else if (s->in_table) {
+            char id[MSG_ID_MAX + 1], lerr[256];
+            bool existed = s->journaled_state != 0;
+            strcpy(id, s->def->id);
+            s_table_remove(self, s);
+            if (existed && jnl_read_begin(self->jnl) == 0) {
+                if (s_load_one(self, id, lerr, sizeof lerr))
+                    fprintf(stderr, "zsagad: reload of %s after failed commit: %s\n", id, lerr);
+                jnl_read_end(self->jnl);
+            }
+        }
+        orc_saga_unref(s);
+    }
+    return rc;
+}
+
+orc_dispatch_t *orc_engine_dispatches(orc_engine_t *self, size_t *n)
+{
+    *n = self->nout;
+    return self->out;
+}
+
+orc_event_t *orc_engine_events(orc_engine_t *self, size_t *n)
+{
+    *n = self->nev;
+    return self->ev;
+}
+
+void orc_engine_outbox_clear(orc_engine_t *self)
+{
+    for (size_t i = 0; i < self->nout; i++) {
+        orc_dispatch_t *o = &self->out[i];
+        free(o->params);
+        orc_saga_unref(o->saga);
+    }
+    self->nout = 0;
+    for (size_t i = 0; i < self->nev; i++)
+        free(self->ev[i].reason);
+    self->nev = 0;
+}
+
+uint64_t orc_engine_next_due(orc_engine_t *self)
+{
+    return orc_timer_next(self->timers);
+}
+
+jnl_t *orc_engine_journal(orc_engine_t *self)
+{
+    return self->jnl;
+}
+
+orc_registry_t *orc_engine_registry(orc_engine_t *self)
+{
+    return self->reg;
+}
+
+const orc_stats_t *orc_engine_stats(orc_engine_t *self)
+{
+    return &self->stats;
+}
+
+size_t orc_engine_active(orc_engine_t *self)
+{
+    return zhashx_size(self->table);
+}
+
+uint64_t orc_engine_boot(orc_engine_t *self)
+{
+    return self->boot;
+}

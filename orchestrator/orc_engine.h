@@ -1,0 +1,95 @@
+/*  orc_engine: the saga state machine, dispatch to workers, timers, and
+    group commit to the journal. No sockets: the server feeds it decoded
+    messages and sends what it leaves in its outbox, so tests can drive it.
+
+    One batch:
+        orc_engine_now(e, clock)
+        ... orc_engine_submit / ready / heartbeat / result / cancel ...
+        orc_engine_tick(e)      deadlines, backoffs, dead workers
+        orc_engine_pump(e)      give ready steps to workers with room
+        orc_engine_commit(e)    one LMDB write transaction for it all
+        ... send orc_engine_dispatches() and orc_engine_events() ...
+        orc_engine_outbox_clear(e)
+    If commit fails (a full map, say) every saga the batch touched is
+    reloaded from the journal and the outbox is dropped: memory never runs
+    ahead of the journal, and the lost work is redone from what is durable.
+
+    Functions that answer a client return NULL on success, or an error code
+    ("unknown_system", "conflict", "journal_full", "not_found", ...) with a
+    reason in err. Single thread.
+*/
+#ifndef ZSAGA_ORC_ENGINE_H
+#define ZSAGA_ORC_ENGINE_H
+
+#include "journal/jnl.h"
+#include "orc_registry.h"
+#include "orc_saga.h"
+
+typedef struct {
+    uint32_t heartbeat_timeout_ms; /* a worker silent this long is dead */
+    uint32_t reserve_pct;          /* map share kept for running sagas */
+    uint64_t seed;                 /* backoff jitter */
+} orc_config_t;
+
+typedef struct {
+    orc_saga_t *saga; /* holds a reference */
+    uint32_t step;
+    msg_phase_t phase;
+    uint32_t attempt;
+    char rid[MSG_ID_MAX + 1];
+    uint8_t *params; /* resolved params, owned */
+    size_t params_len;
+} orc_dispatch_t;
+
+typedef struct {
+    uint64_t commits, commit_failures;
+    uint64_t batch_items; /* state changes written, summed over commits */
+    uint64_t dispatched, results, stale_results, timeouts, workers_lost;
+    uint64_t sagas_started, sagas_completed, sagas_compensated, sagas_parked;
+} orc_stats_t;
+
+typedef struct orc_engine_s orc_engine_t;
+
+/* Opens on a journal and resumes every saga that has not ended. */
+orc_engine_t *orc_engine_new(jnl_t *jnl, const orc_config_t *cfg, uint64_t now_ms, char *err,
+                             size_t errlen);
+void orc_engine_destroy(orc_engine_t **self_p);
+void orc_engine_now(orc_engine_t *self, uint64_t now_ms);
+
+/* Takes the definition (sets *def_p to NULL) unless it fails. On success
+   *state is the saga's state and *duplicate tells whether it existed. */
+const char *orc_engine_submit(orc_engine_t *self, msg_saga_t **def_p, uint8_t *state,
+                              bool *duplicate, char *err, size_t errlen);
+const char *orc_engine_cancel(orc_engine_t *self, const char *id, const char *reason, char *err,
+                              size_t errlen);
+/* Operator: give a parked saga's compensations a fresh set of tries. */
+const char *orc_engine_retry(orc_engine_t *self, const char *id, char *err, size_t errlen);
+/* Operator: close a parked saga by hand, with a note. */
+const char *orc_engine_resolve(orc_engine_t *self, const char *id, const char *note, char *err,
+                               size_t errlen);
+
+void orc_engine_ready(orc_engine_t *self, const char *rid, const msg_t *m);
+/* False if the worker is not registered (it should send ready again). */
+bool orc_engine_heartbeat(orc_engine_t *self, const char *rid);
+void orc_engine_result(orc_engine_t *self, const char *rid, const msg_t *m);
+
+void orc_engine_tick(orc_engine_t *self);
+void orc_engine_pump(orc_engine_t *self);
+/* Returns 0, or an LMDB code after rolling memory back to the journal. */
+int orc_engine_commit(orc_engine_t *self, char *err, size_t errlen);
+
+orc_dispatch_t *orc_engine_dispatches(orc_engine_t *self, size_t *n);
+orc_event_t *orc_engine_events(orc_engine_t *self, size_t *n);
+void orc_engine_outbox_clear(orc_engine_t *self);
+
+/* Earliest timer (absolute ms), UINT64_MAX if none. */
+uint64_t orc_engine_next_due(orc_engine_t *self);
+jnl_t *orc_engine_journal(orc_engine_t *self);
+orc_registry_t *orc_engine_registry(orc_engine_t *self);
+const orc_stats_t *orc_engine_stats(orc_engine_t *self);
+size_t orc_engine_active(orc_engine_t *self);
+uint64_t orc_engine_boot(orc_engine_t *self);
+/* Is the journal past the share reserved for running sagas? */
+bool orc_engine_journal_full(orc_engine_t *self);
+
+#endif

@@ -1,0 +1,70 @@
+/*  orc_registry: systems, their operations, their worker instances, and
+    the queue of steps waiting for a worker of each system.
+
+    The catalog (system -> operations) is what submits are checked against;
+    the engine persists it so that a restarted orchestrator still knows
+    every system before its workers come back. A worker instance is known by
+    its routing id (its instance id). Queue entries hold a saga reference
+    (refs) and are checked when popped, so stale entries cost nothing.
+    Single thread.
+*/
+#ifndef ZSAGA_ORC_REGISTRY_H
+#define ZSAGA_ORC_REGISTRY_H
+
+#include "orc_saga.h"
+
+typedef struct orc_worker_s {
+    uint32_t serial; /* never reused; steps remember it */
+    char rid[MSG_ID_MAX + 1];
+    char system[MSG_NAME_MAX + 1];
+    uint32_t capacity, inflight;
+    uint64_t last_seen_ms;
+    struct orc_worker_s *next;
+} orc_worker_t;
+
+typedef struct {
+    orc_saga_t *saga;
+    uint32_t step;
+} orc_qitem_t;
+
+typedef struct orc_system_s {
+    char name[MSG_NAME_MAX + 1];
+    uint32_t nops;
+    char ops[MSG_MAX_OPS][MSG_NAME_MAX + 1];
+    bool dirty; /* catalog entry changed: persist it */
+    orc_worker_t *workers;
+    orc_qitem_t *q;
+    size_t qhead, qlen, qcap;
+    struct orc_system_s *next;
+} orc_system_t;
+
+typedef struct orc_registry_s orc_registry_t;
+
+orc_registry_t *orc_registry_new(void);
+void orc_registry_destroy(orc_registry_t **self_p);
+
+orc_system_t *orc_registry_system(orc_registry_t *self, const char *name);
+/* Define or update a system's operations (union with what is known). */
+orc_system_t *orc_registry_define(orc_registry_t *self, const char *name, char (*ops)[MSG_NAME_MAX + 1],
+                                  uint32_t nops);
+bool orc_system_has_op(const orc_system_t *sys, const char *op);
+orc_system_t *orc_registry_systems(orc_registry_t *self); /* list head */
+
+/* Register (or refresh) a worker instance. NULL when out of memory. */
+orc_worker_t *orc_registry_ready(orc_registry_t *self, const char *rid, orc_system_t *sys,
+                                 uint32_t capacity, uint64_t now_ms);
+orc_worker_t *orc_registry_worker(orc_registry_t *self, const char *rid);
+/* The live worker with the most free capacity, or NULL. */
+orc_worker_t *orc_registry_pick(orc_system_t *sys);
+/* Remove a worker; the caller has already moved its steps. */
+void orc_registry_remove(orc_registry_t *self, orc_worker_t *w);
+/* First worker whose last sign of life is older than now - timeout. */
+orc_worker_t *orc_registry_expired(orc_registry_t *self, uint64_t now_ms, uint32_t timeout_ms);
+uint32_t orc_registry_worker_count(orc_registry_t *self);
+
+int orc_queue_push(orc_system_t *sys, orc_saga_t *saga, uint32_t step);
+int orc_queue_pop(orc_system_t *sys, orc_qitem_t *out);
+/* Put an item back at the front (no worker was free after all). */
+int orc_queue_unpop(orc_system_t *sys, orc_qitem_t item);
+
+#endif
