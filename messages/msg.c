@@ -36,6 +36,7 @@ enum {
     F_VERSION,
     F_DUPLICATE,
     F_METRICS,
+    F_STATS,
     F_COUNT
 };
 
@@ -80,6 +81,7 @@ static const s_field_t s_fields[F_COUNT] = {
     [F_VERSION] = { "version", K_NAME },
     [F_DUPLICATE] = { "duplicate", K_BOOL },
     [F_METRICS] = { "metrics", K_RAW },
+    [F_STATS] = { "stats", K_RAW },
 };
 
 typedef struct {
@@ -96,12 +98,14 @@ static const s_type_t s_types[MSG_NTYPES] = {
     [MSG_RETRY] = { "retry", HDR | B(F_REQ) | B(F_ID), 0 },
     [MSG_RESOLVE] = { "resolve", HDR | B(F_REQ) | B(F_ID), B(F_REASON) },
     [MSG_BACKUP] = { "backup", HDR | B(F_REQ) | B(F_PATH), 0 },
+    [MSG_STATS] = { "stats", HDR | B(F_REQ), 0 },
     [MSG_ACCEPTED] = { "accepted", HDR | B(F_REQ) | B(F_ID) | B(F_STATE), B(F_DUPLICATE) },
     [MSG_REJECTED] = { "rejected", HDR | B(F_REQ) | B(F_CODE) | B(F_REASON), B(F_ID) },
     [MSG_OK] = { "ok", HDR | B(F_REQ), B(F_ID) | B(F_STATE) | B(F_REASON) | B(F_PATH) },
     [MSG_ERROR] = { "error", HDR | B(F_REQ) | B(F_CODE) | B(F_REASON), B(F_ID) },
     [MSG_SAGA] = { "saga", HDR | B(F_REQ) | B(F_SAGA), 0 },
     [MSG_SAGAS] = { "sagas", HDR | B(F_REQ) | B(F_SAGAS), 0 },
+    [MSG_STATS_REPLY] = { "stats_reply", HDR | B(F_REQ) | B(F_STATS), 0 },
     [MSG_READY] = { "ready",
                     HDR | B(F_SYSTEM) | B(F_INSTANCE) | B(F_CAPACITY) | B(F_OPERATIONS),
                     B(F_VERSION) },

@@ -28,6 +28,7 @@ typedef enum {
     MSG_RETRY,
     MSG_RESOLVE,
     MSG_BACKUP,
+    MSG_STATS,
     /* orchestrator -> client */
     MSG_ACCEPTED,
     MSG_REJECTED,
@@ -35,6 +36,7 @@ typedef enum {
     MSG_ERROR,
     MSG_SAGA,  /* status reply: "saga" holds the saga's state */
     MSG_SAGAS, /* list reply: "sagas" holds an array of summaries */
+    MSG_STATS_REPLY, /* stats reply: "stats" holds a map of counters */
     /* worker <-> orchestrator */
     MSG_READY,
     MSG_HEARTBEAT,
@@ -83,8 +85,8 @@ void msg_clear(msg_t *m);
    ("too_large", "malformed", "unsupported_version", "unknown_type",
    "invalid_saga") with the reason in err. m is cleared on failure. */
 const char *msg_decode(const void *buf, size_t len, msg_t *m, char *err, size_t errlen);
-/* Encode m (any type but MSG_SAGA and MSG_SAGAS, which the orchestrator
-   writes itself around msg_pack_header). */
+/* Encode m. For MSG_SAGA, MSG_SAGAS and MSG_STATS_REPLY the orchestrator
+   writes the body itself after msg_pack_header. */
 void msg_pack(const msg_t *m, msgpack_packer *pk);
 /* Write "v" and "type" as the first two of nfields map entries. */
 void msg_pack_header(msgpack_packer *pk, msg_type_t type, uint32_t nfields);

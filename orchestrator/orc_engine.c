@@ -149,6 +149,7 @@ static void s_event(orc_engine_t *e, orc_saga_t *saga, int32_t step, const char 
     ev->ts_ms = e->now_ms;
     strcpy(ev->id, saga->def->id);
     ev->step = step;
+    strcpy(ev->step_id, step >= 0 ? saga->def->steps[step].id : "");
     ev->what = what;
     ev->attempt = attempt;
     ev->reason = reason ? strdup(reason) : NULL;

@@ -79,6 +79,7 @@ typedef struct {
     uint64_t seq, ts_ms;
     char id[MSG_ID_MAX + 1];
     int32_t step; /* step index, -1 for the saga itself */
+    char step_id[MSG_ID_MAX + 1];
     const char *what;
     uint32_t attempt;
     char *reason; /* owned, may be NULL */

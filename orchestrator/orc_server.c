@@ -1,0 +1,783 @@
+/*  orc_server: zsagad's loop. See orc_server.h.
+
+    DESIGN: one thread, one batch at a time.
+      1. poll the client and worker sockets (and the backup pipe) until
+         something arrives or the next timer is due;
+      2. read up to max_batch waiting messages and hand each to the engine;
+         answers are only noted, never sent yet;
+      3. let the engine fire timers and give ready steps to workers;
+      4. commit everything in one LMDB transaction (group commit);
+      5. only then send: dispatches to workers, events, client replies.
+    Status and list are answered after the commit from a read transaction,
+    so a client never sees state that is not durable.
+*/
+#include "orc_server.h"
+#include "common/zlog.h"
+#include "orc_engine.h"
+#include "orc_store.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define RID_MAX 256
+
+/* A client's return address: routing id, and whether it used a REQ
+   socket (which puts an empty delimiter frame before the body). */
+typedef struct {
+    uint8_t rid[RID_MAX];
+    size_t rid_len;
+    bool delim;
+} s_envelope_t;
+
+/* One answer owed to a client, sent after the batch commits. */
+typedef struct {
+    s_envelope_t env;
+    msg_type_t req_type;
+    uint64_t req;
+    char id[MSG_ID_MAX + 1];
+    const char *code; /* NULL: success */
+    char err[MSG_TEXT_MAX + 1];
+    uint8_t state;
+    bool duplicate;
+    int filter; /* list: state to list, 0 for all */
+    uint32_t limit;
+} s_pending_t;
+
+typedef struct {
+    pthread_t thread;
+    bool running;
+    jnl_t *jnl;
+    char path[MSG_TEXT_MAX + 1];
+    int rc;
+    char err[512];
+    void *pipe; /* thread's end of the PAIR */
+    s_envelope_t env;
+    uint64_t req;
+} s_backup_t;
+
+typedef struct {
+    const orc_server_config_t *cfg;
+    void *ctx, *clients, *workers, *events, *pipe;
+    jnl_t *jnl;
+    orc_engine_t *engine;
+    msgpack_sbuffer out;
+    s_pending_t *pend;
+    size_t npend, cappend;
+    char (*hb)[MSG_ID_MAX + 1]; /* workers owed a heartbeat reply */
+    bool *hb_known;
+    size_t nhb, caphb;
+    s_backup_t backup;
+    uint64_t started_ms;
+    uint64_t bad_worker_msgs;
+} s_server_t;
+
+static uint64_t s_now(void)
+{
+    return (uint64_t)zclock_time();
+}
+
+/* ---- sending ---------------------------------------------------------- */
+
+static void s_send_envelope(void *sock, const uint8_t *rid, size_t rid_len, bool delim,
+                            const msgpack_sbuffer *body)
+{
+    /* DONTWAIT: a slow or gone peer must never stall the loop. What is
+       dropped is recovered by timeouts and retries, never lost. */
+    if (zmq_send(sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return;
+    if (delim)
+        zmq_send(sock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(sock, body->data, body->size, ZMQ_DONTWAIT);
+}
+
+static void s_pack_msg(s_server_t *s, const msg_t *m)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_clear(&s->out);
+    msgpack_packer_init(&pk, &s->out, msgpack_sbuffer_write);
+    msg_pack(m, &pk);
+}
+
+static s_pending_t *s_pend(s_server_t *s, const s_envelope_t *env, const msg_t *m)
+{
+    if (s->npend == s->cappend) {
+        size_t cap = s->cappend ? s->cappend * 2 : 64;
+        s_pending_t *p = realloc(s->pend, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        s->pend = p;
+        s->cappend = cap;
+    }
+    s_pending_t *p = &s->pend[s->npend++];
+    memset(p, 0, sizeof *p);
+    p->env = *env;
+    p->req_type = m->type;
+    p->req = m->req;
+    snprintf(p->id, sizeof p->id, "%s", m->id);
+    return p;
+}
+
+/* ---- status, list and stats replies (after commit) ---------------------- */
+
+static void s_pack_opt(msgpack_packer *pk, const char *key, const char *val)
+{
+    mp_pack_cstr(pk, key);
+    if (val && val[0])
+        mp_pack_cstr(pk, val);
+    else
+        msgpack_pack_nil(pk);
+}
+
+static void s_pack_summary(msgpack_packer *pk, const orc_saga_t *saga)
+{
+    msgpack_pack_map(pk, 7);
+    mp_pack_kv_str(pk, "id", saga->def->id);
+    mp_pack_kv_str(pk, "name", saga->def->name);
+    mp_pack_kv_str(pk, "state", orc_saga_state_name(saga->state));
+    s_pack_opt(pk, "reason", saga->reason);
+    mp_pack_kv_uint(pk, "steps", saga->def->nsteps);
+    mp_pack_kv_uint(pk, "created_ms", saga->created_ms);
+    mp_pack_kv_uint(pk, "updated_ms", saga->updated_ms);
+}
+
+typedef struct {
+    msgpack_packer *pk;
+    const orc_saga_t *saga;
+    uint32_t n;
+    bool count_only;
+} s_hist_t;
+
+static int s_hist_cb(void *arg, const orc_event_t *ev)
+{
+    s_hist_t *h = arg;
+    h->n++;
+    if (h->count_only)
+        return 0;
+    msgpack_packer *pk = h->pk;
+    msgpack_pack_map(pk, 6);
+    mp_pack_kv_uint(pk, "seq", ev->seq);
+    mp_pack_kv_uint(pk, "ts_ms", ev->ts_ms);
+    const char *step = ev->step >= 0 && (uint32_t)ev->step < h->saga->def->nsteps
+                           ? h->saga->def->steps[ev->step].id
+                           : NULL;
+    s_pack_opt(pk, "step", step);
+    mp_pack_kv_str(pk, "what", ev->what);
+    mp_pack_kv_uint(pk, "attempt", ev->attempt);
+    s_pack_opt(pk, "reason", ev->reason);
+    return 0;
+}
+
+static void s_pack_status(s_server_t *s, msgpack_packer *pk, const orc_saga_t *saga)
+{
+    const msg_saga_t *def = saga->def;
+    msgpack_pack_map(pk, 8);
+    mp_pack_kv_str(pk, "id", def->id);
+    mp_pack_kv_str(pk, "name", def->name);
+    mp_pack_kv_str(pk, "state", orc_saga_state_name(saga->state));
+    s_pack_opt(pk, "reason", saga->reason);
+    mp_pack_kv_uint(pk, "created_ms", saga->created_ms);
+    mp_pack_kv_uint(pk, "updated_ms", saga->updated_ms);
+    mp_pack_cstr(pk, "steps");
+    msgpack_pack_array(pk, def->nsteps);
+    for (uint32_t i = 0; i < def->nsteps; i++) {
+        const msg_step_t *d = &def->steps[i];
+        const orc_step_t *st = &saga->steps[i];
+        msgpack_pack_map(pk, 15);
+        mp_pack_kv_str(pk, "id", d->id);
+        mp_pack_kv_str(pk, "system", d->system);
+        mp_pack_kv_str(pk, "action", d->action);
+        s_pack_opt(pk, "compensation", d->compensation);
+        mp_pack_cstr(pk, "deps");
+        msgpack_pack_array(pk, (size_t)__builtin_popcountll(d->deps));
+        for (uint32_t j = 0; j < def->nsteps; j++)
+            if (d->deps & (1ull << j))
+                mp_pack_cstr(pk, def->steps[j].id);
+        mp_pack_kv_str(pk, "state", orc_step_state_name(st->state));
+        mp_pack_kv_uint(pk, "attempts", st->attempts);
+        mp_pack_kv_uint(pk, "compensation_attempts", st->comp_attempts);
+        mp_pack_kv_uint(pk, "started_ms", st->started_ms);
+        mp_pack_kv_uint(pk, "finished_ms", st->finished_ms);
+        mp_pack_kv_uint(pk, "compensation_started_ms", st->comp_started_ms);
+        mp_pack_kv_uint(pk, "compensation_finished_ms", st->comp_finished_ms);
+        s_pack_opt(pk, "code", st->code);
+        s_pack_opt(pk, "error", st->error);
+        mp_pack_cstr(pk, "output");
+        if (st->output_len)
+            mp_pack_raw(pk, st->output, st->output_len);
+        else
+            msgpack_pack_map(pk, 0);
+    }
+    /* Count first: msgpack needs the array length up front. */
+    s_hist_t h = { pk, saga, 0, true };
+    orc_store_each_event(s->jnl, def->id, s_hist_cb, &h);
+    mp_pack_cstr(pk, "history");
+    msgpack_pack_array(pk, h.n);
+    h.count_only = false;
+    h.n = 0;
+    orc_store_each_event(s->jnl, def->id, s_hist_cb, &h);
+}
+
+typedef struct {
+    s_server_t *s;
+    msgpack_packer *pk;
+    uint32_t n, limit;
+    bool count_only;
+} s_list_t;
+
+static int s_list_cb(void *arg, const char *id)
+{
+    s_list_t *l = arg;
+    int rc;
+    char err[256];
+    if (l->n >= l->limit)
+        return 1;
+    if (l->count_only) {
+        l->n++;
+        return 0;
+    }
+    orc_saga_t *saga = orc_store_load(l->s->jnl, id, &rc, err, sizeof err);
+    if (!saga) {
+        /* Keep the count the header promised: a nil stands for it. */
+        msgpack_pack_nil(l->pk);
+    } else {
+        s_pack_summary(l->pk, saga);
+        orc_saga_destroy(&saga);
+    }
+    l->n++;
+    return 0;
+}
+
+static int s_each_id(s_server_t *s, int filter, s_list_t *l)
+{
+    if (filter)
+        return orc_store_each_in_state(s->jnl, (uint8_t)filter, s_list_cb, l);
+    for (int st = 1; st < SAGA_NSTATES; st++) {
+        int rc = orc_store_each_in_state(s->jnl, (uint8_t)st, s_list_cb, l);
+        if (rc && rc != 1)
+            return rc;
+    }
+    return 0;
+}
+
+static void s_pack_stats(s_server_t *s, msgpack_packer *pk)
+{
+    const orc_stats_t *st = orc_engine_stats(s->engine);
+    size_t used, map;
+    jnl_usage(s->jnl, &used, &map);
+    msgpack_pack_map(pk, 19);
+    mp_pack_kv_uint(pk, "boot", orc_engine_boot(s->engine));
+    mp_pack_kv_uint(pk, "uptime_ms", s_now() - s->started_ms);
+    mp_pack_kv_uint(pk, "commits", st->commits);
+    mp_pack_kv_uint(pk, "commit_failures", st->commit_failures);
+    mp_pack_kv_uint(pk, "records_written", st->batch_items);
+    mp_pack_kv_uint(pk, "dispatched", st->dispatched);
+    mp_pack_kv_uint(pk, "results", st->results);
+    mp_pack_kv_uint(pk, "stale_results", st->stale_results);
+    mp_pack_kv_uint(pk, "timeouts", st->timeouts);
+    mp_pack_kv_uint(pk, "workers_lost", st->workers_lost);
+    mp_pack_kv_uint(pk, "sagas_started", st->sagas_started);
+    mp_pack_kv_uint(pk, "sagas_completed", st->sagas_completed);
+    mp_pack_kv_uint(pk, "sagas_compensated", st->sagas_compensated);
+    mp_pack_kv_uint(pk, "sagas_parked", st->sagas_parked);
+    mp_pack_kv_uint(pk, "sagas_active", orc_engine_active(s->engine));
+    mp_pack_kv_uint(pk, "workers", orc_registry_worker_count(orc_engine_registry(s->engine)));
+    mp_pack_kv_uint(pk, "journal_used_bytes", used);
+    mp_pack_kv_uint(pk, "journal_map_bytes", map);
+    mp_pack_kv_uint(pk, "bad_worker_messages", s->bad_worker_msgs);
+}
+
+static void s_reply_error(s_server_t *s, const s_pending_t *p, msg_type_t type, const char *code,
+                          const char *text)
+{
+    msg_t m;
+    msg_init(&m, type);
+    m.req = p->req;
+    snprintf(m.id, sizeof m.id, "%s", p->id);
+    snprintf(m.code, sizeof m.code, "%s", code);
+    snprintf(m.text, sizeof m.text, "%s", text);
+    s_pack_msg(s, &m);
+    s_send_envelope(s->clients, p->env.rid, p->env.rid_len, p->env.delim, &s->out);
+}
+
+static void s_answer(s_server_t *s, s_pending_t *p, int commit_rc)
+{
+    msg_t m;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &s->out, msgpack_sbuffer_write);
+    msg_type_t fail = p->req_type == MSG_SUBMIT ? MSG_REJECTED : MSG_ERROR;
+    if (p->code) {
+        s_reply_error(s, p, fail, p->code, p->err);
+        return;
+    }
+    switch (p->req_type) {
+    case MSG_SUBMIT:
+    case MSG_CANCEL:
+    case MSG_RETRY:
+    case MSG_RESOLVE:
+        if (commit_rc) {
+            char text[256];
+            snprintf(text, sizeof text, "not recorded: journal commit failed (%s)",
+                     jnl_strerror(commit_rc));
+            s_reply_error(s, p, fail, commit_rc == MDB_MAP_FULL ? "journal_full" : "internal",
+                          text);
+            return;
+        }
+        msg_init(&m, p->req_type == MSG_SUBMIT ? MSG_ACCEPTED : MSG_OK);
+        m.req = p->req;
+        strcpy(m.id, p->id);
+        if (p->req_type == MSG_SUBMIT) {
+            snprintf(m.state, sizeof m.state, "%s", orc_saga_state_name(p->state));
+            m.duplicate = p->duplicate;
+        }
+        s_pack_msg(s, &m);
+        break;
+    case MSG_STATUS: {
+        int rc = jnl_read_begin(s->jnl);
+        char err[512];
+        orc_saga_t *saga = rc ? NULL : orc_store_load(s->jnl, p->id, &rc, err, sizeof err);
+        if (!saga) {
+            jnl_read_end(s->jnl);
+            if (rc == MDB_NOTFOUND)
+                snprintf(err, sizeof err, "no saga with id '%s'", p->id);
+            s_reply_error(s, p, MSG_ERROR, rc == MDB_NOTFOUND ? "not_found" : "internal", err);
+            return;
+        }
+        msgpack_sbuffer_clear(&s->out);
+        msg_pack_header(&pk, MSG_SAGA, 4);
+        mp_pack_kv_uint(&pk, "req", p->req);
+        mp_pack_cstr(&pk, "saga");
+        s_pack_status(s, &pk, saga);
+        jnl_read_end(s->jnl);
+        orc_saga_destroy(&saga);
+        break;
+    }
+    case MSG_LIST: {
+        s_list_t l = { s, &pk, 0, p->limit ? p->limit : 100, true };
+        int rc = jnl_read_begin(s->jnl);
+        if (!rc)
+            rc = s_each_id(s, p->filter, &l);
+        msgpack_sbuffer_clear(&s->out);
+        msg_pack_header(&pk, MSG_SAGAS, 4);
+        mp_pack_kv_uint(&pk, "req", p->req);
+        mp_pack_cstr(&pk, "sagas");
+        msgpack_pack_array(&pk, l.n);
+        l.limit = l.n;
+        l.n = 0;
+        l.count_only = false;
+        if (!rc)
+            s_each_id(s, p->filter, &l);
+        jnl_read_end(s->jnl);
+        break;
+    }
+    case MSG_STATS:
+        msgpack_sbuffer_clear(&s->out);
+        msg_pack_header(&pk, MSG_STATS_REPLY, 4);
+        mp_pack_kv_uint(&pk, "req", p->req);
+        mp_pack_cstr(&pk, "stats");
+        s_pack_stats(s, &pk);
+        break;
+    default: return;
+    }
+    s_send_envelope(s->clients, p->env.rid, p->env.rid_len, p->env.delim, &s->out);
+}
+
+/* ---- hot backup ------------------------------------------------------- */
+
+static void *s_backup_thread(void *arg)
+{
+    s_backup_t *b = arg;
+    b->rc = jnl_backup(b->jnl, b->path, b->err, sizeof b->err);
+    zmq_send(b->pipe, "", 0, 0);
+    return NULL;
+}
+
+static void s_backup_start(s_server_t *s, const s_envelope_t *env, const msg_t *m)
+{
+    s_backup_t *b = &s->backup;
+    if (b->running) {
+        s_pending_t *p = s_pend(s, env, m);
+        if (p) {
+            p->code = "busy";
+            snprintf(p->err, sizeof p->err, "a backup is already running");
+        }
+        return;
+    }
+    b->env = *env;
+    b->req = m->req;
+    b->jnl = s->jnl;
+    snprintf(b->path, sizeof b->path, "%s", m->text);
+    b->err[0] = 0;
+    if (pthread_create(&b->thread, NULL, s_backup_thread, b) == 0)
+        b->running = true;
+    else {
+        s_pending_t *p = s_pend(s, env, m);
+        if (p) {
+            p->code = "internal";
+            snprintf(p->err, sizeof p->err, "cannot start the backup thread");
+        }
+    }
+}
+
+static void s_backup_done(s_server_t *s)
+{
+    s_backup_t *b = &s->backup;
+    char c;
+    zmq_recv(s->pipe, &c, 1, 0);
+    pthread_join(b->thread, NULL);
+    b->running = false;
+    msg_t m;
+    msg_init(&m, b->rc ? MSG_ERROR : MSG_OK);
+    m.req = b->req;
+    if (b->rc) {
+        snprintf(m.code, sizeof m.code, "backup_failed");
+        snprintf(m.text, sizeof m.text, "%s", b->err);
+    } else
+        snprintf(m.text, sizeof m.text, "%s", b->path);
+    zlog_info("backup to %s: %s", b->path, b->rc ? b->err : "done");
+    s_pack_msg(s, &m);
+    s_send_envelope(s->clients, b->env.rid, b->env.rid_len, b->env.delim, &s->out);
+}
+
+/* ---- receiving -------------------------------------------------------- */
+
+/* Read one routed message: [rid][optional empty][body]. Returns 1 if one
+   was read, 0 if none was waiting. Extra frames are discarded. */
+static int s_recv(void *sock, s_envelope_t *env, zmq_msg_t *body)
+{
+    zmq_msg_t f;
+    int more, n = 0;
+    size_t sz = sizeof more;
+    zmq_msg_init(&f);
+    if (zmq_msg_recv(&f, sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&f);
+        return 0;
+    }
+    env->rid_len = zmq_msg_size(&f) < RID_MAX ? zmq_msg_size(&f) : RID_MAX;
+    memcpy(env->rid, zmq_msg_data(&f), env->rid_len);
+    env->delim = false;
+    zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz);
+    zmq_msg_close(&f);
+    while (more) {
+        zmq_msg_init(&f);
+        if (zmq_msg_recv(&f, sock, 0) < 0) {
+            zmq_msg_close(&f);
+            break;
+        }
+        zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz);
+        if (n == 0 && zmq_msg_size(&f) == 0 && more) {
+            env->delim = true; /* REQ-style envelope */
+            zmq_msg_close(&f);
+            continue;
+        }
+        if (n++ == 0)
+            zmq_msg_move(body, &f);
+        zmq_msg_close(&f);
+    }
+    return 1;
+}
+
+static void s_client_message(s_server_t *s, const s_envelope_t *env, zmq_msg_t *body)
+{
+    msg_t m;
+    char err[MSG_TEXT_MAX + 1];
+    const char *code = msg_decode(zmq_msg_data(body), zmq_msg_size(body), &m, err, sizeof err);
+    s_pending_t *p;
+    if (code) {
+        /* msg_decode keeps the type and req it got to, for the reply. */
+        if ((p = s_pend(s, env, &m))) {
+            p->code = code;
+            snprintf(p->err, sizeof p->err, "%s", err);
+        }
+        return;
+    }
+    switch (m.type) {
+    case MSG_SUBMIT:
+        if ((p = s_pend(s, env, &m))) {
+            snprintf(p->id, sizeof p->id, "%s", m.saga->id);
+            p->code = orc_engine_submit(s->engine, &m.saga, &p->state, &p->duplicate, p->err,
+                                        sizeof p->err);
+        }
+        break;
+    case MSG_STATUS:
+    case MSG_STATS: s_pend(s, env, &m); break;
+    case MSG_LIST:
+        if ((p = s_pend(s, env, &m))) {
+            p->limit = m.limit > 10000 ? 10000 : m.limit;
+            if (m.state[0] && (p->filter = orc_saga_state_parse(m.state)) < 0) {
+                p->code = "invalid";
+                snprintf(p->err, sizeof p->err,
+                         "unknown state '%s' (running, compensating, completed, compensated, "
+                         "parked, resolved)",
+                         m.state);
+            }
+            if (p->filter < 0)
+                p->filter = 0;
+        }
+        break;
+    case MSG_CANCEL:
+        if ((p = s_pend(s, env, &m)))
+            p->code = orc_engine_cancel(s->engine, m.id, m.text, p->err, sizeof p->err);
+        break;
+    case MSG_RETRY:
+        if ((p = s_pend(s, env, &m)))
+            p->code = orc_engine_retry(s->engine, m.id, p->err, sizeof p->err);
+        break;
+    case MSG_RESOLVE:
+        if ((p = s_pend(s, env, &m)))
+            p->code = orc_engine_resolve(s->engine, m.id, m.text, p->err, sizeof p->err);
+        break;
+    case MSG_BACKUP: s_backup_start(s, env, &m); break;
+    default:
+        if ((p = s_pend(s, env, &m))) {
+            p->code = "unexpected";
+            snprintf(p->err, sizeof p->err, "'%s' is not a client request",
+                     msg_type_name(m.type));
+        }
+        break;
+    }
+    msg_clear(&m);
+}
+
+static void s_owe_heartbeat(s_server_t *s, const char *rid, bool known)
+{
+    if (s->nhb == s->caphb) {
+        size_t cap = s->caphb ? s->caphb * 2 : 16;
+        void *a = realloc(s->hb, cap * sizeof *s->hb), *b;
+        if (!a)
+            return;
+        s->hb = a;
+        if (!(b = realloc(s->hb_known, cap * sizeof *s->hb_known)))
+            return;
+        s->hb_known = b;
+        s->caphb = cap;
+    }
+    strcpy(s->hb[s->nhb], rid);
+    s->hb_known[s->nhb++] = known;
+}
+
+static void s_worker_message(s_server_t *s, const s_envelope_t *env, zmq_msg_t *body)
+{
+    msg_t m;
+    char err[MSG_TEXT_MAX + 1], rid[MSG_ID_MAX + 1];
+    if (!msg_id_valid((const char *)env->rid, env->rid_len)) {
+        s->bad_worker_msgs++;
+        return; /* workers name themselves; anything else is not a worker */
+    }
+    memcpy(rid, env->rid, env->rid_len);
+    rid[env->rid_len] = 0;
+    const char *code = msg_decode(zmq_msg_data(body), zmq_msg_size(body), &m, err, sizeof err);
+    if (code) {
+        if (s->bad_worker_msgs++ % 1000 == 0)
+            zlog_warn("worker %s sent a bad message (%s): %s", rid, code, err);
+        return;
+    }
+    switch (m.type) {
+    case MSG_READY:
+        orc_engine_ready(s->engine, rid, &m);
+        zlog_info("worker %s registered for system %s (capacity %u, %u operations)", rid,
+                  m.system, m.capacity, m.nops);
+        s_owe_heartbeat(s, rid, true);
+        break;
+    case MSG_HEARTBEAT: s_owe_heartbeat(s, rid, orc_engine_heartbeat(s->engine, rid)); break;
+    case MSG_RESULT: orc_engine_result(s->engine, rid, &m); break;
+    default:
+        if (s->bad_worker_msgs++ % 1000 == 0)
+            zlog_warn("worker %s sent '%s', which workers do not send", rid,
+                      msg_type_name(m.type));
+        break;
+    }
+    msg_clear(&m);
+}
+
+/* ---- after the commit ------------------------------------------------- */
+
+static void s_send_outbox(s_server_t *s, int commit_rc)
+{
+    size_t n;
+    msg_t m;
+    orc_dispatch_t *d = orc_engine_dispatches(s->engine, &n);
+    for (size_t i = 0; i < n; i++) {
+        const msg_step_t *def = &d[i].saga->def->steps[d[i].step];
+        msg_init(&m, d[i].phase == MSG_PHASE_ACTION ? MSG_EXECUTE : MSG_COMPENSATE);
+        strcpy(m.id, d[i].saga->def->id);
+        strcpy(m.step, def->id);
+        strcpy(m.op, d[i].phase == MSG_PHASE_ACTION ? def->action : def->compensation);
+        m.attempt = d[i].attempt;
+        m.timeout_ms = def->timeout_ms;
+        m.params = d[i].params;
+        m.params_len = d[i].params_len;
+        s_pack_msg(s, &m);
+        s_send_envelope(s->workers, (const uint8_t *)d[i].rid, strlen(d[i].rid), false, &s->out);
+    }
+    orc_event_t *ev = orc_engine_events(s->engine, &n);
+    for (size_t i = 0; i < n; i++) {
+        const char *dot = strchr(ev[i].what, '.');
+        msg_init(&m, MSG_EVENT);
+        m.seq = ev[i].seq;
+        m.ts_ms = ev[i].ts_ms;
+        strcpy(m.id, ev[i].id);
+        strcpy(m.step, ev[i].step_id);
+        snprintf(m.state, sizeof m.state, "%s", dot ? dot + 1 : ev[i].what);
+        m.attempt = ev[i].attempt;
+        snprintf(m.text, sizeof m.text, "%s", ev[i].reason ? ev[i].reason : "");
+        s_pack_msg(s, &m);
+        zmq_send(s->events, ev[i].what, strlen(ev[i].what), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send(s->events, s->out.data, s->out.size, ZMQ_DONTWAIT);
+    }
+    for (size_t i = 0; i < s->npend; i++)
+        s_answer(s, &s->pend[i], commit_rc);
+    s->npend = 0;
+    for (size_t i = 0; i < s->nhb; i++) {
+        msg_init(&m, MSG_HEARTBEAT);
+        /* boot 0 tells an unknown worker to send ready again. */
+        m.boot = s->hb_known[i] ? orc_engine_boot(s->engine) : 0;
+        s_pack_msg(s, &m);
+        s_send_envelope(s->workers, (const uint8_t *)s->hb[i], strlen(s->hb[i]), false, &s->out);
+    }
+    s->nhb = 0;
+    orc_engine_outbox_clear(s->engine);
+}
+
+/* ---- setup and loop --------------------------------------------------- */
+
+static void *s_socket(s_server_t *s, int type, const char *ep)
+{
+    void *sock = zmq_socket(s->ctx, type);
+    int linger = 0, hwm = 100000, maxmsg = 4 * MSG_MAX_BYTES, one = 1;
+    if (!sock)
+        return NULL;
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (type == ZMQ_ROUTER) {
+        /* A peer sending more than this is cut off by ZeroMQ itself;
+           anything up to it gets a readable "too_large" from the decoder. */
+        int64_t max = maxmsg;
+        zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
+        zmq_setsockopt(sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+    }
+    if (ep && zmq_bind(sock, ep)) {
+        zlog_error("cannot bind %s: %s", ep, zmq_strerror(zmq_errno()));
+        zmq_close(sock);
+        return NULL;
+    }
+    return sock;
+}
+
+int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
+{
+    s_server_t s = { .cfg = cfg };
+    char err[1024];
+    int rc = 1;
+    jnl_config_t jc = { cfg->map_bytes, cfg->sync };
+    orc_config_t oc = { cfg->heartbeat_timeout_ms, cfg->reserve_pct, 0 };
+    msgpack_sbuffer_init(&s.out);
+    s.started_ms = s_now();
+    if (!(s.jnl = jnl_open(cfg->data_dir, &jc, err, sizeof err))) {
+        zlog_error("%s", err);
+        goto done;
+    }
+    if (!(s.engine = orc_engine_new(s.jnl, &oc, s_now(), err, sizeof err))) {
+        zlog_error("cannot start: %s", err);
+        goto done;
+    }
+    s.ctx = zmq_ctx_new();
+    if (!(s.clients = s_socket(&s, ZMQ_ROUTER, cfg->client_ep)) ||
+        !(s.workers = s_socket(&s, ZMQ_ROUTER, cfg->worker_ep)) ||
+        !(s.events = s_socket(&s, ZMQ_PUB, cfg->event_ep)) ||
+        !(s.pipe = s_socket(&s, ZMQ_PAIR, "inproc://backup")) ||
+        !(s.backup.pipe = s_socket(&s, ZMQ_PAIR, NULL)) ||
+        zmq_connect(s.backup.pipe, "inproc://backup"))
+        goto done;
+    int mandatory = 1;
+    zmq_setsockopt(s.workers, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory);
+    zlog_info("zsagad %s up (boot %llu): clients %s, workers %s, events %s, journal %s (%s sync), "
+              "%zu sagas resumed",
+              ZSAGA_VERSION, (unsigned long long)orc_engine_boot(s.engine), cfg->client_ep,
+              cfg->worker_ep, cfg->event_ep, cfg->data_dir,
+              cfg->sync == JNL_SYNC_FULL ? "full" : cfg->sync == JNL_SYNC_NOMETA ? "nometa" : "no",
+              orc_engine_active(s.engine));
+    /* Commit once at start: it records the boot number, and the first
+       batch dispatches what recovery queued. */
+    orc_engine_pump(s.engine);
+    if (orc_engine_commit(s.engine, err, sizeof err))
+        zlog_error("%s", err);
+    s_send_outbox(&s, 0);
+
+    zmq_pollitem_t items[] = { { s.clients, 0, ZMQ_POLLIN, 0 },
+                               { s.workers, 0, ZMQ_POLLIN, 0 },
+                               { s.pipe, 0, ZMQ_POLLIN, 0 } };
+    zmq_msg_t body;
+    s_envelope_t env;
+    uint64_t last_fail_log = 0;
+    while (!*stop) {
+        uint64_t now = s_now(), due = orc_engine_next_due(s.engine);
+        long timeout = due <= now ? 0 : due - now > 250 ? 250 : (long)(due - now);
+        if (zmq_poll(items, 3, timeout) < 0 && zmq_errno() != EINTR)
+            break;
+        orc_engine_now(s.engine, s_now());
+        for (uint32_t n = 0; n < cfg->max_batch;) {
+            int got = 0;
+            zmq_msg_init(&body);
+            if (s_recv(s.clients, &env, &body)) {
+                s_client_message(&s, &env, &body);
+                got++;
+            }
+            zmq_msg_close(&body);
+            zmq_msg_init(&body);
+            if (s_recv(s.workers, &env, &body)) {
+                s_worker_message(&s, &env, &body);
+                got++;
+            }
+            zmq_msg_close(&body);
+            if (!got)
+                break;
+            n += (uint32_t)got;
+        }
+        if (items[2].revents & ZMQ_POLLIN)
+            s_backup_done(&s);
+        orc_engine_tick(s.engine);
+        orc_engine_pump(s.engine);
+        int crc = orc_engine_commit(s.engine, err, sizeof err);
+        if (crc && s_now() - last_fail_log > 5000) {
+            last_fail_log = s_now();
+            zlog_error("%s; the batch was rolled back and will be redone", err);
+        }
+        s_send_outbox(&s, crc);
+        if (crc)
+            zclock_sleep(100); /* do not spin on a full map */
+    }
+    zlog_info("shutting down: %zu sagas still active will resume at next start",
+              orc_engine_active(s.engine));
+    rc = 0;
+done:
+    if (s.backup.running) {
+        pthread_join(s.backup.thread, NULL);
+        s.backup.running = false;
+    }
+    if (s.clients)
+        zmq_close(s.clients);
+    if (s.workers)
+        zmq_close(s.workers);
+    if (s.events)
+        zmq_close(s.events);
+    if (s.pipe)
+        zmq_close(s.pipe);
+    if (s.backup.pipe)
+        zmq_close(s.backup.pipe);
+    if (s.ctx)
+        zmq_ctx_term(s.ctx);
+    orc_engine_destroy(&s.engine);
+    jnl_destroy(&s.jnl);
+    msgpack_sbuffer_destroy(&s.out);
+    free(s.pend);
+    free(s.hb);
+    free(s.hb_known);
+    return rc;
+}
