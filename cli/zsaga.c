@@ -1,0 +1,576 @@
+/*  zsaga: the command-line client.
+
+    Converts between JSON (what people and scripts write and read) and the
+    msgpack protocol (docs/protocol.md). Output is for people by default,
+    JSON with --json. Every failure prints a reason on stderr and exits
+    non-zero: 1 for a refusal or error from zsagad, 2 for bad usage or input,
+    3 when zsagad does not answer in time.
+*/
+#include "journal/jnl.h"
+#include "messages/msg.h"
+
+#include <czmq.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+    const char *endpoint, *events;
+    int timeout_ms;
+    bool json;
+    const char *state, *reason, *saga;
+    uint32_t limit;
+    bool wait;
+} s_opts_t;
+
+static int s_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int s_die(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "zsaga: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return code;
+}
+
+/* ---- JSON <-> msgpack ------------------------------------------------- */
+
+static int s_json_to_mp(json_t *j, msgpack_packer *pk, char *err, size_t errlen)
+{
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *v;
+        msgpack_pack_map(pk, json_object_size(j));
+        json_object_foreach(j, k, v)
+        {
+            mp_pack_cstr(pk, k);
+            if (s_json_to_mp(v, pk, err, errlen))
+                return -1;
+        }
+        return 0;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *v;
+        msgpack_pack_array(pk, json_array_size(j));
+        json_array_foreach(j, i, v) if (s_json_to_mp(v, pk, err, errlen)) return -1;
+        return 0;
+    }
+    case JSON_STRING: mp_pack_strn(pk, json_string_value(j), json_string_length(j)); return 0;
+    case JSON_INTEGER: msgpack_pack_int64(pk, json_integer_value(j)); return 0;
+    case JSON_REAL:
+        /* Passed on as a float so that zsagad gives its own clear refusal. */
+        msgpack_pack_double(pk, json_real_value(j));
+        return 0;
+    case JSON_TRUE: msgpack_pack_true(pk); return 0;
+    case JSON_FALSE: msgpack_pack_false(pk); return 0;
+    default: msgpack_pack_nil(pk); return 0;
+    }
+}
+
+static json_t *s_mp_to_json(mp_reader_t *r, int depth)
+{
+    uint32_t n;
+    const char *s;
+    int64_t i;
+    uint64_t u;
+    bool b;
+    if (depth > 16) {
+        mp_fail(r, "nested too deeply");
+        return NULL;
+    }
+    switch (mp_peek(r)) {
+    case MP_NIL: mp_read_nil(r); return json_null();
+    case MP_BOOL: mp_read_bool(r, &b); return json_boolean(b);
+    case MP_INT: {
+        mp_reader_t save = *r;
+        if (mp_read_int(r, &i) == 0)
+            return json_integer(i);
+        *r = save;
+        mp_read_uint(r, &u);
+        return json_integer((json_int_t)u);
+    }
+    case MP_STR: mp_read_str(r, &s, &n); return json_stringn(s, n);
+    case MP_ARRAY: {
+        json_t *a = json_array();
+        mp_read_array(r, &n);
+        for (uint32_t k = 0; k < n && !r->err; k++)
+            json_array_append_new(a, s_mp_to_json(r, depth + 1));
+        return a;
+    }
+    case MP_MAP: {
+        json_t *o = json_object();
+        mp_read_map(r, &n);
+        for (uint32_t k = 0; k < n && !r->err; k++) {
+            char key[256];
+            if (mp_read_cstr(r, key, sizeof key))
+                break;
+            json_object_set_new(o, key, s_mp_to_json(r, depth + 1));
+        }
+        return o;
+    }
+    default: mp_skip(r, 4); return json_null();
+    }
+}
+
+/* ---- request / reply -------------------------------------------------- */
+
+static json_t *s_request(const s_opts_t *o, msgpack_sbuffer *req)
+{
+    zsock_t *sock = zsock_new_dealer(o->endpoint);
+    json_t *reply = NULL;
+    if (!sock) {
+        s_die(2, "cannot connect to %s", o->endpoint);
+        return NULL;
+    }
+    zsock_set_linger(sock, 0);
+    zframe_t *f = zframe_new(req->data, req->size);
+    zframe_send(&f, sock, 0);
+    zpoller_t *p = zpoller_new(sock, NULL);
+    if (zpoller_wait(p, o->timeout_ms)) {
+        zframe_t *body = zframe_recv(sock);
+        if (body) {
+            mp_reader_t r;
+            mp_reader_init(&r, zframe_data(body), zframe_size(body));
+            reply = s_mp_to_json(&r, 0);
+            zframe_destroy(&body);
+        }
+    } else
+        s_die(3, "no answer from zsagad at %s within %d ms", o->endpoint, o->timeout_ms);
+    zpoller_destroy(&p);
+    zsock_destroy(&sock);
+    return reply;
+}
+
+static json_t *s_simple(const s_opts_t *o, msg_t *m)
+{
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    m->req = (uint64_t)zclock_usecs();
+    msg_pack(m, &pk);
+    json_t *r = s_request(o, &buf);
+    msgpack_sbuffer_destroy(&buf);
+    return r;
+}
+
+static const char *s_jstr(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+static long long s_jint(json_t *o, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* Refusals and errors: print, and give the exit code. */
+static int s_check(json_t *reply, const s_opts_t *o)
+{
+    if (!reply)
+        return 3;
+    const char *type = s_jstr(reply, "type");
+    if (strcmp(type, "rejected") == 0 || strcmp(type, "error") == 0) {
+        if (o->json)
+            puts(json_dumps(reply, JSON_COMPACT) ?: "{}");
+        fprintf(stderr, "zsaga: %s (%s): %s\n", type, s_jstr(reply, "code"),
+                s_jstr(reply, "reason"));
+        return 1;
+    }
+    return 0;
+}
+
+static void s_print_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+}
+
+/* ---- status ----------------------------------------------------------- */
+
+static void s_fmt_dur(char *out, size_t n, long long a, long long b)
+{
+    if (!a || !b || b < a)
+        snprintf(out, n, "-");
+    else
+        snprintf(out, n, "%lld ms", b - a);
+}
+
+static void s_print_output(json_t *out)
+{
+    const char *k;
+    json_t *v;
+    bool first = true;
+    json_object_foreach(out, k, v)
+    {
+        char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        printf("%s%s=%s", first ? "  " : " ", k, s ? s : "?");
+        free(s);
+        first = false;
+    }
+}
+
+static void s_print_status(json_t *saga)
+{
+    json_t *steps = json_object_get(saga, "steps"), *hist = json_object_get(saga, "history");
+    long long t0 = s_jint(saga, "created_ms");
+    size_t i;
+    json_t *st;
+    printf("saga %s%s%s%s: %s\n", s_jstr(saga, "id"), *s_jstr(saga, "name") ? " (" : "",
+           s_jstr(saga, "name"), *s_jstr(saga, "name") ? ")" : "", s_jstr(saga, "state"));
+    if (*s_jstr(saga, "reason"))
+        printf("  reason: %s\n", s_jstr(saga, "reason"));
+    printf("  %-14s %-34s %-22s %5s %9s %5s %9s\n", "step", "system.action", "state", "tries",
+           "took", "undo", "undo took");
+    json_array_foreach(steps, i, st)
+    {
+        char sa[80], d1[32], d2[32];
+        snprintf(sa, sizeof sa, "%s.%s", s_jstr(st, "system"), s_jstr(st, "action"));
+        s_fmt_dur(d1, sizeof d1, s_jint(st, "started_ms"), s_jint(st, "finished_ms"));
+        s_fmt_dur(d2, sizeof d2, s_jint(st, "compensation_started_ms"),
+                  s_jint(st, "compensation_finished_ms"));
+        printf("  %-14s %-34s %-22s %5lld %9s %5lld %9s", s_jstr(st, "id"), sa, s_jstr(st, "state"),
+               s_jint(st, "attempts"), d1, s_jint(st, "compensation_attempts"), d2);
+        s_print_output(json_object_get(st, "output"));
+        if (*s_jstr(st, "error"))
+            printf("  error=%s: %s", s_jstr(st, "code"), s_jstr(st, "error"));
+        printf("\n");
+    }
+    printf("  timeline:\n");
+    json_array_foreach(hist, i, st)
+    {
+        const char *step = s_jstr(st, "step");
+        printf("    %+7lld ms  %-28s %-14s", s_jint(st, "ts_ms") - t0, s_jstr(st, "what"),
+               *step ? step : "");
+        if (s_jint(st, "attempt"))
+            printf(" try %lld", s_jint(st, "attempt"));
+        if (*s_jstr(st, "reason"))
+            printf("  (%s)", s_jstr(st, "reason"));
+        printf("\n");
+    }
+}
+
+static int s_status(const s_opts_t *o, const char *id, bool print)
+{
+    msg_t m;
+    msg_init(&m, MSG_STATUS);
+    snprintf(m.id, sizeof m.id, "%s", id);
+    json_t *r = s_simple(o, &m);
+    int rc = s_check(r, o);
+    if (!rc && print) {
+        if (o->json)
+            s_print_json(json_object_get(r, "saga"));
+        else
+            s_print_status(json_object_get(r, "saga"));
+    }
+    json_decref(r);
+    return rc;
+}
+
+static bool s_terminal(const char *state)
+{
+    return strcmp(state, "completed") == 0 || strcmp(state, "compensated") == 0 ||
+           strcmp(state, "parked") == 0 || strcmp(state, "resolved") == 0;
+}
+
+/* Poll until the saga ends; returns 0 when it did, 3 on timeout. */
+static int s_wait(const s_opts_t *o, const char *id, int wait_s)
+{
+    int64_t deadline = zclock_mono() + (int64_t)wait_s * 1000;
+    while (zclock_mono() < deadline) {
+        msg_t m;
+        msg_init(&m, MSG_STATUS);
+        snprintf(m.id, sizeof m.id, "%s", id);
+        json_t *r = s_simple(o, &m);
+        if (!r)
+            return 3;
+        bool done = s_terminal(s_jstr(json_object_get(r, "saga"), "state"));
+        json_decref(r);
+        if (done)
+            return 0;
+        zclock_sleep(50);
+    }
+    return s_die(3, "saga %s did not end within %d s", id, wait_s);
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+static int s_submit(const s_opts_t *o, const char *path, int wait_s)
+{
+    json_error_t jerr;
+    json_t *saga = strcmp(path, "-") == 0 ? json_loadf(stdin, JSON_REJECT_DUPLICATES, &jerr)
+                                          : json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!saga)
+        return s_die(2, "%s: line %d: %s", path, jerr.line, jerr.text);
+    if (!json_is_object(saga)) {
+        json_decref(saga);
+        return s_die(2, "%s: a saga must be a JSON object", path);
+    }
+    if (!json_object_get(saga, "id")) {
+        zuuid_t *uuid = zuuid_new();
+        char id[48];
+        snprintf(id, sizeof id, "saga-%s", zuuid_str_canonical(uuid));
+        zuuid_destroy(&uuid);
+        json_object_set_new(saga, "id", json_string(id));
+    }
+    char id[MSG_ID_MAX + 1];
+    snprintf(id, sizeof id, "%s", s_jstr(saga, "id"));
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    char err[256];
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    msg_pack_header(&pk, MSG_SUBMIT, 4);
+    mp_pack_kv_uint(&pk, "req", (uint64_t)zclock_usecs());
+    mp_pack_cstr(&pk, "saga");
+    s_json_to_mp(saga, &pk, err, sizeof err);
+    json_decref(saga);
+    json_t *r = s_request(o, &buf);
+    msgpack_sbuffer_destroy(&buf);
+    int rc = s_check(r, o);
+    if (rc) {
+        json_decref(r);
+        return rc;
+    }
+    if (!wait_s) {
+        if (o->json)
+            s_print_json(r);
+        else
+            printf("accepted %s (%s)%s\n", s_jstr(r, "id"), s_jstr(r, "state"),
+                   json_is_true(json_object_get(r, "duplicate")) ? ", already submitted" : "");
+        json_decref(r);
+        return 0;
+    }
+    json_decref(r);
+    if ((rc = s_wait(o, id, wait_s)))
+        return rc;
+    return s_status(o, id, true);
+}
+
+static int s_list(const s_opts_t *o)
+{
+    msg_t m;
+    msg_init(&m, MSG_LIST);
+    if (o->state)
+        snprintf(m.state, sizeof m.state, "%s", o->state);
+    m.limit = o->limit;
+    json_t *r = s_simple(o, &m);
+    int rc = s_check(r, o);
+    if (!rc) {
+        json_t *sagas = json_object_get(r, "sagas"), *s;
+        size_t i;
+        if (o->json)
+            s_print_json(sagas);
+        else
+            json_array_foreach(sagas, i, s)
+            {
+                printf("%-36s %-13s %-24s %s\n", s_jstr(s, "id"), s_jstr(s, "state"),
+                       s_jstr(s, "name"), s_jstr(s, "reason"));
+            }
+    }
+    json_decref(r);
+    return rc;
+}
+
+static int s_op(const s_opts_t *o, msg_type_t type, const char *arg)
+{
+    msg_t m;
+    msg_init(&m, type);
+    if (type == MSG_BACKUP)
+        snprintf(m.text, sizeof m.text, "%s", arg);
+    else {
+        snprintf(m.id, sizeof m.id, "%s", arg);
+        if (o->reason)
+            snprintf(m.text, sizeof m.text, "%s", o->reason);
+    }
+    json_t *r = s_simple(o, &m);
+    int rc = s_check(r, o);
+    if (!rc) {
+        if (o->json)
+            s_print_json(r);
+        else if (type == MSG_BACKUP)
+            printf("backup written to %s\n", s_jstr(r, "path"));
+        else
+            printf("%s %s: ok\n", msg_type_name(type), arg);
+    }
+    json_decref(r);
+    return rc;
+}
+
+static int s_stats(const s_opts_t *o)
+{
+    msg_t m;
+    msg_init(&m, MSG_STATS);
+    json_t *r = s_simple(o, &m);
+    int rc = s_check(r, o);
+    if (!rc) {
+        json_t *st = json_object_get(r, "stats"), *v;
+        const char *k;
+        if (o->json)
+            s_print_json(st);
+        else
+            json_object_foreach(st, k, v) printf("%-22s %lld\n", k, (long long)json_integer_value(v));
+    }
+    json_decref(r);
+    return rc;
+}
+
+static int s_watch(const s_opts_t *o)
+{
+    zsock_t *sub = zsock_new_sub(o->events, "");
+    if (!sub)
+        return s_die(2, "cannot connect to %s", o->events);
+    while (!zsys_interrupted) {
+        zmsg_t *msg = zmsg_recv(sub);
+        if (!msg)
+            break;
+        zframe_t *topic = zmsg_first(msg), *body = zmsg_next(msg);
+        if (topic && body) {
+            mp_reader_t r;
+            mp_reader_init(&r, zframe_data(body), zframe_size(body));
+            json_t *ev = s_mp_to_json(&r, 0);
+            if (!o->saga || strcmp(s_jstr(ev, "id"), o->saga) == 0) {
+                if (o->json) {
+                    char *s = json_dumps(ev, JSON_COMPACT);
+                    puts(s ? s : "{}");
+                    free(s);
+                } else {
+                    time_t t = (time_t)(s_jint(ev, "ts_ms") / 1000);
+                    struct tm tm;
+                    char ts[32];
+                    localtime_r(&t, &tm);
+                    strftime(ts, sizeof ts, "%H:%M:%S", &tm);
+                    printf("%s.%03lld %-30.*s %-30s %-14s", ts, s_jint(ev, "ts_ms") % 1000,
+                           (int)zframe_size(topic), (const char *)zframe_data(topic),
+                           s_jstr(ev, "id"), s_jstr(ev, "step"));
+                    if (s_jint(ev, "attempt"))
+                        printf(" try %lld", s_jint(ev, "attempt"));
+                    if (*s_jstr(ev, "reason"))
+                        printf("  %s", s_jstr(ev, "reason"));
+                    printf("\n");
+                }
+                fflush(stdout);
+            }
+            json_decref(ev);
+        }
+        zmsg_destroy(&msg);
+    }
+    zsock_destroy(&sub);
+    return 0;
+}
+
+static void s_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: zsaga [options] COMMAND [ARGS]\n"
+            "commands:\n"
+            "  submit FILE|-              submit a saga written in JSON (docs/protocol.md)\n"
+            "  run FILE|-                 submit, wait for the end, print the status\n"
+            "  status ID                  one saga: steps, tries, timings, timeline\n"
+            "  wait ID                    wait until the saga ends\n"
+            "  list [--state S]           sagas, by state (running, compensating, completed,\n"
+            "                             compensated, parked, resolved)\n"
+            "  watch [--saga ID]          follow the event stream\n"
+            "  cancel ID [--reason TEXT]  stop a running saga and undo what it did\n"
+            "  retry ID                   give a parked saga's compensations new tries\n"
+            "  resolve ID --reason TEXT   close a parked saga by hand\n"
+            "  backup DIR                 hot backup of the running journal into DIR\n"
+            "  restore BACKUP DATA        put a backup in place (zsagad stopped)\n"
+            "  stats                      orchestrator counters\n"
+            "options:\n"
+            "  --endpoint EP   zsagad client socket (default tcp://127.0.0.1:5570)\n"
+            "  --events EP     event stream (default tcp://127.0.0.1:5572)\n"
+            "  --timeout MS    wait this long for an answer (default 5000)\n"
+            "  --wait-s S      run/wait: give up after S seconds (default 60)\n"
+            "  --limit N       list: at most N sagas (default 100)\n"
+            "  --json          JSON output for scripts\n");
+}
+
+int main(int argc, char **argv)
+{
+    s_opts_t o = { .endpoint = "tcp://127.0.0.1:5570",
+                   .events = "tcp://127.0.0.1:5572",
+                   .timeout_ms = 5000,
+                   .limit = 100 };
+    int wait_s = 60;
+    static const struct option opts[] = {
+        { "endpoint", required_argument, 0, 'e' }, { "events", required_argument, 0, 'E' },
+        { "timeout", required_argument, 0, 't' },  { "wait-s", required_argument, 0, 'w' },
+        { "json", no_argument, 0, 'j' },           { "state", required_argument, 0, 's' },
+        { "limit", required_argument, 0, 'l' },    { "reason", required_argument, 0, 'r' },
+        { "note", required_argument, 0, 'r' },     { "saga", required_argument, 0, 'S' },
+        { "help", no_argument, 0, 'h' },           { 0, 0, 0, 0 },
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'e': o.endpoint = optarg; break;
+        case 'E': o.events = optarg; break;
+        case 't': o.timeout_ms = atoi(optarg); break;
+        case 'w': wait_s = atoi(optarg); break;
+        case 'j': o.json = true; break;
+        case 's': o.state = optarg; break;
+        case 'l': o.limit = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'r': o.reason = optarg; break;
+        case 'S': o.saga = optarg; break;
+        case 'h': s_usage(stdout); return 0;
+        default: s_usage(stderr); return 2;
+        }
+    }
+    if (optind >= argc) {
+        s_usage(stderr);
+        return 2;
+    }
+    zsys_set_logstream(NULL);
+    const char *cmd = argv[optind], *a1 = optind + 1 < argc ? argv[optind + 1] : NULL,
+               *a2 = optind + 2 < argc ? argv[optind + 2] : NULL;
+    bool need1 = strcmp(cmd, "list") && strcmp(cmd, "watch") && strcmp(cmd, "stats");
+    if (need1 && !a1)
+        return s_die(2, "%s needs an argument (see zsaga --help)", cmd);
+    int rc;
+    if (strcmp(cmd, "submit") == 0)
+        rc = s_submit(&o, a1, 0);
+    else if (strcmp(cmd, "run") == 0)
+        rc = s_submit(&o, a1, wait_s);
+    else if (strcmp(cmd, "status") == 0)
+        rc = s_status(&o, a1, true);
+    else if (strcmp(cmd, "wait") == 0)
+        rc = s_wait(&o, a1, wait_s);
+    else if (strcmp(cmd, "list") == 0)
+        rc = s_list(&o);
+    else if (strcmp(cmd, "watch") == 0)
+        rc = s_watch(&o);
+    else if (strcmp(cmd, "cancel") == 0)
+        rc = s_op(&o, MSG_CANCEL, a1);
+    else if (strcmp(cmd, "retry") == 0)
+        rc = s_op(&o, MSG_RETRY, a1);
+    else if (strcmp(cmd, "resolve") == 0)
+        rc = s_op(&o, MSG_RESOLVE, a1);
+    else if (strcmp(cmd, "backup") == 0)
+        rc = s_op(&o, MSG_BACKUP, a1);
+    else if (strcmp(cmd, "stats") == 0)
+        rc = s_stats(&o);
+    else if (strcmp(cmd, "restore") == 0) {
+        char err[1024];
+        if (!a2)
+            return s_die(2, "restore needs BACKUP_DIR and DATA_DIR");
+        if (jnl_restore(a1, a2, err, sizeof err))
+            return s_die(1, "restore: %s", err);
+        printf("restored %s into %s\n", a1, a2);
+        rc = 0;
+    } else
+        return s_die(2, "unknown command '%s' (see zsaga --help)", cmd);
+    zsys_shutdown();
+    return rc;
+}

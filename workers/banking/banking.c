@@ -1,0 +1,645 @@
+/*  zsaga-worker-banking: the core banking system.
+
+    Customers and accounts (checking, savings, investment, loan, credit)
+    with balances in integer minor units, holds, an overdraft limit, a
+    ledger row for every balance change, loans, fees and currency
+    exchange at fixed-point rates (rate_micros: units of the quote currency
+    per unit of the base currency, times 10^6).
+
+    The invariant every operation keeps, enforced by a CHECK as well:
+        balance - held >= -overdraft_limit
+    Balance changes are single conditional UPDATEs, so two steps racing on
+    one account can neither lose an update nor overdraw it.
+*/
+#include "workers/wrk_runtime.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- shared pieces ---------------------------------------------------- */
+
+/* Why a conditional update on an account changed nothing. */
+static wrk_status_t s_why(wrk_ctx_t *c, const char *account, const char *currency, int64_t need)
+{
+    db_rc_t rc = wrk_db_exec(c->db,
+                             "SELECT currency, status, balance, held, overdraft_limit "
+                             "FROM accounts WHERE number = ?",
+                             DB_S(account));
+    if (rc)
+        return wrk_db_status(c, rc);
+    if (wrk_db_nrows(c->db) == 0)
+        return wrk_fail(c, "no_account", "account %s does not exist", account);
+    if (strcmp(wrk_db_text(c->db, 0, 0), currency) != 0)
+        return wrk_fail(c, "currency_mismatch", "account %s holds %s, not %s", account,
+                        wrk_db_text(c->db, 0, 0), currency);
+    if (strcmp(wrk_db_text(c->db, 0, 1), "active") != 0)
+        return wrk_fail(c, "account_inactive", "account %s is %s", account,
+                        wrk_db_text(c->db, 0, 1));
+    int64_t avail = wrk_db_int(c->db, 0, 2) - wrk_db_int(c->db, 0, 3) + wrk_db_int(c->db, 0, 4);
+    return wrk_fail(c, "insufficient_funds",
+                    "account %s has %lld.%02lld %s available, %lld.%02lld needed", account,
+                    (long long)(avail / 100), (long long)(avail < 0 ? -avail % 100 : avail % 100),
+                    currency, (long long)(need / 100), (long long)(need % 100));
+}
+
+static db_rc_t s_ledger(wrk_ctx_t *c, const char *account, int64_t amount, const char *currency,
+                        const char *kind)
+{
+    return wrk_db_exec(c->db,
+                       "INSERT INTO ledger (saga, step, phase, account, amount, currency, kind, "
+                       "created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       DB_S(c->saga), DB_S(c->step), DB_S(msg_phase_name(c->phase)),
+                       DB_S(account), DB_I(amount), DB_S(currency), DB_S(kind), DB_I(c->now_ms));
+}
+
+/* Take amount out of an account, within its overdraft limit. */
+static wrk_status_t s_debit(wrk_ctx_t *c, const char *account, int64_t amount,
+                            const char *currency, const char *kind)
+{
+    db_rc_t rc = wrk_db_exec(c->db,
+                             "UPDATE accounts SET balance = balance - ? WHERE number = ? AND "
+                             "currency = ? AND status = 'active' AND "
+                             "balance - held - ? >= -overdraft_limit",
+                             DB_I(amount), DB_S(account), DB_S(currency), DB_I(amount));
+    if (rc)
+        return wrk_db_status(c, rc);
+    if (wrk_db_changes(c->db) == 0)
+        return s_why(c, account, currency, amount);
+    if ((rc = s_ledger(c, account, -amount, currency, kind)))
+        return wrk_db_status(c, rc);
+    return WRK_OK;
+}
+
+static wrk_status_t s_credit(wrk_ctx_t *c, const char *account, int64_t amount,
+                             const char *currency, const char *kind)
+{
+    db_rc_t rc = wrk_db_exec(c->db,
+                             "UPDATE accounts SET balance = balance + ? WHERE number = ? AND "
+                             "currency = ? AND status = 'active'",
+                             DB_I(amount), DB_S(account), DB_S(currency));
+    if (rc)
+        return wrk_db_status(c, rc);
+    if (wrk_db_changes(c->db) == 0)
+        return s_why(c, account, currency, 0);
+    if ((rc = s_ledger(c, account, amount, currency, kind)))
+        return wrk_db_status(c, rc);
+    return WRK_OK;
+}
+
+static void s_out_balance(wrk_ctx_t *c, const char *key, const char *account)
+{
+    if (wrk_db_exec(c->db, "SELECT balance FROM accounts WHERE number = ?", DB_S(account)) ==
+            DB_OK &&
+        wrk_db_nrows(c->db) == 1)
+        wrk_out_int(c, key, wrk_db_int(c->db, 0, 0));
+}
+
+/* ---- debit and credit ------------------------------------------------- */
+
+static wrk_status_t op_debit_account(wrk_ctx_t *c)
+{
+    const char *acct, *cur;
+    int64_t amount;
+    if (!wrk_str(c, "account", &acct) || !wrk_amount(c, "amount", &amount) ||
+        !wrk_currency(c, "currency", &cur))
+        return WRK_FAILED;
+    wrk_status_t st = s_debit(c, acct, amount, cur, "debit");
+    if (st == WRK_OK) {
+        wrk_out_str(c, "account", acct);
+        wrk_out_int(c, "amount", amount);
+        s_out_balance(c, "balance", acct);
+    }
+    return st;
+}
+
+static wrk_status_t op_credit_account(wrk_ctx_t *c)
+{
+    const char *acct, *cur;
+    int64_t amount;
+    if (!wrk_str(c, "account", &acct) || !wrk_amount(c, "amount", &amount) ||
+        !wrk_currency(c, "currency", &cur))
+        return WRK_FAILED;
+    wrk_status_t st = s_credit(c, acct, amount, cur, "credit");
+    if (st == WRK_OK) {
+        wrk_out_str(c, "account", acct);
+        wrk_out_int(c, "amount", amount);
+        s_out_balance(c, "balance", acct);
+    }
+    return st;
+}
+
+/* Both legs of a transfer inside this bank, in one transaction. */
+static wrk_status_t s_transfer(wrk_ctx_t *c, bool reverse)
+{
+    const char *from, *to, *cur;
+    int64_t amount;
+    if (!wrk_str(c, "from_account", &from) || !wrk_str(c, "to_account", &to) ||
+        !wrk_amount(c, "amount", &amount) || !wrk_currency(c, "currency", &cur))
+        return WRK_FAILED;
+    if (strcmp(from, to) == 0)
+        return wrk_fail(c, "bad_params", "a transfer needs two different accounts");
+    if (reverse) {
+        const char *t = from;
+        from = to;
+        to = t;
+    }
+    wrk_status_t st = s_debit(c, from, amount, cur, "transfer_out");
+    if (st == WRK_OK)
+        st = s_credit(c, to, amount, cur, "transfer_in");
+    if (st == WRK_OK) {
+        s_out_balance(c, "from_balance", from);
+        s_out_balance(c, "to_balance", to);
+    }
+    return st;
+}
+
+static wrk_status_t op_transfer(wrk_ctx_t *c)
+{
+    return s_transfer(c, false);
+}
+
+static wrk_status_t op_reverse_transfer(wrk_ctx_t *c)
+{
+    return s_transfer(c, true);
+}
+
+/* ---- holds ------------------------------------------------------------ */
+
+static wrk_status_t op_place_hold(wrk_ctx_t *c)
+{
+    const char *acct, *cur;
+    int64_t amount;
+    if (!wrk_str(c, "account", &acct) || !wrk_amount(c, "amount", &amount) ||
+        !wrk_currency(c, "currency", &cur))
+        return WRK_FAILED;
+    db_rc_t rc = wrk_db_exec(c->db,
+                             "UPDATE accounts SET held = held + ? WHERE number = ? AND "
+                             "currency = ? AND status = 'active' AND "
+                             "balance - held - ? >= -overdraft_limit",
+                             DB_I(amount), DB_S(acct), DB_S(cur), DB_I(amount));
+    if (rc)
+        return wrk_db_status(c, rc);
+    if (wrk_db_changes(c->db) == 0)
+        return s_why(c, acct, cur, amount);
+    rc = wrk_db_exec(c->db,
+                     "INSERT INTO holds (saga, step, account, amount, currency, status, "
+                     "created_ms) VALUES (?, ?, ?, ?, ?, 'active', ?)",
+                     DB_S(c->saga), DB_S(c->step), DB_S(acct), DB_I(amount), DB_S(cur),
+                     DB_I(c->now_ms));
+    if (rc)
+        return wrk_db_status(c, rc);
+    wrk_out_str(c, "account", acct);
+    wrk_out_int(c, "held", amount);
+    return WRK_OK;
+}
+
+/* Release the hold of step `hold_step` of this saga (default: this step,
+   which is what a compensation of place_hold means). */
+static wrk_status_t op_release_hold(wrk_ctx_t *c)
+{
+    const char *hold_step;
+    if (!wrk_str_opt(c, "hold_step", c->step, &hold_step))
+        return WRK_FAILED;
+    db_rc_t rc = wrk_db_exec(c->db,
+                             "SELECT account, amount FROM holds WHERE saga = ? AND step = ? AND "
+                             "status = 'active'",
+                             DB_S(c->saga), DB_S(hold_step));
+    if (rc)
+        return wrk_db_status(c, rc);
+    if (wrk_db_nrows(c->db) == 0) {
+        wrk_out_int(c, "released", 0);
+        return WRK_OK; /* nothing held: releasing is already done */
+    }
+    const char *acct = wrk_strdup(c, wrk_db_text(c->db, 0, 0), strlen(wrk_db_text(c->db, 0, 0)));
+    int64_t amount = wrk_db_int(c->db, 0, 1);
+    if ((rc = wrk_db_exec(c->db,
+                          "UPDATE holds SET status = 'released', released_ms = ? WHERE saga = ? "
+                          "AND step = ?",
+                          DB_I(c->now_ms), DB_S(c->saga), DB_S(hold_step))) ||
+        (rc = wrk_db_exec(c->db, "UPDATE accounts SET held = held - ? WHERE number = ?",
+                          DB_I(amount), DB_S(acct))))
+        return wrk_db_status(c, rc);
+    wrk_out_int(c, "released", amount);
+    return WRK_OK;
+}
+
+/* ---- loans ------------------------------------------------------------ */
+
+static wrk_status_t op_create_loan_account(wrk_ctx_t *c)
+{
+    const char *cust, *cur;
+    int64_t principal, rate_bp, term;
+    char number[48];
+    if (!wrk_str(c, "customer", &cust) || !wrk_amount(c, "principal", &principal) ||
+        !wrk_currency(c, "currency", &cur) || !wrk_int(c, "rate_bp", &rate_bp) ||
+        !wrk_int(c, "term_months", &term))
+        return WRK_FAILED;
+    if (rate_bp < 0 || rate_bp > 5000 || term < 1 || term > 480)
+        return wrk_fail(c, "bad_params", "rate_bp must be 0-5000 and term_months 1-480");
+    db_rc_t rc = wrk_db_exec(c->db, "SELECT status FROM customers WHERE id = ?", DB_S(cust));
+    if (rc)
+        return wrk_db_status(c, rc);
+    if (wrk_db_nrows(c->db) == 0)
+        return wrk_fail(c, "no_customer", "customer %s does not exist", cust);
+    if (strcmp(wrk_db_text(c->db, 0, 0), "active") != 0)
+        return wrk_fail(c, "customer_inactive", "customer %s is %s", cust,
+                        wrk_db_text(c->db, 0, 0));
+    wrk_ref(c, "LN", number);
+    if ((rc = wrk_db_exec(c->db,
+                          "INSERT INTO accounts (number, customer_id, type, currency, balance, "
+                          "held, overdraft_limit, status, created_ms) "
+                          "VALUES (?, ?, 'loan', ?, 0, 0, 0, 'pending', ?)",
+                          DB_S(number), DB_S(cust), DB_S(cur), DB_I(c->now_ms))) ||
+        (rc = wrk_db_exec(c->db,
+                          "INSERT INTO loans (account, customer_id, principal, currency, rate_bp, "
+                          "term_months, status, saga, created_ms) "
+                          "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+                          DB_S(number), DB_S(cust), DB_I(principal), DB_S(cur), DB_I(rate_bp),
+                          DB_I(term), DB_S(c->saga), DB_I(c->now_ms))))
+        return wrk_db_status(c, rc);
+    wrk_out_str(c, "loan_account", number);
+    wrk_out_str(c, "customer", cust);
+    wrk_out_int(c, "principal", principal);
+    wrk_out_str(c, "currency", cur);
+    wrk_out_int(c, "rate_bp", rate_bp);
+    wrk_out_int(c, "term_months", term);
+    return WRK_OK;
+}
+
+static wrk_status_t op_delete_loan_account(wrk_ctx_t *c)
+{
+    /* The account number comes from the action's output; the action's
+       number is derived from (saga, step), so recompute it if absent. */
+    char number[48];
+    const char *acct = wrk_prior_str(c, "loan_account");
+    if (!acct) {
+        wrk_ref(c, "LN", number);
+        acct = number;
+    }
+    db_rc_t rc = wrk_db_exec(c->db, "SELECT status FROM loans WHERE account = ?", DB_S(acct));
+    if (rc)
+        return wrk_db_status(c, rc);
+    if (wrk_db_nrows(c->db) == 0)
+        return WRK_OK;
+    if (strcmp(wrk_db_text(c->db, 0, 0), "active") == 0)
+        return wrk_fail(c, "loan_active", "loan %s is active; deactivate it first", acct);
+    if ((rc = wrk_db_exec(c->db, "UPDATE loans SET status = 'deleted' WHERE account = ?",
+                          DB_S(acct))) ||
+        (rc = wrk_db_exec(c->db,
+                          "UPDATE accounts SET status = 'closed' WHERE number = ? AND balance = 0 "
+                          "AND held = 0",
+                          DB_S(acct))))
+        return wrk_db_status(c, rc);
+    if (wrk_db_changes(c->db) == 0)
+        return wrk_fail(c, "loan_not_empty", "loan account %s still holds money", acct);
+    wrk_out_str(c, "loan_account", acct);
+    return WRK_OK;
+}
+
+static wrk_status_t s_loan_status(wrk_ctx_t *c, const char *from, const char *to,
+                                  const char *acct_status)
+{
+    const char *acct;
+    if (!wrk_str(c, "loan_account", &acct))
+        return WRK_FAILED;
+    db_rc_t rc = wrk_db_exec(c->db, "UPDATE loans SET status = ? WHERE account = ? AND status = ?",
+                             DB_S(to), DB_S(acct), DB_S(from));
+    if (rc)
+        return wrk_db_status(c, rc);
+    if (wrk_db_changes(c->db) == 0) {
+        if ((rc = wrk_db_exec(c->db, "SELECT status FROM loans WHERE account = ?", DB_S(acct))))
+            return wrk_db_status(c, rc);
+        if (wrk_db_nrows(c->db) == 0)
+            return wrk_fail(c, "no_loan", "loan %s does not exist", acct);
+        return wrk_fail(c, "bad_state", "loan %s is %s, not %s", acct, wrk_db_text(c->db, 0, 0),
+                        from);
+    }
+    if ((rc = wrk_db_exec(c->db, "UPDATE accounts SET status = ? WHERE number = ?",
+                          DB_S(acct_status), DB_S(acct))))
+        return wrk_db_status(c, rc);
+    wrk_out_str(c, "loan_account", acct);
+    wrk_out_str(c, "status", to);
+    return WRK_OK;
+}
+
+static wrk_status_t op_activate_loan(wrk_ctx_t *c)
+{
+    return s_loan_status(c, "pending", "active", "active");
+}
+
+static wrk_status_t op_deactivate_loan(wrk_ctx_t *c)
+{
+    return s_loan_status(c, "active", "pending", "pending");
+}
+
+/* ---- fees ------------------------------------------------------------- */
+
+/* A fee that may be waived: the charge runs under its own savepoint, so
+   when funds are short and the fee is waivable, the charge is undone and
+   the waiver recorded, without losing the rest of the step. */
+static wrk_status_t op_deduct_fee(wrk_ctx_t *c)
+{
+    const char *acct, *cur, *code;
+    int64_t amount;
+    bool waivable;
+    if (!wrk_str(c, "account", &acct) || !wrk_amount(c, "amount", &amount) ||
+        !wrk_currency(c, "currency", &cur) || !wrk_str_opt(c, "fee_code", "service", &code) ||
+        !wrk_bool_opt(c, "waivable", false, &waivable))
+        return WRK_FAILED;
+    db_rc_t rc = wrk_db_exec(c->db, "SAVEPOINT fee");
+    if (rc)
+        return wrk_db_status(c, rc);
+    wrk_status_t st = s_debit(c, acct, amount, cur, "fee");
+    const char *status = "charged";
+    if (st == WRK_FAILED && waivable && strcmp(c->code, "insufficient_funds") == 0) {
+        if ((rc = wrk_db_exec(c->db, "ROLLBACK TO SAVEPOINT fee")))
+            return wrk_db_status(c, rc);
+        c->code[0] = c->message[0] = 0;
+        status = "waived";
+        st = WRK_OK;
+    }
+    if (st != WRK_OK)
+        return st;
+    if ((rc = wrk_db_exec(c->db, "RELEASE SAVEPOINT fee")) ||
+        (rc = wrk_db_exec(c->db,
+                          "INSERT INTO fees (saga, step, account, code, amount, currency, status, "
+                          "created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          DB_S(c->saga), DB_S(c->step), DB_S(acct), DB_S(code), DB_I(amount),
+                          DB_S(cur), DB_S(status), DB_I(c->now_ms))))
+        return wrk_db_status(c, rc);
+    wrk_out_str(c, "fee_status", status);
+    wrk_out_int(c, "amount", strcmp(status, "charged") == 0 ? amount : 0);
+    return WRK_OK;
+}
+
+static wrk_status_t op_refund_fee(wrk_ctx_t *c)
+{
+    db_rc_t rc = wrk_db_exec(c->db,
+                             "SELECT account, amount, currency FROM fees WHERE saga = ? AND "
+                             "step = ? AND status = 'charged'",
+                             DB_S(c->saga), DB_S(c->step));
+    if (rc)
+        return wrk_db_status(c, rc);
+    if (wrk_db_nrows(c->db) == 0)
+        return WRK_OK; /* waived or never charged */
+    const char *acct = wrk_strdup(c, wrk_db_text(c->db, 0, 0), strlen(wrk_db_text(c->db, 0, 0)));
+    const char *cur = wrk_strdup(c, wrk_db_text(c->db, 0, 2), 3);
+    int64_t amount = wrk_db_int(c->db, 0, 1);
+    wrk_status_t st = s_credit(c, acct, amount, cur, "fee_refund");
+    if (st != WRK_OK)
+        return st;
+    if ((rc = wrk_db_exec(c->db,
+                          "UPDATE fees SET status = 'refunded' WHERE saga = ? AND step = ?",
+                          DB_S(c->saga), DB_S(c->step))))
+        return wrk_db_status(c, rc);
+    wrk_out_int(c, "refunded", amount);
+    return WRK_OK;
+}
+
+/* ---- currency exchange ------------------------------------------------ */
+
+static wrk_status_t s_exchange(wrk_ctx_t *c, bool reverse)
+{
+    const char *from, *to, *fcur, *tcur;
+    int64_t amount, converted, rate;
+    if (!wrk_str(c, "from_account", &from) || !wrk_str(c, "to_account", &to) ||
+        !wrk_amount(c, "amount", &amount) || !wrk_currency(c, "from_currency", &fcur) ||
+        !wrk_currency(c, "to_currency", &tcur))
+        return WRK_FAILED;
+    if (reverse) {
+        /* Undo exactly what the action did, at the rate it used. */
+        if (!wrk_prior_int(c, "converted", &converted))
+            return WRK_OK;
+        wrk_status_t st = s_debit(c, to, converted, tcur, "fx_reverse_out");
+        if (st == WRK_OK)
+            st = s_credit(c, from, amount, fcur, "fx_reverse_in");
+        return st;
+    }
+    db_rc_t rc = wrk_db_exec(c->db, "SELECT rate_micros FROM fx_rates WHERE base = ? AND quote = ?",
+                             DB_S(fcur), DB_S(tcur));
+    if (rc)
+        return wrk_db_status(c, rc);
+    if (wrk_db_nrows(c->db) == 0)
+        return wrk_fail(c, "no_rate", "no exchange rate from %s to %s", fcur, tcur);
+    rate = wrk_db_int(c->db, 0, 0);
+    /* Fixed point, rounded half up, in 128 bits: no float, no overflow. */
+    __int128 wide = (__int128)amount * rate + 500000;
+    converted = (int64_t)(wide / 1000000);
+    if (converted <= 0)
+        return wrk_fail(c, "amount_too_small", "%lld %s converts to nothing", (long long)amount,
+                        fcur);
+    wrk_status_t st = s_debit(c, from, amount, fcur, "fx_out");
+    if (st == WRK_OK)
+        st = s_credit(c, to, converted, tcur, "fx_in");
+    if (st == WRK_OK) {
+        wrk_out_int(c, "converted", converted);
+        wrk_out_int(c, "rate_micros", rate);
+    }
+    return st;
+}
+
+static wrk_status_t op_exchange_currency(wrk_ctx_t *c)
+{
+    return s_exchange(c, false);
+}
+
+static wrk_status_t op_reverse_exchange(wrk_ctx_t *c)
+{
+    return s_exchange(c, true);
+}
+
+/* ---- accounts --------------------------------------------------------- */
+
+static wrk_status_t op_open_account(wrk_ctx_t *c)
+{
+    const char *cust, *type, *cur;
+    int64_t overdraft;
+    char number[48];
+    if (!wrk_str(c, "customer", &cust) || !wrk_str(c, "type", &type) ||
+        !wrk_currency(c, "currency", &cur) || !wrk_int_opt(c, "overdraft_limit", 0, &overdraft))
+        return WRK_FAILED;
+    wrk_ref(c, "AC", number);
+    db_rc_t rc = wrk_db_exec(c->db,
+                             "INSERT INTO accounts (number, customer_id, type, currency, balance, "
+                             "held, overdraft_limit, status, created_ms) "
+                             "VALUES (?, ?, ?, ?, 0, 0, ?, 'active', ?)",
+                             DB_S(number), DB_S(cust), DB_S(type), DB_S(cur), DB_I(overdraft),
+                             DB_I(c->now_ms));
+    if (rc)
+        return wrk_db_status(c, rc);
+    wrk_out_str(c, "account", number);
+    return WRK_OK;
+}
+
+static wrk_status_t op_close_account(wrk_ctx_t *c)
+{
+    char number[48];
+    const char *acct = wrk_prior_str(c, "account");
+    if (!acct && !wrk_str_opt(c, "account", NULL, &acct))
+        return WRK_FAILED;
+    if (!acct) {
+        wrk_ref(c, "AC", number);
+        acct = number;
+    }
+    db_rc_t rc = wrk_db_exec(c->db,
+                             "UPDATE accounts SET status = 'closed' WHERE number = ? AND "
+                             "balance = 0 AND held = 0",
+                             DB_S(acct));
+    if (rc)
+        return wrk_db_status(c, rc);
+    if (wrk_db_changes(c->db) == 0) {
+        if ((rc = wrk_db_exec(c->db, "SELECT 1 FROM accounts WHERE number = ?", DB_S(acct))))
+            return wrk_db_status(c, rc);
+        if (wrk_db_nrows(c->db) == 1)
+            return wrk_fail(c, "account_not_empty", "account %s still holds money", acct);
+    }
+    return WRK_OK;
+}
+
+/* ---- schema ----------------------------------------------------------- */
+
+static const wrk_migration_t s_migrations[] = {
+    { 1,
+      "customers, accounts, ledger",
+      { [DB_DIALECT_SQLITE] =
+            "CREATE TABLE customers (id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+            " kyc_status TEXT NOT NULL DEFAULT 'pending', risk_rating TEXT NOT NULL DEFAULT "
+            "'medium',"
+            " status TEXT NOT NULL DEFAULT 'active', created_ms INTEGER NOT NULL);"
+            "CREATE TABLE accounts (number TEXT PRIMARY KEY,"
+            " customer_id TEXT NOT NULL REFERENCES customers(id),"
+            " type TEXT NOT NULL CHECK (type IN "
+            "('checking','savings','investment','loan','credit')),"
+            " currency TEXT NOT NULL, balance INTEGER NOT NULL DEFAULT 0,"
+            " held INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0),"
+            " overdraft_limit INTEGER NOT NULL DEFAULT 0 CHECK (overdraft_limit >= 0),"
+            " status TEXT NOT NULL DEFAULT 'active', created_ms INTEGER NOT NULL,"
+            " CHECK (balance - held >= -overdraft_limit));"
+            "CREATE INDEX accounts_customer ON accounts (customer_id);"
+            "CREATE TABLE ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, saga TEXT NOT NULL,"
+            " step TEXT NOT NULL, phase TEXT NOT NULL, account TEXT NOT NULL,"
+            " amount INTEGER NOT NULL, currency TEXT NOT NULL, kind TEXT NOT NULL,"
+            " created_ms INTEGER NOT NULL);"
+            "CREATE INDEX ledger_saga ON ledger (saga, step);"
+            "CREATE INDEX ledger_account ON ledger (account)" },
+      { [DB_DIALECT_SQLITE] = "DROP TABLE ledger; DROP TABLE accounts; DROP TABLE customers" } },
+    { 2,
+      "holds, loans, fees, exchange rates",
+      { [DB_DIALECT_SQLITE] =
+            "CREATE TABLE holds (saga TEXT NOT NULL, step TEXT NOT NULL,"
+            " account TEXT NOT NULL REFERENCES accounts(number),"
+            " amount INTEGER NOT NULL CHECK (amount > 0), currency TEXT NOT NULL,"
+            " status TEXT NOT NULL, created_ms INTEGER NOT NULL, released_ms INTEGER,"
+            " PRIMARY KEY (saga, step));"
+            "CREATE TABLE loans (account TEXT PRIMARY KEY REFERENCES accounts(number),"
+            " customer_id TEXT NOT NULL REFERENCES customers(id),"
+            " principal INTEGER NOT NULL CHECK (principal > 0), currency TEXT NOT NULL,"
+            " rate_bp INTEGER NOT NULL, term_months INTEGER NOT NULL, status TEXT NOT NULL,"
+            " saga TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+            "CREATE TABLE fees (saga TEXT NOT NULL, step TEXT NOT NULL, account TEXT NOT NULL,"
+            " code TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL,"
+            " status TEXT NOT NULL, created_ms INTEGER NOT NULL, PRIMARY KEY (saga, step));"
+            "CREATE TABLE fx_rates (base TEXT NOT NULL, quote TEXT NOT NULL,"
+            " rate_micros INTEGER NOT NULL CHECK (rate_micros > 0), PRIMARY KEY (base, quote))" },
+      { [DB_DIALECT_SQLITE] =
+            "DROP TABLE fx_rates; DROP TABLE fees; DROP TABLE loans; DROP TABLE holds" } },
+};
+
+/* ---- commands --------------------------------------------------------- */
+
+/* The seeds' customers and accounts, for the demo and the tests. */
+static int s_seed_demo(wrk_conn_t *db)
+{
+    static const struct {
+        const char *id, *name;
+    } customers[] = { { "C001", "John Smith" }, { "C002", "Jane Doe" }, { "C003", "ABC Corp" } };
+    static const struct {
+        const char *number, *customer, *type, *currency;
+        int64_t balance, overdraft;
+    } accounts[] = {
+        { "ACC001", "C001", "checking", "USD", 500000, 0 },
+        { "ACC002", "C001", "savings", "USD", 1000000, 0 },
+        { "ACC003", "C002", "checking", "EUR", 250000, 0 },
+        { "ACC004", "C002", "investment", "USD", 5000000, 0 },
+        { "ACC005", "C002", "checking", "USD", 750000, 100000 },
+        { "ACC006", "C003", "checking", "USD", 5000000, 500000 },
+        { "ACC007", "C003", "savings", "USD", 10000000, 0 },
+    };
+    db_rc_t rc = wrk_db_begin(db, DB_ISO_DEFAULT, 0);
+    for (size_t i = 0; !rc && i < sizeof customers / sizeof *customers; i++)
+        rc = wrk_db_exec(db,
+                         "INSERT INTO customers (id, name, kyc_status, created_ms) "
+                         "VALUES (?, ?, 'verified', ?)",
+                         DB_S(customers[i].id), DB_S(customers[i].name), DB_I(wrk_now_ms()));
+    for (size_t i = 0; !rc && i < sizeof accounts / sizeof *accounts; i++)
+        rc = wrk_db_exec(db,
+                         "INSERT INTO accounts (number, customer_id, type, currency, balance, "
+                         "held, overdraft_limit, status, created_ms) "
+                         "VALUES (?, ?, ?, ?, ?, 0, ?, 'active', ?)",
+                         DB_S(accounts[i].number), DB_S(accounts[i].customer),
+                         DB_S(accounts[i].type), DB_S(accounts[i].currency),
+                         DB_I(accounts[i].balance), DB_I(accounts[i].overdraft),
+                         DB_I(wrk_now_ms()));
+    if (!rc)
+        rc = wrk_db_exec(db, "INSERT INTO fx_rates (base, quote, rate_micros) VALUES "
+                             "('USD', 'EUR', 920000), ('EUR', 'USD', 1087000)");
+    if (!rc)
+        rc = wrk_db_commit(db);
+    if (rc) {
+        fprintf(stderr, "seed-demo: %s\n", wrk_db_error(db));
+        wrk_db_rollback(db);
+        return 1;
+    }
+    printf("seeded 3 customers, 7 accounts, 2 exchange rates\n");
+    return 0;
+}
+
+static int s_command(wrk_conn_t *db, const char *cmd, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    char err[512];
+    if (strcmp(cmd, "seed-demo") != 0)
+        return -1;
+    extern const wrk_system_t banking_system;
+    if (wrk_migrate_up(db, banking_system.migrations, banking_system.nmigrations, -1, NULL, err,
+                       sizeof err)) {
+        fprintf(stderr, "seed-demo: %s\n", err);
+        return 1;
+    }
+    return s_seed_demo(db);
+}
+
+static const wrk_op_t s_ops[] = {
+    { "debit_account", op_debit_account, DB_ISO_DEFAULT },
+    { "credit_account", op_credit_account, DB_ISO_DEFAULT },
+    { "transfer", op_transfer, DB_ISO_DEFAULT },
+    { "reverse_transfer", op_reverse_transfer, DB_ISO_DEFAULT },
+    { "place_hold", op_place_hold, DB_ISO_DEFAULT },
+    { "release_hold", op_release_hold, DB_ISO_DEFAULT },
+    { "create_loan_account", op_create_loan_account, DB_ISO_DEFAULT },
+    { "delete_loan_account", op_delete_loan_account, DB_ISO_DEFAULT },
+    { "activate_loan", op_activate_loan, DB_ISO_DEFAULT },
+    { "deactivate_loan", op_deactivate_loan, DB_ISO_DEFAULT },
+    { "deduct_fee", op_deduct_fee, DB_ISO_DEFAULT },
+    { "refund_fee", op_refund_fee, DB_ISO_DEFAULT },
+    { "exchange_currency", op_exchange_currency, DB_ISO_REPEATABLE_READ },
+    { "reverse_exchange", op_reverse_exchange, DB_ISO_REPEATABLE_READ },
+    { "open_account", op_open_account, DB_ISO_DEFAULT },
+    { "close_account", op_close_account, DB_ISO_DEFAULT },
+};
+
+const wrk_system_t banking_system = {
+    "banking",
+    s_ops,
+    sizeof s_ops / sizeof *s_ops,
+    s_migrations,
+    sizeof s_migrations / sizeof *s_migrations,
+    s_command,
+    "       zsaga-worker-banking seed-demo --db URI   (the demo's customers and accounts)\n",
+};
+
+int main(int argc, char **argv)
+{
+    return wrk_main(&banking_system, argc, argv);
+}

@@ -1,0 +1,195 @@
+/*  zsaga-worker-fraud: fraud checks, risk assessment and velocity rules.
+
+    fraud_check scores a customer (a watchlist score, plus points for large
+    amounts) and fails for good at or above the blocking score.
+    risk_assessment applies the velocity rule: more than velocity_max_count
+    transfers, or more than velocity_max_amount in total, for one customer
+    within velocity_window_ms fails the check for good. Otherwise it
+    records the transfer in the window and raises a risk flag. Clearing a
+    check or a flag (their compensations) takes the transfer back out of
+    the window, so an undone saga leaves no trace in the counters.
+*/
+#include "workers/wrk_runtime.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int64_t s_rule(wrk_ctx_t *c, const char *name, int64_t def)
+{
+    if (wrk_db_exec(c->db, "SELECT value FROM fraud_rules WHERE name = ?", DB_S(name)) == DB_OK &&
+        wrk_db_nrows(c->db) == 1)
+        return wrk_db_int(c->db, 0, 0);
+    return def;
+}
+
+static wrk_status_t op_fraud_check(wrk_ctx_t *c)
+{
+    const char *cust, *cur;
+    int64_t amount;
+    if (!wrk_str(c, "customer", &cust) || !wrk_amount(c, "amount", &amount) ||
+        !wrk_currency(c, "currency", &cur))
+        return WRK_FAILED;
+    int64_t block = s_rule(c, "block_score", 80), large = s_rule(c, "large_amount", 10000000);
+    db_rc_t rc = wrk_db_exec(c->db, "SELECT score FROM watchlist WHERE customer = ?", DB_S(cust));
+    if (rc)
+        return wrk_db_status(c, rc);
+    int64_t score = wrk_db_nrows(c->db) ? wrk_db_int(c->db, 0, 0) : 10;
+    if (amount >= large)
+        score += 30;
+    if (score >= block)
+        return wrk_fail(c, "fraud_suspected", "customer %s scores %lld (blocking at %lld)", cust,
+                        (long long)score, (long long)block);
+    if ((rc = wrk_db_exec(c->db,
+                          "INSERT INTO fraud_checks (saga, step, customer, amount, currency, "
+                          "score, status, created_ms) VALUES (?, ?, ?, ?, ?, ?, 'passed', ?)",
+                          DB_S(c->saga), DB_S(c->step), DB_S(cust), DB_I(amount), DB_S(cur),
+                          DB_I(score), DB_I(c->now_ms))))
+        return wrk_db_status(c, rc);
+    wrk_out_int(c, "score", score);
+    return WRK_OK;
+}
+
+static wrk_status_t op_clear_fraud_check(wrk_ctx_t *c)
+{
+    db_rc_t rc = wrk_db_exec(c->db,
+                             "UPDATE fraud_checks SET status = 'cleared' WHERE saga = ? AND "
+                             "step = ? AND status = 'passed'",
+                             DB_S(c->saga), DB_S(c->step));
+    return rc ? wrk_db_status(c, rc) : WRK_OK;
+}
+
+static wrk_status_t op_risk_assessment(wrk_ctx_t *c)
+{
+    const char *cust, *cur, *acct;
+    int64_t amount;
+    if (!wrk_str(c, "customer", &cust) || !wrk_amount(c, "amount", &amount) ||
+        !wrk_currency(c, "currency", &cur) || !wrk_str_opt(c, "account", "", &acct))
+        return WRK_FAILED;
+    int64_t window = s_rule(c, "velocity_window_ms", 60000);
+    int64_t max_count = s_rule(c, "velocity_max_count", 5);
+    int64_t max_amount = s_rule(c, "velocity_max_amount", 2000000);
+    db_rc_t rc = wrk_db_exec(c->db,
+                             "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM velocity WHERE "
+                             "customer = ? AND status = 'active' AND ts_ms > ?",
+                             DB_S(cust), DB_I(c->now_ms - window));
+    if (rc)
+        return wrk_db_status(c, rc);
+    int64_t count = wrk_db_int(c->db, 0, 0), sum = wrk_db_int(c->db, 0, 1);
+    if (count + 1 > max_count)
+        return wrk_fail(c, "velocity_exceeded",
+                        "customer %s made %lld transfers in the last %lld s (limit %lld)", cust,
+                        (long long)count, (long long)(window / 1000), (long long)max_count);
+    if (sum + amount > max_amount)
+        return wrk_fail(c, "velocity_exceeded",
+                        "customer %s would move %lld in %lld s (limit %lld)", cust,
+                        (long long)(sum + amount), (long long)(window / 1000),
+                        (long long)max_amount);
+    const char *level = amount >= 1000000 ? "high" : amount >= 100000 ? "medium" : "low";
+    if ((rc = wrk_db_exec(c->db,
+                          "INSERT INTO velocity (saga, step, customer, amount, currency, ts_ms, "
+                          "status) VALUES (?, ?, ?, ?, ?, ?, 'active')",
+                          DB_S(c->saga), DB_S(c->step), DB_S(cust), DB_I(amount), DB_S(cur),
+                          DB_I(c->now_ms))) ||
+        (rc = wrk_db_exec(c->db,
+                          "INSERT INTO risk_flags (saga, step, customer, account, level, status, "
+                          "created_ms) VALUES (?, ?, ?, ?, ?, 'active', ?)",
+                          DB_S(c->saga), DB_S(c->step), DB_S(cust), DB_S(acct), DB_S(level),
+                          DB_I(c->now_ms))))
+        return wrk_db_status(c, rc);
+    wrk_out_str(c, "risk_level", level);
+    wrk_out_int(c, "window_count", count + 1);
+    return WRK_OK;
+}
+
+static wrk_status_t op_clear_risk_flag(wrk_ctx_t *c)
+{
+    db_rc_t rc;
+    if ((rc = wrk_db_exec(c->db,
+                          "UPDATE risk_flags SET status = 'cleared', cleared_ms = ? WHERE "
+                          "saga = ? AND step = ? AND status = 'active'",
+                          DB_I(c->now_ms), DB_S(c->saga), DB_S(c->step))))
+        return wrk_db_status(c, rc);
+    int64_t flags = wrk_db_changes(c->db);
+    if ((rc = wrk_db_exec(c->db,
+                          "UPDATE velocity SET status = 'cleared' WHERE saga = ? AND step = ?",
+                          DB_S(c->saga), DB_S(c->step))))
+        return wrk_db_status(c, rc);
+    wrk_out_int(c, "cleared", flags);
+    return WRK_OK;
+}
+
+static const wrk_migration_t s_migrations[] = {
+    { 1,
+      "fraud checks, risk flags, velocity, rules",
+      { [DB_DIALECT_SQLITE] =
+            "CREATE TABLE fraud_checks (saga TEXT NOT NULL, step TEXT NOT NULL,"
+            " customer TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL,"
+            " score INTEGER NOT NULL, status TEXT NOT NULL, created_ms INTEGER NOT NULL,"
+            " PRIMARY KEY (saga, step));"
+            "CREATE TABLE risk_flags (saga TEXT NOT NULL, step TEXT NOT NULL,"
+            " customer TEXT NOT NULL, account TEXT NOT NULL, level TEXT NOT NULL,"
+            " status TEXT NOT NULL, created_ms INTEGER NOT NULL, cleared_ms INTEGER,"
+            " PRIMARY KEY (saga, step));"
+            "CREATE TABLE velocity (saga TEXT NOT NULL, step TEXT NOT NULL,"
+            " customer TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL,"
+            " ts_ms INTEGER NOT NULL, status TEXT NOT NULL, PRIMARY KEY (saga, step));"
+            "CREATE INDEX velocity_customer ON velocity (customer, ts_ms);"
+            "CREATE TABLE watchlist (customer TEXT PRIMARY KEY, score INTEGER NOT NULL);"
+            "CREATE TABLE fraud_rules (name TEXT PRIMARY KEY, value INTEGER NOT NULL)" },
+      { [DB_DIALECT_SQLITE] = "DROP TABLE fraud_rules; DROP TABLE watchlist; DROP TABLE velocity;"
+                              " DROP TABLE risk_flags; DROP TABLE fraud_checks" } },
+};
+
+static int s_command(wrk_conn_t *db, const char *cmd, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    char err[512];
+    extern const wrk_system_t fraud_system;
+    if (strcmp(cmd, "seed-demo") != 0)
+        return -1;
+    if (wrk_migrate_up(db, fraud_system.migrations, fraud_system.nmigrations, -1, NULL, err,
+                       sizeof err)) {
+        fprintf(stderr, "seed-demo: %s\n", err);
+        return 1;
+    }
+    db_rc_t rc = wrk_db_begin(db, DB_ISO_DEFAULT, 0);
+    if (!rc)
+        rc = wrk_db_exec(db, "INSERT INTO watchlist (customer, score) VALUES ('C666', 95)");
+    if (!rc)
+        rc = wrk_db_exec(db, "INSERT INTO fraud_rules (name, value) VALUES "
+                             "('block_score', 80), ('large_amount', 10000000),"
+                             " ('velocity_window_ms', 60000), ('velocity_max_count', 20),"
+                             " ('velocity_max_amount', 100000000)");
+    if (!rc)
+        rc = wrk_db_commit(db);
+    if (rc) {
+        fprintf(stderr, "seed-demo: %s\n", wrk_db_error(db));
+        wrk_db_rollback(db);
+        return 1;
+    }
+    printf("seeded 1 watchlist entry, 5 rules\n");
+    return 0;
+}
+
+static const wrk_op_t s_ops[] = {
+    { "fraud_check", op_fraud_check, DB_ISO_DEFAULT },
+    { "clear_fraud_check", op_clear_fraud_check, DB_ISO_DEFAULT },
+    { "risk_assessment", op_risk_assessment, DB_ISO_SERIALIZABLE },
+    { "clear_risk_flag", op_clear_risk_flag, DB_ISO_DEFAULT },
+};
+
+const wrk_system_t fraud_system = {
+    "fraud",
+    s_ops,
+    sizeof s_ops / sizeof *s_ops,
+    s_migrations,
+    sizeof s_migrations / sizeof *s_migrations,
+    s_command,
+    "       zsaga-worker-fraud seed-demo --db URI   (a watchlist entry and the rules)\n",
+};
+
+int main(int argc, char **argv)
+{
+    return wrk_main(&fraud_system, argc, argv);
+}

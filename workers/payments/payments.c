@@ -1,0 +1,189 @@
+/*  zsaga-worker-payments: payment schedules, payments and reversals.
+
+    A payment schedule is the monthly instalment plan of a loan. The
+    instalment is the annuity P * r / (1 - (1 + r)^-n), computed in 10^12
+    fixed point with 128-bit integers and rounded up to the minor unit:
+    no floating point touches an amount. A payment goes to a beneficiary
+    and fails for good when the beneficiary is blocked or the amount is
+    above the payment limit of its currency.
+*/
+#include "workers/wrk_runtime.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define FX_SCALE ((__int128)1000000000000ll)
+
+/* Monthly instalment for principal at rate_bp per year over term months. */
+static int64_t s_instalment(int64_t principal, int64_t rate_bp, int64_t term)
+{
+    if (rate_bp == 0)
+        return (principal + term - 1) / term;
+    __int128 r = (__int128)rate_bp * FX_SCALE / 120000; /* monthly rate */
+    __int128 f = FX_SCALE;                              /* (1 + r)^n */
+    for (int64_t i = 0; i < term; i++)
+        f = f * (FX_SCALE + r) / FX_SCALE;
+    __int128 num = (__int128)principal * r / FX_SCALE * f;
+    __int128 den = f - FX_SCALE;
+    return (int64_t)((num + den - 1) / den);
+}
+
+static wrk_status_t op_setup_payment_schedule(wrk_ctx_t *c)
+{
+    const char *loan, *cur;
+    int64_t principal, rate_bp, term;
+    if (!wrk_str(c, "loan_account", &loan) || !wrk_amount(c, "principal", &principal) ||
+        !wrk_currency(c, "currency", &cur) || !wrk_int(c, "rate_bp", &rate_bp) ||
+        !wrk_int(c, "term_months", &term))
+        return WRK_FAILED;
+    if (rate_bp < 0 || rate_bp > 5000 || term < 1 || term > 480)
+        return wrk_fail(c, "bad_params", "rate_bp must be 0-5000 and term_months 1-480");
+    int64_t inst = s_instalment(principal, rate_bp, term);
+    char id[48];
+    wrk_ref(c, "PS", id);
+    db_rc_t rc = wrk_db_exec(c->db,
+                             "INSERT INTO payment_schedules (id, saga, step, loan_account, "
+                             "principal, currency, rate_bp, term_months, instalment, status, "
+                             "created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
+                             DB_S(id), DB_S(c->saga), DB_S(c->step), DB_S(loan),
+                             DB_I(principal), DB_S(cur), DB_I(rate_bp), DB_I(term), DB_I(inst),
+                             DB_I(c->now_ms));
+    if (rc)
+        return wrk_db_status(c, rc);
+    wrk_out_str(c, "schedule", id);
+    wrk_out_int(c, "instalment", inst);
+    wrk_out_int(c, "term_months", term);
+    return WRK_OK;
+}
+
+static wrk_status_t op_cancel_payment_schedule(wrk_ctx_t *c)
+{
+    db_rc_t rc = wrk_db_exec(c->db,
+                             "UPDATE payment_schedules SET status = 'cancelled', cancelled_ms = ? "
+                             "WHERE saga = ? AND step = ? AND status = 'active'",
+                             DB_I(c->now_ms), DB_S(c->saga), DB_S(c->step));
+    if (rc)
+        return wrk_db_status(c, rc);
+    wrk_out_int(c, "cancelled", wrk_db_changes(c->db));
+    return WRK_OK;
+}
+
+static wrk_status_t op_process_payment(wrk_ctx_t *c)
+{
+    const char *from, *to, *cur, *ref;
+    int64_t amount;
+    if (!wrk_str(c, "from_account", &from) || !wrk_str(c, "beneficiary", &to) ||
+        !wrk_amount(c, "amount", &amount) || !wrk_currency(c, "currency", &cur) ||
+        !wrk_str_opt(c, "reference", "", &ref))
+        return WRK_FAILED;
+    db_rc_t rc = wrk_db_exec(c->db, "SELECT reason FROM blocked_beneficiaries WHERE beneficiary = ?",
+                             DB_S(to));
+    if (rc)
+        return wrk_db_status(c, rc);
+    if (wrk_db_nrows(c->db) > 0)
+        return wrk_fail(c, "beneficiary_blocked", "beneficiary %s is blocked: %s", to,
+                        wrk_db_text(c->db, 0, 0));
+    if ((rc = wrk_db_exec(c->db, "SELECT max_amount FROM payment_limits WHERE currency = ?",
+                          DB_S(cur))))
+        return wrk_db_status(c, rc);
+    if (wrk_db_nrows(c->db) > 0 && amount > wrk_db_int(c->db, 0, 0))
+        return wrk_fail(c, "limit_exceeded", "payment of %lld exceeds the %s limit of %lld",
+                        (long long)amount, cur, (long long)wrk_db_int(c->db, 0, 0));
+    char id[48];
+    wrk_ref(c, "PM", id);
+    if ((rc = wrk_db_exec(c->db,
+                          "INSERT INTO payments (id, saga, step, from_account, beneficiary, "
+                          "amount, currency, reference, status, created_ms) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'processed', ?)",
+                          DB_S(id), DB_S(c->saga), DB_S(c->step), DB_S(from), DB_S(to),
+                          DB_I(amount), DB_S(cur), DB_S(ref), DB_I(c->now_ms))))
+        return wrk_db_status(c, rc);
+    wrk_out_str(c, "payment", id);
+    wrk_out_int(c, "amount", amount);
+    return WRK_OK;
+}
+
+static wrk_status_t op_reverse_payment(wrk_ctx_t *c)
+{
+    db_rc_t rc = wrk_db_exec(c->db,
+                             "UPDATE payments SET status = 'reversed', reversed_ms = ? "
+                             "WHERE saga = ? AND step = ? AND status = 'processed'",
+                             DB_I(c->now_ms), DB_S(c->saga), DB_S(c->step));
+    if (rc)
+        return wrk_db_status(c, rc);
+    wrk_out_int(c, "reversed", wrk_db_changes(c->db));
+    return WRK_OK;
+}
+
+static const wrk_migration_t s_migrations[] = {
+    { 1,
+      "payment schedules, payments, limits",
+      { [DB_DIALECT_SQLITE] =
+            "CREATE TABLE payment_schedules (id TEXT PRIMARY KEY, saga TEXT NOT NULL,"
+            " step TEXT NOT NULL, loan_account TEXT NOT NULL, principal INTEGER NOT NULL,"
+            " currency TEXT NOT NULL, rate_bp INTEGER NOT NULL, term_months INTEGER NOT NULL,"
+            " instalment INTEGER NOT NULL, status TEXT NOT NULL, created_ms INTEGER NOT NULL,"
+            " cancelled_ms INTEGER, UNIQUE (saga, step));"
+            "CREATE TABLE payments (id TEXT PRIMARY KEY, saga TEXT NOT NULL, step TEXT NOT NULL,"
+            " from_account TEXT NOT NULL, beneficiary TEXT NOT NULL, amount INTEGER NOT NULL,"
+            " currency TEXT NOT NULL, reference TEXT NOT NULL, status TEXT NOT NULL,"
+            " created_ms INTEGER NOT NULL, reversed_ms INTEGER, UNIQUE (saga, step));"
+            "CREATE TABLE blocked_beneficiaries (beneficiary TEXT PRIMARY KEY, reason TEXT NOT "
+            "NULL);"
+            "CREATE TABLE payment_limits (currency TEXT PRIMARY KEY, max_amount INTEGER NOT NULL)" },
+      { [DB_DIALECT_SQLITE] = "DROP TABLE payment_limits; DROP TABLE blocked_beneficiaries;"
+                              " DROP TABLE payments; DROP TABLE payment_schedules" } },
+};
+
+static int s_command(wrk_conn_t *db, const char *cmd, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    char err[512];
+    extern const wrk_system_t payments_system;
+    if (strcmp(cmd, "seed-demo") != 0)
+        return -1;
+    if (wrk_migrate_up(db, payments_system.migrations, payments_system.nmigrations, -1, NULL, err,
+                       sizeof err)) {
+        fprintf(stderr, "seed-demo: %s\n", err);
+        return 1;
+    }
+    db_rc_t rc = wrk_db_begin(db, DB_ISO_DEFAULT, 0);
+    if (!rc)
+        rc = wrk_db_exec(db, "INSERT INTO blocked_beneficiaries (beneficiary, reason) VALUES "
+                             "('BEN-SANCTIONED', 'sanctions list match')");
+    if (!rc)
+        rc = wrk_db_exec(db, "INSERT INTO payment_limits (currency, max_amount) VALUES "
+                             "('USD', 100000000), ('EUR', 100000000)");
+    if (!rc)
+        rc = wrk_db_commit(db);
+    if (rc) {
+        fprintf(stderr, "seed-demo: %s\n", wrk_db_error(db));
+        wrk_db_rollback(db);
+        return 1;
+    }
+    printf("seeded 1 blocked beneficiary, 2 payment limits\n");
+    return 0;
+}
+
+static const wrk_op_t s_ops[] = {
+    { "setup_payment_schedule", op_setup_payment_schedule, DB_ISO_DEFAULT },
+    { "cancel_payment_schedule", op_cancel_payment_schedule, DB_ISO_DEFAULT },
+    { "process_payment", op_process_payment, DB_ISO_DEFAULT },
+    { "reverse_payment", op_reverse_payment, DB_ISO_DEFAULT },
+};
+
+const wrk_system_t payments_system = {
+    "payments",
+    s_ops,
+    sizeof s_ops / sizeof *s_ops,
+    s_migrations,
+    sizeof s_migrations / sizeof *s_migrations,
+    s_command,
+    "       zsaga-worker-payments seed-demo --db URI   (a blocked beneficiary, limits)\n",
+};
+
+int main(int argc, char **argv)
+{
+    return wrk_main(&payments_system, argc, argv);
+}

@@ -1,0 +1,642 @@
+/*  wrk_runtime: connect, register, heartbeat, dispatch. See wrk_runtime.h.
+
+    DESIGN
+    The main thread polls the DEALER socket to zsagad and one PAIR socket
+    per executor. An execute or compensate message goes to an idle
+    executor, or waits in a local FIFO if all are busy (zsagad sends at
+    most `capacity`, but after its restart it may briefly send more). An
+    executor's result goes straight back out. Heartbeats go out every
+    second with in-flight count and pool metrics; a heartbeat reply with
+    boot 0 means zsagad does not know us (it restarted, or declared us
+    dead), so we register again. On SIGTERM we stop taking work, let the
+    executors finish what they hold, send their results, and exit.
+*/
+#include "wrk_runtime.h"
+#include "common/zlog.h"
+#include "wrk_pool.h"
+
+#include <czmq.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define MAX_EXECUTORS 256
+#define MAX_BACKLOG   10000
+
+typedef struct {
+    const char *orchestrator, *db_uri;
+    char instance[MSG_ID_MAX + 1];
+    uint32_t capacity, heartbeat_ms, statement_timeout_ms;
+    wrk_pool_config_t pool;
+    wrk_fault_t faults;
+    bool migrate;
+} s_config_t;
+
+typedef struct {
+    const wrk_system_t *sys;
+    const s_config_t *cfg;
+    wrk_pool_t *pool;
+    void *ctx;
+    int index;
+    pthread_t thread;
+    void *main_end, *thread_end;
+    bool busy;
+} s_exec_t;
+
+typedef struct {
+    uint64_t ok, failed, retry, duplicates;
+} s_counts_t;
+
+static volatile sig_atomic_t s_stop, s_dump;
+static pthread_mutex_t s_counts_mu = PTHREAD_MUTEX_INITIALIZER;
+static s_counts_t s_counts;
+
+static void s_on_signal(int sig)
+{
+    if (sig == SIGUSR1)
+        s_dump = 1;
+    else
+        s_stop = 1;
+}
+
+int64_t wrk_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const wrk_op_t *s_find_op(const wrk_system_t *sys, const char *name)
+{
+    for (int i = 0; i < sys->nops; i++)
+        if (strcmp(sys->ops[i].name, name) == 0)
+            return &sys->ops[i];
+    return NULL;
+}
+
+/* ---- executors -------------------------------------------------------- */
+
+static void s_result(msgpack_sbuffer *out, const msg_t *req, wrk_status_t st, const wrk_ctx_t *c)
+{
+    msg_t m;
+    msgpack_packer pk;
+    msg_init(&m, MSG_RESULT);
+    strcpy(m.id, req->id);
+    strcpy(m.step, req->step);
+    m.phase = req->type == MSG_COMPENSATE ? MSG_PHASE_COMPENSATION : MSG_PHASE_ACTION;
+    m.attempt = req->attempt;
+    m.status = st == WRK_OK ? MSG_STATUS_OK : st == WRK_FAILED ? MSG_STATUS_FAILED : MSG_STATUS_RETRY;
+    if (c) {
+        snprintf(m.code, sizeof m.code, "%s", c->code);
+        snprintf(m.text, sizeof m.text, "%s", c->message);
+        if (st == WRK_OK) {
+            m.output = (const uint8_t *)c->result.data;
+            m.output_len = c->result.size;
+        }
+    }
+    msgpack_sbuffer_clear(out);
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    msg_pack(&m, &pk);
+}
+
+static void s_run_job(s_exec_t *x, const void *body, size_t len, msgpack_sbuffer *out,
+                      wrk_ctx_t *c)
+{
+    msg_t m;
+    char err[MSG_TEXT_MAX + 1];
+    wrk_status_t st;
+    if (msg_decode(body, len, &m, err, sizeof err) ||
+        (m.type != MSG_EXECUTE && m.type != MSG_COMPENSATE)) {
+        zlog_warn("dropped a bad job: %s", err);
+        msgpack_sbuffer_clear(out);
+        return;
+    }
+    const wrk_op_t *op = s_find_op(x->sys, m.op);
+    c->nparams = 0;
+    if (!op) {
+        wrk_fail(c, "unknown_operation", "system %s has no operation %s", x->sys->name, m.op);
+        st = WRK_FAILED;
+    } else if ((c->nparams = msg_params_parse(m.params, m.params_len, c->params, err,
+                                              sizeof err)) < 0) {
+        c->nparams = 0;
+        wrk_fail(c, "bad_params", "%s", err);
+        st = WRK_FAILED;
+    } else if (!(c->db = wrk_pool_acquire(x->pool, err, sizeof err))) {
+        st = wrk_retry_later(c, "%s", err);
+    } else {
+        c->saga = m.id;
+        c->step = m.step;
+        c->op = m.op;
+        c->phase = m.type == MSG_COMPENSATE ? MSG_PHASE_COMPENSATION : MSG_PHASE_ACTION;
+        c->attempt = m.attempt;
+        c->now_ms = wrk_now_ms();
+        c->statement_timeout_ms = x->cfg->statement_timeout_ms;
+        st = wrk_step_run(c, op, &x->cfg->faults);
+        wrk_pool_release(x->pool, &c->db, c->broken);
+    }
+    pthread_mutex_lock(&s_counts_mu);
+    if (st == WRK_OK)
+        s_counts.ok++;
+    else if (st == WRK_FAILED)
+        s_counts.failed++;
+    else
+        s_counts.retry++;
+    if (c->duplicate)
+        s_counts.duplicates++;
+    pthread_mutex_unlock(&s_counts_mu);
+    zlog_debug("%s %s/%s %s try %u: %s %s", m.type == MSG_COMPENSATE ? "compensate" : "execute",
+               m.id, m.step, m.op, m.attempt,
+               st == WRK_OK ? "ok" : st == WRK_FAILED ? "failed" : "retry", c->message);
+    s_result(out, &m, st, c);
+    msg_clear(&m);
+}
+
+static void *s_executor(void *arg)
+{
+    s_exec_t *x = arg;
+    msgpack_sbuffer out;
+    wrk_ctx_t *c = malloc(sizeof *c);
+    msgpack_sbuffer_init(&out);
+    if (!c)
+        return NULL;
+    wrk_ctx_init(c);
+    c->system = x->sys;
+    for (;;) {
+        zmq_msg_t job;
+        zmq_msg_init(&job);
+        if (zmq_msg_recv(&job, x->thread_end, 0) < 0) {
+            zmq_msg_close(&job);
+            break;
+        }
+        if (zmq_msg_size(&job) == 0) { /* empty message: stop */
+            zmq_msg_close(&job);
+            break;
+        }
+        s_run_job(x, zmq_msg_data(&job), zmq_msg_size(&job), &out, c);
+        zmq_msg_close(&job);
+        /* An empty reply still frees the executor for the next job. */
+        zmq_send(x->thread_end, out.data ? out.data : "", out.size, 0);
+    }
+    wrk_ctx_release(c);
+    free(c);
+    msgpack_sbuffer_destroy(&out);
+    return NULL;
+}
+
+/* ---- main thread ------------------------------------------------------ */
+
+static void s_send_ready(void *dealer, const wrk_system_t *sys, const s_config_t *cfg,
+                         msgpack_sbuffer *out)
+{
+    msg_t m;
+    msgpack_packer pk;
+    msg_init(&m, MSG_READY);
+    snprintf(m.system, sizeof m.system, "%s", sys->name);
+    snprintf(m.instance, sizeof m.instance, "%s", cfg->instance);
+    snprintf(m.version, sizeof m.version, "v%s", ZSAGA_VERSION);
+    for (char *p = m.version; *p; p++)
+        if (*p == '.')
+            *p = '_';
+    m.capacity = cfg->capacity;
+    for (int i = 0; i < sys->nops && i < MSG_MAX_OPS; i++)
+        snprintf(m.ops[m.nops++], sizeof m.ops[0], "%s", sys->ops[i].name);
+    msgpack_sbuffer_clear(out);
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    msg_pack(&m, &pk);
+    zmq_send(dealer, out->data, out->size, ZMQ_DONTWAIT);
+}
+
+static void s_pack_metrics(msgpack_packer *pk, wrk_pool_t *pool)
+{
+    wrk_pool_stats_t ps;
+    s_counts_t c;
+    wrk_pool_stats(pool, &ps);
+    pthread_mutex_lock(&s_counts_mu);
+    c = s_counts;
+    pthread_mutex_unlock(&s_counts_mu);
+    msgpack_pack_map(pk, 18);
+    mp_pack_kv_uint(pk, "pool_total", ps.total);
+    mp_pack_kv_uint(pk, "pool_active", ps.active);
+    mp_pack_kv_uint(pk, "pool_idle", ps.idle);
+    mp_pack_kv_uint(pk, "pool_waiting", ps.waiting);
+    mp_pack_kv_uint(pk, "acquisitions", ps.acquisitions);
+    mp_pack_kv_uint(pk, "acquire_timeouts", ps.acquire_timeouts);
+    mp_pack_kv_uint(pk, "acquire_us", ps.acquire_us);
+    mp_pack_kv_uint(pk, "queries", ps.queries);
+    mp_pack_kv_uint(pk, "query_us", ps.query_us);
+    mp_pack_kv_uint(pk, "slow_queries", ps.slow_queries);
+    mp_pack_kv_uint(pk, "db_errors", ps.errors);
+    mp_pack_kv_uint(pk, "connects", ps.connects);
+    mp_pack_kv_uint(pk, "connect_failures", ps.connect_failures);
+    mp_pack_kv_uint(pk, "dropped", ps.dropped);
+    mp_pack_kv_uint(pk, "steps_ok", c.ok);
+    mp_pack_kv_uint(pk, "steps_failed", c.failed);
+    mp_pack_kv_uint(pk, "steps_retry", c.retry);
+    mp_pack_kv_uint(pk, "duplicates", c.duplicates);
+}
+
+static void s_send_heartbeat(void *dealer, wrk_pool_t *pool, uint32_t inflight,
+                             msgpack_sbuffer *out)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_clear(out);
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    msg_pack_header(&pk, MSG_HEARTBEAT, 4);
+    mp_pack_kv_uint(&pk, "inflight", inflight);
+    mp_pack_cstr(&pk, "metrics");
+    s_pack_metrics(&pk, pool);
+    zmq_send(dealer, out->data, out->size, ZMQ_DONTWAIT);
+}
+
+static void s_log_metrics(wrk_pool_t *pool)
+{
+    wrk_pool_stats_t ps;
+    wrk_pool_stats(pool, &ps);
+    pthread_mutex_lock(&s_counts_mu);
+    s_counts_t c = s_counts;
+    pthread_mutex_unlock(&s_counts_mu);
+    zlog_info("pool total=%u active=%u idle=%u waiting=%u acquisitions=%llu timeouts=%llu "
+              "mean_acquire_us=%llu queries=%llu mean_query_us=%llu slow=%llu errors=%llu "
+              "connects=%llu connect_failures=%llu dropped=%llu; steps ok=%llu failed=%llu "
+              "retry=%llu duplicates=%llu",
+              ps.total, ps.active, ps.idle, ps.waiting, (unsigned long long)ps.acquisitions,
+              (unsigned long long)ps.acquire_timeouts,
+              (unsigned long long)(ps.acquisitions ? ps.acquire_us / ps.acquisitions : 0),
+              (unsigned long long)ps.queries,
+              (unsigned long long)(ps.queries ? ps.query_us / ps.queries : 0),
+              (unsigned long long)ps.slow_queries, (unsigned long long)ps.errors,
+              (unsigned long long)ps.connects, (unsigned long long)ps.connect_failures,
+              (unsigned long long)ps.dropped, (unsigned long long)c.ok,
+              (unsigned long long)c.failed, (unsigned long long)c.retry,
+              (unsigned long long)c.duplicates);
+}
+
+static int s_run(const wrk_system_t *sys, s_config_t *cfg)
+{
+    char err[1024];
+    int rc = 1;
+    wrk_pool_t *pool = NULL;
+    void *ctx = NULL, *dealer = NULL;
+    s_exec_t *ex = NULL;
+    zlist_t *backlog = zlist_new();
+    msgpack_sbuffer out;
+    msgpack_sbuffer_init(&out);
+    uint32_t nex = cfg->capacity, started = 0;
+
+    if (!cfg->pool.max)
+        cfg->pool.max = cfg->capacity;
+    if (!(pool = wrk_pool_new(&cfg->pool, err, sizeof err))) {
+        zlog_error("%s", err);
+        goto done;
+    }
+    if (cfg->migrate) {
+        wrk_conn_t *db = wrk_pool_acquire(pool, err, sizeof err);
+        if (!db || wrk_migrate_up(db, sys->migrations, sys->nmigrations, -1, NULL, err,
+                                  sizeof err)) {
+            zlog_error("schema: %s", err);
+            wrk_pool_release(pool, &db, true);
+            goto done;
+        }
+        wrk_pool_release(pool, &db, false);
+    }
+    ctx = zmq_ctx_new();
+    dealer = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 2000, hwm = 100000, ivl = 100, ivl_max = 1000;
+    zmq_setsockopt(dealer, ZMQ_ROUTING_ID, cfg->instance, strlen(cfg->instance));
+    zmq_setsockopt(dealer, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(dealer, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(dealer, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt(dealer, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+    if (zmq_connect(dealer, cfg->orchestrator)) {
+        zlog_error("cannot connect to %s: %s", cfg->orchestrator, zmq_strerror(zmq_errno()));
+        goto done;
+    }
+    ex = calloc(nex, sizeof *ex);
+    if (!ex || !backlog)
+        goto done;
+    for (uint32_t i = 0; i < nex; i++) {
+        char ep[64];
+        snprintf(ep, sizeof ep, "inproc://exec-%u", i);
+        ex[i] = (s_exec_t) { sys, cfg, pool, ctx, (int)i, 0, zmq_socket(ctx, ZMQ_PAIR),
+                             zmq_socket(ctx, ZMQ_PAIR), false };
+        zmq_setsockopt(ex[i].main_end, ZMQ_LINGER, &linger, sizeof linger);
+        if (zmq_bind(ex[i].main_end, ep) || zmq_connect(ex[i].thread_end, ep) ||
+            pthread_create(&ex[i].thread, NULL, s_executor, &ex[i]))
+            goto done;
+        started++;
+    }
+    zlog_info("worker %s (system %s) up: orchestrator %s, database %.*s, capacity %u, pool %u-%u",
+              cfg->instance, sys->name, cfg->orchestrator,
+              (int)strcspn(cfg->db_uri, "@?"), cfg->db_uri, cfg->capacity, cfg->pool.min,
+              cfg->pool.max);
+    s_send_ready(dealer, sys, cfg, &out);
+
+    zmq_pollitem_t *items = calloc(nex + 1, sizeof *items);
+    if (!items)
+        goto done;
+    items[0] = (zmq_pollitem_t) { dealer, 0, ZMQ_POLLIN, 0 };
+    for (uint32_t i = 0; i < nex; i++)
+        items[i + 1] = (zmq_pollitem_t) { ex[i].main_end, 0, ZMQ_POLLIN, 0 };
+    uint32_t busy = 0;
+    int64_t next_hb = 0, last_reply = wrk_now_ms(), stop_at = 0;
+    for (;;) {
+        int64_t now = wrk_now_ms();
+        if (s_stop && !stop_at) {
+            stop_at = now + 10000;
+            zlog_info("stopping: finishing %u steps in hand", busy);
+        }
+        if (stop_at && (busy == 0 || now > stop_at))
+            break;
+        if (s_dump) {
+            s_dump = 0;
+            s_log_metrics(pool);
+        }
+        if (now >= next_hb) {
+            s_send_heartbeat(dealer, pool, busy + (uint32_t)zlist_size(backlog), &out);
+            wrk_pool_maintain(pool);
+            next_hb = now + cfg->heartbeat_ms;
+            if (now - last_reply > 3 * (int64_t)cfg->heartbeat_ms) {
+                /* zsagad has been silent: it may be new. Introduce us again. */
+                s_send_ready(dealer, sys, cfg, &out);
+                last_reply = now;
+            }
+        }
+        long timeout = (long)(next_hb - now);
+        if (zmq_poll(items, (int)nex + 1, timeout < 0 ? 0 : timeout) < 0)
+            continue; /* EINTR: a signal; the top of the loop looks at it */
+        for (uint32_t i = 0; i < nex; i++) {
+            if (!(items[i + 1].revents & ZMQ_POLLIN))
+                continue;
+            zmq_msg_t res;
+            zmq_msg_init(&res);
+            if (zmq_msg_recv(&res, ex[i].main_end, 0) >= 0 && zmq_msg_size(&res) > 0)
+                zmq_msg_send(&res, dealer, ZMQ_DONTWAIT);
+            zmq_msg_close(&res);
+            ex[i].busy = false;
+            busy--;
+            zmq_msg_t *next = zlist_pop(backlog);
+            if (next) {
+                zmq_msg_send(next, ex[i].main_end, 0);
+                zmq_msg_close(next);
+                free(next);
+                ex[i].busy = true;
+                busy++;
+            }
+        }
+        while (!stop_at && (items[0].revents & ZMQ_POLLIN)) {
+            zmq_msg_t *body = malloc(sizeof *body);
+            if (!body)
+                break;
+            zmq_msg_init(body);
+            if (zmq_msg_recv(body, dealer, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(body);
+                free(body);
+                break;
+            }
+            last_reply = wrk_now_ms();
+            msg_t m;
+            const char *code =
+                msg_decode(zmq_msg_data(body), zmq_msg_size(body), &m, err, sizeof err);
+            if (code) {
+                zlog_warn("bad message from zsagad (%s): %s", code, err);
+            } else if (m.type == MSG_HEARTBEAT) {
+                if (m.boot == 0)
+                    s_send_ready(dealer, sys, cfg, &out);
+            } else if (m.type == MSG_EXECUTE || m.type == MSG_COMPENSATE) {
+                uint32_t i = 0;
+                while (i < nex && ex[i].busy)
+                    i++;
+                if (i < nex) {
+                    zmq_msg_send(body, ex[i].main_end, 0);
+                    ex[i].busy = true;
+                    busy++;
+                } else if (zlist_size(backlog) < MAX_BACKLOG) {
+                    zlist_append(backlog, body);
+                    body = NULL; /* the backlog owns it now */
+                } else {
+                    /* Too much work queued: say so rather than hold it. */
+                    wrk_ctx_t *c = calloc(1, sizeof *c);
+                    if (c) {
+                        wrk_ctx_init(c);
+                        wrk_retry_later(c, "worker %s overloaded", cfg->instance);
+                        s_result(&out, &m, WRK_RETRY, c);
+                        zmq_send(dealer, out.data, out.size, ZMQ_DONTWAIT);
+                        wrk_ctx_release(c);
+                        free(c);
+                    }
+                }
+            } else
+                zlog_warn("unexpected '%s' from zsagad", msg_type_name(m.type));
+            msg_clear(&m);
+            if (body) {
+                zmq_msg_close(body);
+                free(body);
+            }
+        }
+    }
+    free(items);
+    rc = 0;
+    zlog_info("stopped");
+done:
+    for (uint32_t i = 0; i < started; i++)
+        zmq_send(ex[i].main_end, "", 0, 0);
+    for (uint32_t i = 0; i < started; i++)
+        pthread_join(ex[i].thread, NULL);
+    for (uint32_t i = 0; ex && i < nex; i++) {
+        if (ex[i].main_end)
+            zmq_close(ex[i].main_end);
+        if (ex[i].thread_end)
+            zmq_close(ex[i].thread_end);
+    }
+    free(ex);
+    if (backlog) {
+        zmq_msg_t *m;
+        while ((m = zlist_pop(backlog))) {
+            zmq_msg_close(m);
+            free(m);
+        }
+        zlist_destroy(&backlog);
+    }
+    if (dealer)
+        zmq_close(dealer);
+    if (ctx)
+        zmq_ctx_term(ctx);
+    if (pool)
+        s_log_metrics(pool);
+    wrk_pool_destroy(&pool);
+    msgpack_sbuffer_destroy(&out);
+    return rc;
+}
+
+/* ---- command line ----------------------------------------------------- */
+
+static void s_usage(const wrk_system_t *sys, FILE *f)
+{
+    fprintf(f,
+            "usage: zsaga-worker-%s [run] [options]\n"
+            "       zsaga-worker-%s migrate status|up|down [VERSION] --db URI\n"
+            "%s"
+            "options:\n"
+            "  --db URI                 database (default sqlite:%s.db)\n"
+            "  --orchestrator ENDPOINT  zsagad's worker socket (default tcp://127.0.0.1:5571)\n"
+            "  --instance ID            this worker's id (default %s-HOST-PID)\n"
+            "  --capacity N             steps run at once (default 8)\n"
+            "  --pool-min N --pool-max N   connections kept and allowed (default 1 and capacity)\n"
+            "  --acquire-timeout MS     wait for a free connection (default 5000)\n"
+            "  --statement-timeout MS   longest a step's transaction may run (default 30000)\n"
+            "  --slow-query MS          count statements slower than this (default 200)\n"
+            "  --heartbeat MS           heartbeat interval (default 1000)\n"
+            "  --fault SPEC             inject failures (see docs/operations.md); also ZSAGA_FAULTS\n"
+            "  --no-migrate             do not apply pending migrations at start\n"
+            "  --log-level LEVEL        error, warn, info or debug\n"
+            "Send SIGUSR1 to print pool metrics.\n",
+            sys->name, sys->name, sys->commands_help ? sys->commands_help : "", sys->name,
+            sys->name);
+}
+
+int wrk_main(const wrk_system_t *sys, int argc, char **argv)
+{
+    static char default_db[256];
+    char prog[64], err[512];
+    s_config_t cfg = { .orchestrator = "tcp://127.0.0.1:5571",
+                       .capacity = 8,
+                       .heartbeat_ms = 1000,
+                       .statement_timeout_ms = 30000,
+                       .pool = { .min = 1, .acquire_timeout_ms = 5000, .slow_query_ms = 200 },
+                       .migrate = true };
+    int level = ZLOG_INFO;
+    snprintf(default_db, sizeof default_db, "sqlite:%s.db", sys->name);
+    cfg.db_uri = default_db;
+    snprintf(prog, sizeof prog, "worker-%s", sys->name);
+    const char *env = getenv("ZSAGA_FAULTS");
+    if (env && *env && wrk_fault_parse(&cfg.faults, env, err, sizeof err)) {
+        fprintf(stderr, "%s: ZSAGA_FAULTS: %s\n", prog, err);
+        return 2;
+    }
+    static const struct option opts[] = {
+        { "db", required_argument, 0, 'd' },
+        { "orchestrator", required_argument, 0, 'o' },
+        { "instance", required_argument, 0, 'i' },
+        { "capacity", required_argument, 0, 'c' },
+        { "pool-min", required_argument, 0, 'n' },
+        { "pool-max", required_argument, 0, 'x' },
+        { "acquire-timeout", required_argument, 0, 'a' },
+        { "statement-timeout", required_argument, 0, 's' },
+        { "slow-query", required_argument, 0, 'q' },
+        { "heartbeat", required_argument, 0, 'b' },
+        { "fault", required_argument, 0, 'f' },
+        { "no-migrate", no_argument, 0, 'M' },
+        { "log-level", required_argument, 0, 'l' },
+        { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': cfg.db_uri = optarg; break;
+        case 'o': cfg.orchestrator = optarg; break;
+        case 'i':
+            if (!msg_id_valid(optarg, strlen(optarg))) {
+                fprintf(stderr, "%s: --instance must be 1-%d characters of [A-Za-z0-9._:-]\n",
+                        prog, MSG_ID_MAX);
+                return 2;
+            }
+            snprintf(cfg.instance, sizeof cfg.instance, "%s", optarg);
+            break;
+        case 'c': cfg.capacity = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'n': cfg.pool.min = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'x': cfg.pool.max = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'a': cfg.pool.acquire_timeout_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 's': cfg.statement_timeout_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'q': cfg.pool.slow_query_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'b': cfg.heartbeat_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'f':
+            if (wrk_fault_parse(&cfg.faults, optarg, err, sizeof err)) {
+                fprintf(stderr, "%s: --fault: %s\n", prog, err);
+                return 2;
+            }
+            break;
+        case 'M': cfg.migrate = false; break;
+        case 'l':
+            if ((level = zlog_level_parse(optarg)) < 0) {
+                fprintf(stderr, "%s: unknown log level '%s'\n", prog, optarg);
+                return 2;
+            }
+            break;
+        case 'h': s_usage(sys, stdout); return 0;
+        default: s_usage(sys, stderr); return 2;
+        }
+    }
+    zlog_init(prog, (zlog_level_t)level);
+    if (cfg.capacity == 0 || cfg.capacity > MAX_EXECUTORS || cfg.heartbeat_ms == 0) {
+        fprintf(stderr, "%s: --capacity must be 1-%d and --heartbeat positive\n", prog,
+                MAX_EXECUTORS);
+        return 2;
+    }
+    if (!cfg.instance[0]) {
+        char host[64] = "host";
+        gethostname(host, sizeof host - 1);
+        for (char *p = host; *p; p++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-", *p))
+                *p = '-';
+        snprintf(cfg.instance, sizeof cfg.instance, "%s-%.40s-%d", sys->name, host, (int)getpid());
+    }
+    cfg.pool.uri = cfg.db_uri;
+    const char *cmd = optind < argc ? argv[optind] : "run";
+    if (strcmp(cmd, "run") == 0) {
+        struct sigaction sa = { 0 };
+        sa.sa_handler = s_on_signal;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGUSR1, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        srandom((unsigned)getpid() ^ (unsigned)wrk_now_ms());
+        return s_run(sys, &cfg);
+    }
+    wrk_conn_t *db = wrk_db_connect(cfg.db_uri, err, sizeof err);
+    if (!db) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return 1;
+    }
+    int rc;
+    if (strcmp(cmd, "migrate") == 0) {
+        const char *sub = optind + 1 < argc ? argv[optind + 1] : "status";
+        int target = optind + 2 < argc ? atoi(argv[optind + 2]) : -1;
+        if (strcmp(sub, "status") == 0)
+            rc = wrk_migrate_status(db, sys->migrations, sys->nmigrations, stdout, err,
+                                    sizeof err);
+        else if (strcmp(sub, "up") == 0)
+            rc = wrk_migrate_up(db, sys->migrations, sys->nmigrations, target, stdout, err,
+                                sizeof err);
+        else if (strcmp(sub, "down") == 0) {
+            if (optind + 2 >= argc) {
+                fprintf(stderr, "%s: migrate down needs a VERSION to go down to\n", prog);
+                wrk_db_close(&db);
+                return 2;
+            }
+            rc = wrk_migrate_down(db, sys->migrations, sys->nmigrations, target, stdout, err,
+                                  sizeof err);
+        } else {
+            fprintf(stderr, "%s: migrate status|up|down [VERSION]\n", prog);
+            wrk_db_close(&db);
+            return 2;
+        }
+        if (rc)
+            fprintf(stderr, "%s: %s\n", prog, err);
+        rc = rc ? 1 : 0;
+    } else if (!sys->command ||
+               (rc = sys->command(db, cmd, argc - optind - 1, argv + optind + 1)) < 0) {
+        fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
+        s_usage(sys, stderr);
+        rc = 2;
+    }
+    wrk_db_close(&db);
+    return rc;
+}

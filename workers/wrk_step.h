@@ -1,0 +1,118 @@
+/*  wrk_step: run one action or compensation as one local transaction,
+    guarded by the barrier (design.md, "At-least-once delivery,
+    exactly-once effect").
+
+    The barrier is the table zsaga_barrier, primary key (saga, step,
+    phase). The action and its compensation contend on the same key:
+      action        insert (saga, step, "action", running)
+                    conflict: answer what the row says (done: the stored
+                    output; failed: the stored failure; blocked: refused,
+                    its compensation ran first). Nothing changes.
+                    else run the handler under a savepoint; on success mark
+                    the row done with its output; on failure roll back to
+                    the savepoint and mark it failed; commit.
+      compensation  insert (saga, step, "action", blocked)
+                    succeeded: the action never ran and now never will;
+                    record a null compensation, commit.
+                    conflict: the action committed (the unique index made
+                    us wait for it); insert (saga, step, "compensation");
+                    a conflict there is a duplicate (answer ok); else undo
+                    if the action is done, commit.
+    Transient database errors (busy, deadlock, serialization failure) are
+    retried here a few times with backoff before the step is answered
+    "retry later". Handlers see params and, for a compensation, the output
+    of the action (prior), and set their own output and error.
+
+    One context per executing step; a context is used by one thread.
+*/
+#ifndef ZSAGA_WRK_STEP_H
+#define ZSAGA_WRK_STEP_H
+
+#include "messages/msg.h"
+#include "wrk_db.h"
+#include "wrk_fault.h"
+
+typedef enum { WRK_OK = 0, WRK_FAILED, WRK_RETRY } wrk_status_t;
+
+typedef struct wrk_ctx_s wrk_ctx_t;
+typedef wrk_status_t(wrk_handler_fn)(wrk_ctx_t *ctx);
+
+typedef struct {
+    const char *name;
+    wrk_handler_fn *fn;
+    db_iso_t iso;
+} wrk_op_t;
+
+typedef struct {
+    char key[MSG_NAME_MAX + 1];
+    bool is_str;
+    int64_t i;
+    const char *s;
+} wrk_out_t;
+
+struct wrk_ctx_s {
+    /* Set by the caller. */
+    wrk_conn_t *db;
+    const char *saga, *step, *op;
+    msg_phase_t phase;
+    uint32_t attempt;
+    uint32_t statement_timeout_ms;
+    int64_t now_ms; /* wall clock, for timestamps */
+    msg_kv_t params[MSG_MAX_PARAMS];
+    int nparams;
+    const void *system; /* the system's own settings */
+    /* Set by wrk_step_run and handlers. */
+    msg_kv_t prior[MSG_MAX_PARAMS]; /* compensation: the action's output */
+    int nprior;
+    wrk_out_t out[MSG_MAX_PARAMS];
+    int nout;
+    char code[MSG_CODE_MAX + 1];
+    char message[MSG_TEXT_MAX + 1];
+    bool transient, broken, duplicate;
+    uint8_t *prior_buf; /* bytes the prior kv strings point into */
+    size_t prior_len;
+    msgpack_sbuffer result; /* the output map sent back */
+    char arena[8192];       /* NUL-terminated copies of strings */
+    size_t alen;
+};
+
+void wrk_ctx_init(wrk_ctx_t *ctx);
+void wrk_ctx_release(wrk_ctx_t *ctx);
+/* Run the step. On return ctx->code/message/result hold the answer. */
+wrk_status_t wrk_step_run(wrk_ctx_t *ctx, const wrk_op_t *op, const wrk_fault_t *faults);
+
+/* The barrier table, for a system's first migration. */
+const char *wrk_barrier_ddl(db_dialect_t dialect);
+
+/* ---- for handlers ---- */
+/* Required and optional params. On a missing or wrong param they return
+   false and set code "bad_params" with a reason. Strings are copies. */
+bool wrk_str(wrk_ctx_t *ctx, const char *key, const char **out);
+bool wrk_str_opt(wrk_ctx_t *ctx, const char *key, const char *def, const char **out);
+bool wrk_int(wrk_ctx_t *ctx, const char *key, int64_t *out);
+bool wrk_int_opt(wrk_ctx_t *ctx, const char *key, int64_t def, int64_t *out);
+bool wrk_bool_opt(wrk_ctx_t *ctx, const char *key, bool def, bool *out);
+/* A positive amount in minor units, at most 10^15. */
+bool wrk_amount(wrk_ctx_t *ctx, const char *key, int64_t *out);
+/* An ISO 4217 style code: three capital letters. */
+bool wrk_currency(wrk_ctx_t *ctx, const char *key, const char **out);
+/* The action's output, for compensations (NULL / false if absent). */
+const char *wrk_prior_str(wrk_ctx_t *ctx, const char *key);
+bool wrk_prior_int(wrk_ctx_t *ctx, const char *key, int64_t *out);
+
+void wrk_out_str(wrk_ctx_t *ctx, const char *key, const char *val);
+void wrk_out_int(wrk_ctx_t *ctx, const char *key, int64_t val);
+
+wrk_status_t wrk_fail(wrk_ctx_t *ctx, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+wrk_status_t wrk_retry_later(wrk_ctx_t *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Map a database error: retry later (busy, broken) or failed for good. */
+wrk_status_t wrk_db_status(wrk_ctx_t *ctx, db_rc_t rc);
+/* A reference number that depends only on (saga, step): PREFIX-16 hex.
+   A re-run of the same step derives the same number. */
+void wrk_ref(const wrk_ctx_t *ctx, const char *prefix, char out[48]);
+/* Copy a string into the context's arena (NULL if it is full). */
+const char *wrk_strdup(wrk_ctx_t *ctx, const char *s, size_t len);
+
+#endif
