@@ -1,0 +1,36 @@
+# Bad input gets a clear reason and stores nothing: a cycle, an unknown
+# system, an unknown operation, a float amount, a malformed message.
+. "$(dirname "$0")/lib.sh"
+seed_all
+start_zsagad
+start_worker banking
+wait_workers 1
+
+reject() { # NAME JSON EXPECTED-TEXT
+    printf '%s' "$2" > "$T/$1.json"
+    if zsaga submit "$T/$1.json" 2>"$T/$1.err"; then fail "$1 was accepted"; fi
+    grep -q "$3" "$T/$1.err" || fail "$1: reason '$(cat "$T/$1.err")' lacks '$3'"
+    if zsaga status "$1" 2>"$T/$1.status"; then fail "$1 was stored"; fi
+    grep -q not_found "$T/$1.status" || fail "$1: status should be not_found"
+}
+reject cyc '{"id":"cyc","steps":[
+ {"id":"a","system":"banking","action":"debit_account","deps":["b"]},
+ {"id":"b","system":"banking","action":"credit_account","deps":["a"]}]}' "dependency cycle"
+reject nosys '{"id":"nosys","steps":[{"id":"a","system":"mainframe","action":"debit_account"}]}' \
+    "unknown system 'mainframe'"
+reject noop '{"id":"noop","steps":[{"id":"a","system":"banking","action":"print_money"}]}' \
+    "has no operation 'print_money'"
+reject float '{"id":"float","steps":[{"id":"a","system":"banking","action":"debit_account",
+ "params":{"account":"ACC001","amount":10.50,"currency":"USD"}}]}' "floating point is not allowed"
+reject dangling '{"id":"dangling","steps":[{"id":"a","system":"banking","action":"debit_account","deps":["zz"]}]}' \
+    "unknown step 'zz'"
+
+out=$("$BIN/tests/zsaga-probe" raw "$CL" "this is not msgpack")
+echo "$out" | grep -q "^error malformed" || fail "malformed message: $out"
+out=$("$BIN/tests/zsaga-probe" raw "$CL" "")
+echo "$out" | grep -q "^error malformed" || fail "empty message: $out"
+assert_eq "" "$(zsaga list --json | tr -d '[] \n')" "nothing stored"
+# zsagad is still fine after all that.
+submit "$EXAMPLES/insufficient-funds.json" after-1
+wait_state after-1 compensated
+pass "reject"
