@@ -420,7 +420,8 @@ static int s_stats(const s_opts_t *o)
         if (o->json)
             s_print_json(st);
         else
-            json_object_foreach(st, k, v) printf("%-22s %lld\n", k, (long long)json_integer_value(v));
+            json_object_foreach(st, k, v)
+                printf("%-22s %lld\n", k, (long long)json_integer_value(v));
     }
     json_decref(r);
     return rc;
@@ -472,29 +473,28 @@ static int s_watch(const s_opts_t *o)
 
 static void s_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: zsaga [options] COMMAND [ARGS]\n"
-            "commands:\n"
-            "  submit FILE|-              submit a saga written in JSON (docs/protocol.md)\n"
-            "  run FILE|-                 submit, wait for the end, print the status\n"
-            "  status ID                  one saga: steps, tries, timings, timeline\n"
-            "  wait ID                    wait until the saga ends\n"
-            "  list [--state S]           sagas, by state (running, compensating, completed,\n"
-            "                             compensated, parked, resolved)\n"
-            "  watch [--saga ID]          follow the event stream\n"
-            "  cancel ID [--reason TEXT]  stop a running saga and undo what it did\n"
-            "  retry ID                   give a parked saga's compensations new tries\n"
-            "  resolve ID --reason TEXT   close a parked saga by hand\n"
-            "  backup DIR                 hot backup of the running journal into DIR\n"
-            "  restore BACKUP DATA        put a backup in place (zsagad stopped)\n"
-            "  stats                      orchestrator counters\n"
-            "options:\n"
-            "  --endpoint EP   zsagad client socket (default tcp://127.0.0.1:5570)\n"
-            "  --events EP     event stream (default tcp://127.0.0.1:5572)\n"
-            "  --timeout MS    wait this long for an answer (default 5000)\n"
-            "  --wait-s S      run/wait: give up after S seconds (default 60)\n"
-            "  --limit N       list: at most N sagas (default 100)\n"
-            "  --json          JSON output for scripts\n");
+    fprintf(f, "usage: zsaga [options] COMMAND [ARGS]\n"
+               "commands:\n"
+               "  submit FILE|-              submit a saga written in JSON (docs/protocol.md)\n"
+               "  run FILE|-                 submit, wait for the end, print the status\n"
+               "  status ID                  one saga: steps, tries, timings, timeline\n"
+               "  wait ID                    wait until the saga ends\n"
+               "  list [--state S]           sagas, by state (running, compensating, completed,\n"
+               "                             compensated, parked, resolved)\n"
+               "  watch [--saga ID]          follow the event stream\n"
+               "  cancel ID [--reason TEXT]  stop a running saga and undo what it did\n"
+               "  retry ID                   give a parked saga's compensations new tries\n"
+               "  resolve ID --reason TEXT   close a parked saga by hand\n"
+               "  backup DIR                 hot backup of the running journal into DIR\n"
+               "  restore BACKUP DATA        put a backup in place (zsagad stopped)\n"
+               "  stats                      orchestrator counters\n"
+               "options:\n"
+               "  --endpoint EP   zsagad client socket (default tcp://127.0.0.1:5570)\n"
+               "  --events EP     event stream (default tcp://127.0.0.1:5572)\n"
+               "  --timeout MS    wait this long for an answer (default 5000)\n"
+               "  --wait-s S      run/wait: give up after S seconds (default 60)\n"
+               "  --limit N       list: at most N sagas (default 100)\n"
+               "  --json          JSON output for scripts\n");
 }
 
 int main(int argc, char **argv)

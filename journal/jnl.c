@@ -18,8 +18,9 @@ struct jnl_s {
     bool rtxn_live;
 };
 
-static const char *s_db_names[JNL_NDBS] = { "sagas", "steps", "index", "history", "systems",
-                                            "meta" };
+static const char *s_db_names[JNL_NDBS] = {
+    "sagas", "steps", "index", "history", "systems", "meta"
+};
 
 const char *jnl_strerror(int rc)
 {
@@ -166,8 +167,7 @@ static MDB_txn *s_txn(jnl_t *self)
     return self->wtxn ? self->wtxn : self->rtxn_live ? self->rtxn : NULL;
 }
 
-int jnl_get(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void **val,
-            size_t *vlen)
+int jnl_get(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void **val, size_t *vlen)
 {
     MDB_txn *txn = s_txn(self);
     MDB_val k = { klen, (void *)key }, v;
@@ -181,8 +181,7 @@ int jnl_get(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void *
     return rc;
 }
 
-int jnl_scan(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, jnl_scan_fn *fn,
-             void *arg)
+int jnl_scan(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, jnl_scan_fn *fn, void *arg)
 {
     MDB_txn *txn = s_txn(self);
     MDB_cursor *cur;
@@ -195,7 +194,7 @@ int jnl_scan(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, jnl_scan
     rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
     int out = 0;
     while (rc == 0) {
-        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+        if (plen && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0))
             break;
         if ((out = fn(arg, k.mv_data, k.mv_size, v.mv_data, v.mv_size)))
             break;

@@ -32,7 +32,15 @@
 
 typedef struct jnl_s jnl_t;
 
-typedef enum { JNL_SAGAS = 0, JNL_STEPS, JNL_INDEX, JNL_HISTORY, JNL_SYSTEMS, JNL_META, JNL_NDBS } jnl_db_t;
+typedef enum {
+    JNL_SAGAS = 0,
+    JNL_STEPS,
+    JNL_INDEX,
+    JNL_HISTORY,
+    JNL_SYSTEMS,
+    JNL_META,
+    JNL_NDBS
+} jnl_db_t;
 
 typedef enum {
     JNL_SYNC_FULL = 0, /* fsync data and meta page at every commit */
@@ -62,14 +70,12 @@ bool jnl_in_write(const jnl_t *self);
    stay valid until that transaction ends. MDB_NOTFOUND if absent. */
 int jnl_read_begin(jnl_t *self);
 void jnl_read_end(jnl_t *self);
-int jnl_get(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void **val,
-            size_t *vlen);
+int jnl_get(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void **val, size_t *vlen);
 
 /* Call fn for every key starting with prefix, in key order, until fn
    returns non-zero (which jnl_scan then returns). */
 typedef int(jnl_scan_fn)(void *arg, const void *key, size_t klen, const void *val, size_t vlen);
-int jnl_scan(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, jnl_scan_fn *fn,
-             void *arg);
+int jnl_scan(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, jnl_scan_fn *fn, void *arg);
 
 /* Counters in the meta database (0 if never set). */
 uint64_t jnl_meta_get(jnl_t *self, const char *name);

@@ -106,18 +106,15 @@ static const s_type_t s_types[MSG_NTYPES] = {
     [MSG_SAGA] = { "saga", HDR | B(F_REQ) | B(F_SAGA), 0 },
     [MSG_SAGAS] = { "sagas", HDR | B(F_REQ) | B(F_SAGAS), 0 },
     [MSG_STATS_REPLY] = { "stats_reply", HDR | B(F_REQ) | B(F_STATS), 0 },
-    [MSG_READY] = { "ready",
-                    HDR | B(F_SYSTEM) | B(F_INSTANCE) | B(F_CAPACITY) | B(F_OPERATIONS),
+    [MSG_READY] = { "ready", HDR | B(F_SYSTEM) | B(F_INSTANCE) | B(F_CAPACITY) | B(F_OPERATIONS),
                     B(F_VERSION) },
     [MSG_HEARTBEAT] = { "heartbeat", HDR, B(F_INFLIGHT) | B(F_BOOT) | B(F_METRICS) },
-    [MSG_EXECUTE] = { "execute",
-                      HDR | B(F_ID) | B(F_STEP) | B(F_OP) | B(F_ATTEMPT) | B(F_PARAMS),
+    [MSG_EXECUTE] = { "execute", HDR | B(F_ID) | B(F_STEP) | B(F_OP) | B(F_ATTEMPT) | B(F_PARAMS),
                       B(F_TIMEOUT) },
     [MSG_COMPENSATE] = { "compensate",
                          HDR | B(F_ID) | B(F_STEP) | B(F_OP) | B(F_ATTEMPT) | B(F_PARAMS),
                          B(F_TIMEOUT) },
-    [MSG_RESULT] = { "result",
-                     HDR | B(F_ID) | B(F_STEP) | B(F_PHASE) | B(F_ATTEMPT) | B(F_STATUS),
+    [MSG_RESULT] = { "result", HDR | B(F_ID) | B(F_STEP) | B(F_PHASE) | B(F_ATTEMPT) | B(F_STATUS),
                      B(F_CODE) | B(F_MESSAGE) | B(F_OUTPUT) },
     [MSG_EVENT] = { "event", HDR | B(F_SEQ) | B(F_TS) | B(F_ID) | B(F_STATE),
                     B(F_STEP) | B(F_ATTEMPT) | B(F_REASON) | B(F_SYSTEM) | B(F_OP) },
@@ -413,7 +410,7 @@ static bool s_has(const msg_t *m, int f)
     switch (s_fields[f].kind) {
     case K_UINT:
         return s_u64_slot((msg_t *)m, f) ? *s_u64_slot((msg_t *)m, f) != 0
-                                           : *s_u32_slot((msg_t *)m, f) != 0;
+                                         : *s_u32_slot((msg_t *)m, f) != 0;
     case K_STR:
     case K_ID:
     case K_NAME:
@@ -442,7 +439,7 @@ void msg_pack(const msg_t *m, msgpack_packer *pk)
         switch (s_fields[f].kind) {
         case K_UINT:
             msgpack_pack_uint64(pk, s_u64_slot((msg_t *)m, f) ? *s_u64_slot((msg_t *)m, f)
-                                                               : *s_u32_slot((msg_t *)m, f));
+                                                              : *s_u32_slot((msg_t *)m, f));
             break;
         case K_STR:
         case K_ID:

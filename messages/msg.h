@@ -34,8 +34,8 @@ typedef enum {
     MSG_REJECTED,
     MSG_OK,
     MSG_ERROR,
-    MSG_SAGA,  /* status reply: "saga" holds the saga's state */
-    MSG_SAGAS, /* list reply: "sagas" holds an array of summaries */
+    MSG_SAGA,        /* status reply: "saga" holds the saga's state */
+    MSG_SAGAS,       /* list reply: "sagas" holds an array of summaries */
     MSG_STATS_REPLY, /* stats reply: "stats" holds a map of counters */
     /* worker <-> orchestrator */
     MSG_READY,

@@ -63,8 +63,8 @@ static int s_read_retry(mp_reader_t *r, const char *where, const char *field, ms
     return 0;
 }
 
-static int s_read_name(mp_reader_t *r, const char *where, const char *field, char *dst,
-                       char *err, size_t errlen)
+static int s_read_name(mp_reader_t *r, const char *where, const char *field, char *dst, char *err,
+                       size_t errlen)
 {
     const char *s;
     uint32_t n;
@@ -85,10 +85,10 @@ static int s_read_step(mp_reader_t *r, msg_saga_t *saga, uint32_t idx, s_deps_t 
     uint32_t n;
     snprintf(where, sizeof where, "steps[%u]", idx);
     st->timeout_ms = MSG_DEFAULT_TIMEOUT_MS;
-    st->retry = (msg_retry_t) { MSG_DEFAULT_ATTEMPTS, MSG_DEFAULT_BACKOFF_MS,
-                                MSG_DEFAULT_BACKOFF_MAX_MS };
-    st->comp_retry = (msg_retry_t) { MSG_DEFAULT_COMP_ATTEMPTS, MSG_DEFAULT_BACKOFF_MS,
-                                     MSG_DEFAULT_COMP_BACKOFF_MAX };
+    st->retry =
+        (msg_retry_t){ MSG_DEFAULT_ATTEMPTS, MSG_DEFAULT_BACKOFF_MS, MSG_DEFAULT_BACKOFF_MAX_MS };
+    st->comp_retry = (msg_retry_t){ MSG_DEFAULT_COMP_ATTEMPTS, MSG_DEFAULT_BACKOFF_MS,
+                                    MSG_DEFAULT_COMP_BACKOFF_MAX };
     *pstart = NULL;
     *plen = 0;
     if (mp_read_map(r, &n))
@@ -159,8 +159,7 @@ static int s_read_step(mp_reader_t *r, msg_saga_t *saga, uint32_t idx, s_deps_t 
 }
 
 /* Resolve names to bits, then refuse cycles with Kahn's algorithm. */
-static int s_check_graph(mp_reader_t *r, msg_saga_t *saga, s_deps_t *deps, char *err,
-                         size_t errlen)
+static int s_check_graph(mp_reader_t *r, msg_saga_t *saga, s_deps_t *deps, char *err, size_t errlen)
 {
     for (uint32_t i = 0; i < saga->nsteps; i++)
         for (uint32_t j = 0; j < i; j++)

@@ -167,9 +167,9 @@ static void s_step_set(orc_engine_t *e, orc_saga_t *saga, uint32_t i, uint8_t st
 static void s_saga_set(orc_engine_t *e, orc_saga_t *saga, uint8_t state, const char *reason)
 {
     static const char *names[SAGA_NSTATES] = {
-        [SAGA_RUNNING] = "saga.running",         [SAGA_COMPENSATING] = "saga.compensating",
-        [SAGA_COMPLETED] = "saga.completed",     [SAGA_COMPENSATED] = "saga.compensated",
-        [SAGA_PARKED] = "saga.parked",           [SAGA_RESOLVED] = "saga.resolved",
+        [SAGA_RUNNING] = "saga.running",     [SAGA_COMPENSATING] = "saga.compensating",
+        [SAGA_COMPLETED] = "saga.completed", [SAGA_COMPENSATED] = "saga.compensated",
+        [SAGA_PARKED] = "saga.parked",       [SAGA_RESOLVED] = "saga.resolved",
     };
     saga->state = state;
     saga->updated_ms = e->now_ms;
@@ -190,7 +190,7 @@ static void s_arm(orc_engine_t *e, orc_saga_t *saga, uint32_t i, uint64_t due_ms
     orc_step_t *st = &saga->steps[i];
     st->due_ms = due_ms;
     st->timer_gen++;
-    if (orc_timer_push(e->timers, (orc_timer_entry_t) { due_ms, saga, i, st->timer_gen }) == 0)
+    if (orc_timer_push(e->timers, (orc_timer_entry_t){ due_ms, saga, i, st->timer_gen }) == 0)
         saga->refs++;
 }
 
@@ -776,8 +776,7 @@ const char *orc_engine_submit(orc_engine_t *self, msg_saga_t **def_p, uint8_t *s
     msgpack_sbuffer_clear(&self->buf);
     msgpack_packer_init(&pk, &self->buf, msgpack_sbuffer_write);
     msg_saga_pack(def, &pk);
-    crypto_generichash(hash, sizeof hash, (const uint8_t *)self->buf.data, self->buf.size, NULL,
-                       0);
+    crypto_generichash(hash, sizeof hash, (const uint8_t *)self->buf.data, self->buf.size, NULL, 0);
     /* Idempotent submit: the same id and definition is the same saga. */
     orc_saga_t *old = zhashx_lookup(self->table, def->id);
     int rc = old ? 0 : s_peek(self, def->id, state, old_hash);
@@ -925,8 +924,8 @@ const char *orc_engine_resolve(orc_engine_t *self, const char *id, const char *n
 
 void orc_engine_ready(orc_engine_t *self, const char *rid, const msg_t *m)
 {
-    orc_system_t *sys = orc_registry_define(self->reg, m->system, (char(*)[MSG_NAME_MAX + 1])m->ops,
-                                            m->nops);
+    orc_system_t *sys =
+        orc_registry_define(self->reg, m->system, (char(*)[MSG_NAME_MAX + 1]) m->ops, m->nops);
     if (sys)
         orc_registry_ready(self->reg, rid, sys, m->capacity, self->now_ms);
 }
@@ -1046,10 +1045,10 @@ static void s_dispatch(orc_engine_t *e, orc_saga_t *saga, uint32_t i, orc_worker
     w->inflight++;
     s_step_set(e, saga, i, comp ? STEP_COMP_RUNNING : STEP_RUNNING);
     s_arm(e, saga, i, e->now_ms + def->timeout_ms);
-    s_event(e, saga, (int32_t)i, comp ? "step.compensating" : "step.dispatched", *attempts,
-            w->rid);
-    *o = (orc_dispatch_t) { saga, i, comp ? MSG_PHASE_COMPENSATION : MSG_PHASE_ACTION, *attempts,
-                            "", copy, e->buf.size };
+    s_event(e, saga, (int32_t)i, comp ? "step.compensating" : "step.dispatched", *attempts, w->rid);
+    *o = (orc_dispatch_t){ saga,       i,  comp ? MSG_PHASE_COMPENSATION : MSG_PHASE_ACTION,
+                           *attempts,  "", copy,
+                           e->buf.size };
     strcpy(o->rid, w->rid);
     saga->refs++;
     e->stats.dispatched++;
@@ -1100,8 +1099,7 @@ int orc_engine_commit(orc_engine_t *self, char *err, size_t errlen)
         if (s->dirty && !(rc = orc_store_put_saga(self->jnl, &self->buf, s)))
             items++;
         for (uint32_t i = 0; i < s->def->nsteps && !rc; i++)
-            if (s->dirty_steps & BIT(i) &&
-                !(rc = orc_store_put_step(self->jnl, &self->buf, s, i)))
+            if (s->dirty_steps & BIT(i) && !(rc = orc_store_put_step(self->jnl, &self->buf, s, i)))
                 items++;
     }
     for (size_t i = 0; i < self->nev && !rc; i++)

@@ -57,7 +57,7 @@ void orc_engine_destroy(orc_engine_t **self_p);
 void orc_engine_now(orc_engine_t *self, uint64_t now_ms);
 
 /* Takes the definition (sets *def_p to NULL) unless it fails. On success
-   *state is the saga's state and *duplicate tells whether it existed. */
+ *state is the saga's state and *duplicate tells whether it existed. */
 const char *orc_engine_submit(orc_engine_t *self, msg_saga_t **def_p, uint8_t *state,
                               bool *duplicate, char *err, size_t errlen);
 const char *orc_engine_cancel(orc_engine_t *self, const char *id, const char *reason, char *err,

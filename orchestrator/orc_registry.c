@@ -58,8 +58,8 @@ bool orc_system_has_op(const orc_system_t *sys, const char *op)
     return false;
 }
 
-orc_system_t *orc_registry_define(orc_registry_t *self, const char *name, char (*ops)[MSG_NAME_MAX + 1],
-                                  uint32_t nops)
+orc_system_t *orc_registry_define(orc_registry_t *self, const char *name,
+                                  char (*ops)[MSG_NAME_MAX + 1], uint32_t nops)
 {
     orc_system_t *sys = orc_registry_system(self, name);
     if (!sys) {
@@ -168,7 +168,7 @@ int orc_queue_push(orc_system_t *sys, orc_saga_t *saga, uint32_t step)
 {
     if (sys->qlen == sys->qcap && s_grow(sys))
         return -1;
-    sys->q[(sys->qhead + sys->qlen++) % sys->qcap] = (orc_qitem_t) { saga, step };
+    sys->q[(sys->qhead + sys->qlen++) % sys->qcap] = (orc_qitem_t){ saga, step };
     saga->refs++;
     return 0;
 }

@@ -45,8 +45,8 @@ void orc_registry_destroy(orc_registry_t **self_p);
 
 orc_system_t *orc_registry_system(orc_registry_t *self, const char *name);
 /* Define or update a system's operations (union with what is known). */
-orc_system_t *orc_registry_define(orc_registry_t *self, const char *name, char (*ops)[MSG_NAME_MAX + 1],
-                                  uint32_t nops);
+orc_system_t *orc_registry_define(orc_registry_t *self, const char *name,
+                                  char (*ops)[MSG_NAME_MAX + 1], uint32_t nops);
 bool orc_system_has_op(const orc_system_t *sys, const char *op);
 orc_system_t *orc_registry_systems(orc_registry_t *self); /* list head */
 

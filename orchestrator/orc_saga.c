@@ -5,9 +5,9 @@
 #include <string.h>
 
 static const char *s_saga_states[SAGA_NSTATES] = {
-    [SAGA_RUNNING] = "running",         [SAGA_COMPENSATING] = "compensating",
-    [SAGA_COMPLETED] = "completed",     [SAGA_COMPENSATED] = "compensated",
-    [SAGA_PARKED] = "parked",           [SAGA_RESOLVED] = "resolved",
+    [SAGA_RUNNING] = "running",     [SAGA_COMPENSATING] = "compensating",
+    [SAGA_COMPLETED] = "completed", [SAGA_COMPENSATED] = "compensated",
+    [SAGA_PARKED] = "parked",       [SAGA_RESOLVED] = "resolved",
 };
 
 static const char *s_step_states[STEP_NSTATES] = {

@@ -24,19 +24,19 @@ typedef enum {
 } orc_saga_state_t;
 
 typedef enum {
-    STEP_PENDING = 0,   /* waiting for its dependencies */
-    STEP_READY,         /* queued for a worker of its system */
-    STEP_RUNNING,       /* action sent; waiting for the result or the deadline */
-    STEP_WAITING,       /* backing off before the next try */
-    STEP_SUCCEEDED,     /* action committed */
-    STEP_FAILED,        /* action failed for good and rolled back */
-    STEP_SKIPPED,       /* never ran: the saga stopped first */
-    STEP_COMP_PENDING,  /* to undo, after every dependent step is undone */
-    STEP_COMP_READY,    /* compensation queued for a worker */
-    STEP_COMP_RUNNING,  /* compensation sent */
-    STEP_COMP_WAITING,  /* compensation backing off */
-    STEP_COMPENSATED,   /* compensation committed (or nothing to undo) */
-    STEP_COMP_PARKED,   /* compensation ran out of tries */
+    STEP_PENDING = 0,  /* waiting for its dependencies */
+    STEP_READY,        /* queued for a worker of its system */
+    STEP_RUNNING,      /* action sent; waiting for the result or the deadline */
+    STEP_WAITING,      /* backing off before the next try */
+    STEP_SUCCEEDED,    /* action committed */
+    STEP_FAILED,       /* action failed for good and rolled back */
+    STEP_SKIPPED,      /* never ran: the saga stopped first */
+    STEP_COMP_PENDING, /* to undo, after every dependent step is undone */
+    STEP_COMP_READY,   /* compensation queued for a worker */
+    STEP_COMP_RUNNING, /* compensation sent */
+    STEP_COMP_WAITING, /* compensation backing off */
+    STEP_COMPENSATED,  /* compensation committed (or nothing to undo) */
+    STEP_COMP_PARKED,  /* compensation ran out of tries */
     STEP_NSTATES
 } orc_step_state_t;
 
@@ -47,13 +47,13 @@ typedef struct {
     bool queued;        /* an entry for it sits in its system's queue */
     uint32_t attempts, comp_attempts;
     uint64_t started_ms, finished_ms, comp_started_ms, comp_finished_ms;
-    uint64_t due_ms;    /* deadline (RUNNING) or next try (WAITING), 0 if none */
-    uint32_t timer_gen; /* bumps to cancel its pending timer entries */
+    uint64_t due_ms;      /* deadline (RUNNING) or next try (WAITING), 0 if none */
+    uint32_t timer_gen;   /* bumps to cancel its pending timer entries */
     uint32_t act_worker;  /* serial of the worker holding the action, 0 if none */
     uint32_t comp_worker; /* same for the compensation */
     char code[MSG_CODE_MAX + 1];
-    char *error;        /* last error text, owned */
-    uint8_t *output;    /* action output map, owned */
+    char *error;     /* last error text, owned */
+    uint8_t *output; /* action output map, owned */
     uint32_t output_len;
 } orc_step_t;
 

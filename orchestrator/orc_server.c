@@ -536,8 +536,7 @@ static void s_client_message(s_server_t *s, const s_envelope_t *env, zmq_msg_t *
     default:
         if ((p = s_pend(s, env, &m))) {
             p->code = "unexpected";
-            snprintf(p->err, sizeof p->err, "'%s' is not a client request",
-                     msg_type_name(m.type));
+            snprintf(p->err, sizeof p->err, "'%s' is not a client request", msg_type_name(m.type));
         }
         break;
     }
@@ -580,16 +579,15 @@ static void s_worker_message(s_server_t *s, const s_envelope_t *env, zmq_msg_t *
     switch (m.type) {
     case MSG_READY:
         orc_engine_ready(s->engine, rid, &m);
-        zlog_info("worker %s registered for system %s (capacity %u, %u operations)", rid,
-                  m.system, m.capacity, m.nops);
+        zlog_info("worker %s registered for system %s (capacity %u, %u operations)", rid, m.system,
+                  m.capacity, m.nops);
         s_owe_heartbeat(s, rid, true);
         break;
     case MSG_HEARTBEAT: s_owe_heartbeat(s, rid, orc_engine_heartbeat(s->engine, rid)); break;
     case MSG_RESULT: orc_engine_result(s->engine, rid, &m); break;
     default:
         if (s->bad_worker_msgs++ % 1000 == 0)
-            zlog_warn("worker %s sent '%s', which workers do not send", rid,
-                      msg_type_name(m.type));
+            zlog_warn("worker %s sent '%s', which workers do not send", rid, msg_type_name(m.type));
         break;
     }
     msg_clear(&m);
@@ -701,7 +699,9 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
               "%zu sagas resumed",
               ZSAGA_VERSION, (unsigned long long)orc_engine_boot(s.engine), cfg->client_ep,
               cfg->worker_ep, cfg->event_ep, cfg->data_dir,
-              cfg->sync == JNL_SYNC_FULL ? "full" : cfg->sync == JNL_SYNC_NOMETA ? "nometa" : "no",
+              cfg->sync == JNL_SYNC_FULL     ? "full"
+              : cfg->sync == JNL_SYNC_NOMETA ? "nometa"
+                                             : "no",
               orc_engine_active(s.engine));
     /* Commit once at start: it records the boot number, and the first
        batch dispatches what recovery queued. */

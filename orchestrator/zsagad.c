@@ -19,18 +19,17 @@ static void s_on_signal(int sig)
 
 static void s_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: zsagad [options]\n"
-            "  --data DIR               journal directory (default ./zsaga-data)\n"
-            "  --clients ENDPOINT       client socket (default tcp://127.0.0.1:5570)\n"
-            "  --workers ENDPOINT       worker socket (default tcp://127.0.0.1:5571)\n"
-            "  --events ENDPOINT        event stream (default tcp://127.0.0.1:5572)\n"
-            "  --map-size MIB           journal map size (default 1024)\n"
-            "  --sync full|nometa|none  journal durability (default full)\n"
-            "  --heartbeat-timeout MS   a silent worker is dead after this (default 3000)\n"
-            "  --reserve PCT            journal share kept for running sagas (default 10)\n"
-            "  --batch N                messages per group commit at most (default 512)\n"
-            "  --log-level LEVEL        error, warn, info or debug (default info)\n");
+    fprintf(f, "usage: zsagad [options]\n"
+               "  --data DIR               journal directory (default ./zsaga-data)\n"
+               "  --clients ENDPOINT       client socket (default tcp://127.0.0.1:5570)\n"
+               "  --workers ENDPOINT       worker socket (default tcp://127.0.0.1:5571)\n"
+               "  --events ENDPOINT        event stream (default tcp://127.0.0.1:5572)\n"
+               "  --map-size MIB           journal map size (default 1024)\n"
+               "  --sync full|nometa|none  journal durability (default full)\n"
+               "  --heartbeat-timeout MS   a silent worker is dead after this (default 3000)\n"
+               "  --reserve PCT            journal share kept for running sagas (default 10)\n"
+               "  --batch N                messages per group commit at most (default 512)\n"
+               "  --log-level LEVEL        error, warn, info or debug (default info)\n");
 }
 
 int main(int argc, char **argv)

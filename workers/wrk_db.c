@@ -149,7 +149,7 @@ void db_rows_push(db_rows_t *r, db_type_t type, int64_t i, const char *s, size_t
         r->vcap = cap;
     }
     db_val_t *v = &r->v[r->nvals++];
-    *v = (db_val_t) { type, i, NULL, len };
+    *v = (db_val_t){ type, i, NULL, len };
     if (type != DB_TEXT && type != DB_BLOB)
         return;
     if (r->alen + len + 1 > r->acap) {

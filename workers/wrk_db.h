@@ -42,11 +42,11 @@ typedef struct {
     size_t len;
 } db_val_t;
 
-#define DB_I(x)       ((db_val_t) { DB_INT, (int64_t)(x), NULL, 0 })
-#define DB_S(x)       ((db_val_t) { DB_TEXT, 0, (x), (size_t)-1 }) /* NUL-terminated */
-#define DB_SN(x, n)   ((db_val_t) { DB_TEXT, 0, (x), (n) })
-#define DB_B(x, n)    ((db_val_t) { DB_BLOB, 0, (const char *)(x), (n) })
-#define DB_NULLV      ((db_val_t) { DB_NULL, 0, NULL, 0 })
+#define DB_I(x)     ((db_val_t){ DB_INT, (int64_t)(x), NULL, 0 })
+#define DB_S(x)     ((db_val_t){ DB_TEXT, 0, (x), (size_t)-1 }) /* NUL-terminated */
+#define DB_SN(x, n) ((db_val_t){ DB_TEXT, 0, (x), (n) })
+#define DB_B(x, n)  ((db_val_t){ DB_BLOB, 0, (const char *)(x), (n) })
+#define DB_NULLV    ((db_val_t){ DB_NULL, 0, NULL, 0 })
 
 typedef struct {
     int nrows, ncols;
@@ -91,8 +91,8 @@ void wrk_db_close(wrk_conn_t **c_p);
 
 /* Run a statement: wrk_db_exec(c, "UPDATE t SET a = ? WHERE b = ?", DB_I(1), DB_S("x")) */
 #define wrk_db_exec(c, sql, ...)                                                                   \
-    wrk_db_execv((c), (sql), (db_val_t[]) { DB_NULLV, ##__VA_ARGS__ } + 1,                         \
-                 (int)(sizeof((db_val_t[]) { DB_NULLV, ##__VA_ARGS__ }) / sizeof(db_val_t)) - 1)
+    wrk_db_execv((c), (sql), (db_val_t[]){ DB_NULLV, ##__VA_ARGS__ } + 1,                          \
+                 (int)(sizeof((db_val_t[]){ DB_NULLV, ##__VA_ARGS__ }) / sizeof(db_val_t)) - 1)
 db_rc_t wrk_db_execv(wrk_conn_t *c, const char *sql, const db_val_t *params, int n);
 db_rc_t wrk_db_begin(wrk_conn_t *c, db_iso_t iso, uint32_t statement_timeout_ms);
 db_rc_t wrk_db_commit(wrk_conn_t *c);

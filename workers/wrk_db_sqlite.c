@@ -104,8 +104,8 @@ static db_rc_t s_exec(wrk_conn_t *base, const char *sql, const db_val_t *p, int 
         switch (p[i].type) {
         case DB_INT: rc = sqlite3_bind_int64(st, i + 1, p[i].i); break;
         case DB_TEXT:
-            rc = sqlite3_bind_text(st, i + 1, p[i].s,
-                                   p[i].len == (size_t)-1 ? -1 : (int)p[i].len, SQLITE_TRANSIENT);
+            rc = sqlite3_bind_text(st, i + 1, p[i].s, p[i].len == (size_t)-1 ? -1 : (int)p[i].len,
+                                   SQLITE_TRANSIENT);
             break;
         case DB_BLOB:
             rc = sqlite3_bind_blob(st, i + 1, p[i].s, (int)p[i].len, SQLITE_TRANSIENT);
@@ -212,9 +212,8 @@ static wrk_conn_t *s_connect(const char *uri, char *err, size_t errlen)
         return NULL;
     }
     c->base.drv = &wrk_driver_sqlite;
-    int rc = sqlite3_open_v2(path, &c->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "sqlite %s: %s", path, c->db ? sqlite3_errmsg(c->db) : "no memory");
         s_close(&c->base);

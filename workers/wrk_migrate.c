@@ -53,8 +53,9 @@ static int s_apply(wrk_conn_t *db, int version, const char *name, const char *sq
     if (!rc)
         rc = s_run_script(db, sql);
     if (!rc)
-        rc = up ? wrk_db_exec(db, "INSERT INTO zsaga_schema (version, name, applied_ms) VALUES (?, ?, ?)",
-                              DB_I(version), DB_S(name), DB_I(s_wall_ms()))
+        rc = up ? wrk_db_exec(
+                      db, "INSERT INTO zsaga_schema (version, name, applied_ms) VALUES (?, ?, ?)",
+                      DB_I(version), DB_S(name), DB_I(s_wall_ms()))
                 : wrk_db_exec(db, "DELETE FROM zsaga_schema WHERE version = ?", DB_I(version));
     if (!rc)
         rc = wrk_db_commit(db);

@@ -19,7 +19,7 @@
 typedef struct {
     int version;
     const char *name;
-    const char *up[3];   /* by db_dialect_t; NULL: not available */
+    const char *up[3]; /* by db_dialect_t; NULL: not available */
     const char *down[3];
 } wrk_migration_t;
 

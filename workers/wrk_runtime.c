@@ -91,7 +91,9 @@ static void s_result(msgpack_sbuffer *out, const msg_t *req, wrk_status_t st, co
     strcpy(m.step, req->step);
     m.phase = req->type == MSG_COMPENSATE ? MSG_PHASE_COMPENSATION : MSG_PHASE_ACTION;
     m.attempt = req->attempt;
-    m.status = st == WRK_OK ? MSG_STATUS_OK : st == WRK_FAILED ? MSG_STATUS_FAILED : MSG_STATUS_RETRY;
+    m.status = st == WRK_OK       ? MSG_STATUS_OK
+               : st == WRK_FAILED ? MSG_STATUS_FAILED
+                                  : MSG_STATUS_RETRY;
     if (c) {
         snprintf(m.code, sizeof m.code, "%s", c->code);
         snprintf(m.text, sizeof m.text, "%s", c->message);
@@ -105,8 +107,7 @@ static void s_result(msgpack_sbuffer *out, const msg_t *req, wrk_status_t st, co
     msg_pack(&m, &pk);
 }
 
-static void s_run_job(s_exec_t *x, const void *body, size_t len, msgpack_sbuffer *out,
-                      wrk_ctx_t *c)
+static void s_run_job(s_exec_t *x, const void *body, size_t len, msgpack_sbuffer *out, wrk_ctx_t *c)
 {
     msg_t m;
     char err[MSG_TEXT_MAX + 1];
@@ -122,8 +123,8 @@ static void s_run_job(s_exec_t *x, const void *body, size_t len, msgpack_sbuffer
     if (!op) {
         wrk_fail(c, "unknown_operation", "system %s has no operation %s", x->sys->name, m.op);
         st = WRK_FAILED;
-    } else if ((c->nparams = msg_params_parse(m.params, m.params_len, c->params, err,
-                                              sizeof err)) < 0) {
+    } else if ((c->nparams = msg_params_parse(m.params, m.params_len, c->params, err, sizeof err)) <
+               0) {
         c->nparams = 0;
         wrk_fail(c, "bad_params", "%s", err);
         st = WRK_FAILED;
@@ -152,7 +153,10 @@ static void s_run_job(s_exec_t *x, const void *body, size_t len, msgpack_sbuffer
     pthread_mutex_unlock(&s_counts_mu);
     zlog_debug("%s %s/%s %s try %u: %s %s", m.type == MSG_COMPENSATE ? "compensate" : "execute",
                m.id, m.step, m.op, m.attempt,
-               st == WRK_OK ? "ok" : st == WRK_FAILED ? "failed" : "retry", c->message);
+               st == WRK_OK       ? "ok"
+               : st == WRK_FAILED ? "failed"
+                                  : "retry",
+               c->message);
     s_result(out, &m, st, c);
     msg_clear(&m);
 }
@@ -297,8 +301,8 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
     }
     if (cfg->migrate) {
         wrk_conn_t *db = wrk_pool_acquire(pool, err, sizeof err);
-        if (!db || wrk_migrate_up(db, sys->migrations, sys->nmigrations, -1, NULL, err,
-                                  sizeof err)) {
+        if (!db ||
+            wrk_migrate_up(db, sys->migrations, sys->nmigrations, -1, NULL, err, sizeof err)) {
             zlog_error("schema: %s", err);
             wrk_pool_release(pool, &db, true);
             goto done;
@@ -324,8 +328,10 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
     for (uint32_t i = 0; i < nex; i++) {
         char ep[64];
         snprintf(ep, sizeof ep, "inproc://exec-%u", i);
-        ex[i] = (s_exec_t) { sys, cfg, pool, ctx, (int)i, 0, zmq_socket(ctx, ZMQ_PAIR),
-                             zmq_socket(ctx, ZMQ_PAIR), false };
+        ex[i] = (s_exec_t){
+            sys,  cfg, pool, ctx, (int)i, 0, zmq_socket(ctx, ZMQ_PAIR), zmq_socket(ctx, ZMQ_PAIR),
+            false
+        };
         zmq_setsockopt(ex[i].main_end, ZMQ_LINGER, &linger, sizeof linger);
         if (zmq_bind(ex[i].main_end, ep) || zmq_connect(ex[i].thread_end, ep) ||
             pthread_create(&ex[i].thread, NULL, s_executor, &ex[i]))
@@ -333,17 +339,16 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
         started++;
     }
     zlog_info("worker %s (system %s) up: orchestrator %s, database %.*s, capacity %u, pool %u-%u",
-              cfg->instance, sys->name, cfg->orchestrator,
-              (int)strcspn(cfg->db_uri, "@?"), cfg->db_uri, cfg->capacity, cfg->pool.min,
-              cfg->pool.max);
+              cfg->instance, sys->name, cfg->orchestrator, (int)strcspn(cfg->db_uri, "@?"),
+              cfg->db_uri, cfg->capacity, cfg->pool.min, cfg->pool.max);
     s_send_ready(dealer, sys, cfg, &out);
 
     zmq_pollitem_t *items = calloc(nex + 1, sizeof *items);
     if (!items)
         goto done;
-    items[0] = (zmq_pollitem_t) { dealer, 0, ZMQ_POLLIN, 0 };
+    items[0] = (zmq_pollitem_t){ dealer, 0, ZMQ_POLLIN, 0 };
     for (uint32_t i = 0; i < nex; i++)
-        items[i + 1] = (zmq_pollitem_t) { ex[i].main_end, 0, ZMQ_POLLIN, 0 };
+        items[i + 1] = (zmq_pollitem_t){ ex[i].main_end, 0, ZMQ_POLLIN, 0 };
     uint32_t busy = 0;
     int64_t next_hb = 0, last_reply = wrk_now_ms(), stop_at = 0;
     for (;;) {
@@ -479,26 +484,26 @@ done:
 
 static void s_usage(const wrk_system_t *sys, FILE *f)
 {
-    fprintf(f,
-            "usage: zsaga-worker-%s [run] [options]\n"
-            "       zsaga-worker-%s migrate status|up|down [VERSION] --db URI\n"
-            "%s"
-            "options:\n"
-            "  --db URI                 database (default sqlite:%s.db)\n"
-            "  --orchestrator ENDPOINT  zsagad's worker socket (default tcp://127.0.0.1:5571)\n"
-            "  --instance ID            this worker's id (default %s-HOST-PID)\n"
-            "  --capacity N             steps run at once (default 8)\n"
-            "  --pool-min N --pool-max N   connections kept and allowed (default 1 and capacity)\n"
-            "  --acquire-timeout MS     wait for a free connection (default 5000)\n"
-            "  --statement-timeout MS   longest a step's transaction may run (default 30000)\n"
-            "  --slow-query MS          count statements slower than this (default 200)\n"
-            "  --heartbeat MS           heartbeat interval (default 1000)\n"
-            "  --fault SPEC             inject failures (see docs/operations.md); also ZSAGA_FAULTS\n"
-            "  --no-migrate             do not apply pending migrations at start\n"
-            "  --log-level LEVEL        error, warn, info or debug\n"
-            "Send SIGUSR1 to print pool metrics.\n",
-            sys->name, sys->name, sys->commands_help ? sys->commands_help : "", sys->name,
-            sys->name);
+    fprintf(
+        f,
+        "usage: zsaga-worker-%s [run] [options]\n"
+        "       zsaga-worker-%s migrate status|up|down [VERSION] --db URI\n"
+        "%s"
+        "options:\n"
+        "  --db URI                 database (default sqlite:%s.db)\n"
+        "  --orchestrator ENDPOINT  zsagad's worker socket (default tcp://127.0.0.1:5571)\n"
+        "  --instance ID            this worker's id (default %s-HOST-PID)\n"
+        "  --capacity N             steps run at once (default 8)\n"
+        "  --pool-min N --pool-max N   connections kept and allowed (default 1 and capacity)\n"
+        "  --acquire-timeout MS     wait for a free connection (default 5000)\n"
+        "  --statement-timeout MS   longest a step's transaction may run (default 30000)\n"
+        "  --slow-query MS          count statements slower than this (default 200)\n"
+        "  --heartbeat MS           heartbeat interval (default 1000)\n"
+        "  --fault SPEC             inject failures (see docs/operations.md); also ZSAGA_FAULTS\n"
+        "  --no-migrate             do not apply pending migrations at start\n"
+        "  --log-level LEVEL        error, warn, info or debug\n"
+        "Send SIGUSR1 to print pool metrics.\n",
+        sys->name, sys->name, sys->commands_help ? sys->commands_help : "", sys->name, sys->name);
 }
 
 int wrk_main(const wrk_system_t *sys, int argc, char **argv)
@@ -544,8 +549,8 @@ int wrk_main(const wrk_system_t *sys, int argc, char **argv)
         case 'o': cfg.orchestrator = optarg; break;
         case 'i':
             if (!msg_id_valid(optarg, strlen(optarg))) {
-                fprintf(stderr, "%s: --instance must be 1-%d characters of [A-Za-z0-9._:-]\n",
-                        prog, MSG_ID_MAX);
+                fprintf(stderr, "%s: --instance must be 1-%d characters of [A-Za-z0-9._:-]\n", prog,
+                        MSG_ID_MAX);
                 return 2;
             }
             snprintf(cfg.instance, sizeof cfg.instance, "%s", optarg);
@@ -610,8 +615,7 @@ int wrk_main(const wrk_system_t *sys, int argc, char **argv)
         const char *sub = optind + 1 < argc ? argv[optind + 1] : "status";
         int target = optind + 2 < argc ? atoi(argv[optind + 2]) : -1;
         if (strcmp(sub, "status") == 0)
-            rc = wrk_migrate_status(db, sys->migrations, sys->nmigrations, stdout, err,
-                                    sizeof err);
+            rc = wrk_migrate_status(db, sys->migrations, sys->nmigrations, stdout, err, sizeof err);
         else if (strcmp(sub, "up") == 0)
             rc = wrk_migrate_up(db, sys->migrations, sys->nmigrations, target, stdout, err,
                                 sizeof err);

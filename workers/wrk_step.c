@@ -293,8 +293,7 @@ static void s_pack_output(wrk_ctx_t *ctx)
 static db_rc_t s_insert(wrk_ctx_t *ctx, const char *phase, const char *state)
 {
     return wrk_db_exec(ctx->db, s_insert_sql[wrk_db_dialect(ctx->db)], DB_S(ctx->saga),
-                       DB_S(ctx->step), DB_S(phase), DB_S(state), DB_S(ctx->op),
-                       DB_I(ctx->now_ms));
+                       DB_S(ctx->step), DB_S(phase), DB_S(state), DB_S(ctx->op), DB_I(ctx->now_ms));
 }
 
 /* Read a barrier row: state, output, code, message. */
@@ -310,14 +309,13 @@ static db_rc_t s_mark(wrk_ctx_t *ctx, const char *phase, const char *state, bool
 {
     if (with_output)
         s_pack_output(ctx);
-    return wrk_db_exec(ctx->db,
-                       "UPDATE zsaga_barrier SET state = ?, output = ?, code = ?, message = ? "
-                       "WHERE saga = ? AND step = ? AND phase = ?",
-                       DB_S(state),
-                       with_output ? DB_B(ctx->result.data, ctx->result.size) : DB_NULLV,
-                       ctx->code[0] ? DB_S(ctx->code) : DB_NULLV,
-                       ctx->message[0] ? DB_S(ctx->message) : DB_NULLV, DB_S(ctx->saga),
-                       DB_S(ctx->step), DB_S(phase));
+    return wrk_db_exec(
+        ctx->db,
+        "UPDATE zsaga_barrier SET state = ?, output = ?, code = ?, message = ? "
+        "WHERE saga = ? AND step = ? AND phase = ?",
+        DB_S(state), with_output ? DB_B(ctx->result.data, ctx->result.size) : DB_NULLV,
+        ctx->code[0] ? DB_S(ctx->code) : DB_NULLV, ctx->message[0] ? DB_S(ctx->message) : DB_NULLV,
+        DB_S(ctx->saga), DB_S(ctx->step), DB_S(phase));
 }
 
 /* Keep the stored output of a row (column 1 of the last select). */

@@ -14,6 +14,15 @@ FAILED=1
 cleanup() {
     for p in $PIDS $ZPID; do kill -TERM "$p" 2>/dev/null || true; done
     for p in $PIDS $ZPID; do wait "$p" 2>/dev/null || true; done
+    # A sanitizer report in any process (a leak at shutdown included) fails
+    # the test even if every assertion held.
+    if grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T"/*.log >/dev/null 2>&1; then
+        echo "FAIL: sanitizer report in $(grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T"/*.log)"
+        FAILED=1
+        trap - EXIT
+        for f in "$T"/*.log; do grep -A25 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$f" | head -60; done
+        exit 1
+    fi
     if [ "$FAILED" = 1 ]; then
         echo "---- logs in $T"
         for f in "$T"/*.log; do echo "== $f"; tail -20 "$f"; done
@@ -32,7 +41,7 @@ assert_eq() { # expected actual what
 
 q() { sqlite3 "$T/$1.db" "$2"; }
 
-zsaga() { "$BIN/cli/zsaga" --endpoint "$CL" --events "$EV" "$@"; }
+zsaga() { "$BIN/cli/zsaga" --endpoint "$CL" --events "$EV" --timeout 2000 "$@"; }
 
 start_zsagad() {
     "$BIN/orchestrator/zsagad" --data "$T/journal" --clients "$CL" --workers "$WK" \
@@ -61,10 +70,9 @@ workers_registered() {
 }
 
 wait_workers() { # N
-    i=0
+    deadline=$(( $(date +%s) + 20 ))
     until [ "$(workers_registered)" = "$1" ]; do
-        i=$((i + 1))
-        [ $i -lt 200 ] || fail "expected $1 workers to register, have $(workers_registered)"
+        [ "$(date +%s)" -lt "$deadline" ] || fail "expected $1 workers to register, have $(workers_registered)"
         sleep 0.05
     done
 }
@@ -74,11 +82,9 @@ saga_state() { # ID
 }
 
 wait_state() { # ID STATE [seconds]
-    i=0
-    limit=$(( ${3:-30} * 20 ))
+    deadline=$(( $(date +%s) + ${3:-30} ))
     until [ "$(saga_state "$1")" = "$2" ]; do
-        i=$((i + 1))
-        [ $i -lt $limit ] || fail "saga $1 is '$(saga_state "$1")', expected '$2'"
+        [ "$(date +%s)" -lt "$deadline" ] || fail "saga $1 is '$(saga_state "$1")', expected '$2'"
         sleep 0.05
     done
 }

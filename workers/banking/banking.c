@@ -48,13 +48,13 @@ static db_rc_t s_ledger(wrk_ctx_t *c, const char *account, int64_t amount, const
     return wrk_db_exec(c->db,
                        "INSERT INTO ledger (saga, step, phase, account, amount, currency, kind, "
                        "created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       DB_S(c->saga), DB_S(c->step), DB_S(msg_phase_name(c->phase)),
-                       DB_S(account), DB_I(amount), DB_S(currency), DB_S(kind), DB_I(c->now_ms));
+                       DB_S(c->saga), DB_S(c->step), DB_S(msg_phase_name(c->phase)), DB_S(account),
+                       DB_I(amount), DB_S(currency), DB_S(kind), DB_I(c->now_ms));
 }
 
 /* Take amount out of an account, within its overdraft limit. */
-static wrk_status_t s_debit(wrk_ctx_t *c, const char *account, int64_t amount,
-                            const char *currency, const char *kind)
+static wrk_status_t s_debit(wrk_ctx_t *c, const char *account, int64_t amount, const char *currency,
+                            const char *kind)
 {
     db_rc_t rc = wrk_db_exec(c->db,
                              "UPDATE accounts SET balance = balance - ? WHERE number = ? AND "
@@ -388,8 +388,7 @@ static wrk_status_t op_refund_fee(wrk_ctx_t *c)
     wrk_status_t st = s_credit(c, acct, amount, cur, "fee_refund");
     if (st != WRK_OK)
         return st;
-    if ((rc = wrk_db_exec(c->db,
-                          "UPDATE fees SET status = 'refunded' WHERE saga = ? AND step = ?",
+    if ((rc = wrk_db_exec(c->db, "UPDATE fees SET status = 'refunded' WHERE saga = ? AND step = ?",
                           DB_S(c->saga), DB_S(c->step))))
         return wrk_db_status(c, rc);
     wrk_out_int(c, "refunded", amount);
@@ -572,14 +571,14 @@ static int s_seed_demo(wrk_conn_t *db)
                          "VALUES (?, ?, 'verified', ?)",
                          DB_S(customers[i].id), DB_S(customers[i].name), DB_I(wrk_now_ms()));
     for (size_t i = 0; !rc && i < sizeof accounts / sizeof *accounts; i++)
-        rc = wrk_db_exec(db,
-                         "INSERT INTO accounts (number, customer_id, type, currency, balance, "
-                         "held, overdraft_limit, status, created_ms) "
-                         "VALUES (?, ?, ?, ?, ?, 0, ?, 'active', ?)",
-                         DB_S(accounts[i].number), DB_S(accounts[i].customer),
-                         DB_S(accounts[i].type), DB_S(accounts[i].currency),
-                         DB_I(accounts[i].balance), DB_I(accounts[i].overdraft),
-                         DB_I(wrk_now_ms()));
+        rc =
+            wrk_db_exec(db,
+                        "INSERT INTO accounts (number, customer_id, type, currency, balance, "
+                        "held, overdraft_limit, status, created_ms) "
+                        "VALUES (?, ?, ?, ?, ?, 0, ?, 'active', ?)",
+                        DB_S(accounts[i].number), DB_S(accounts[i].customer),
+                        DB_S(accounts[i].type), DB_S(accounts[i].currency),
+                        DB_I(accounts[i].balance), DB_I(accounts[i].overdraft), DB_I(wrk_now_ms()));
     if (!rc)
         rc = wrk_db_exec(db, "INSERT INTO fx_rates (base, quote, rate_micros) VALUES "
                              "('USD', 'EUR', 920000), ('EUR', 'USD', 1087000)");

@@ -80,10 +80,9 @@ static wrk_status_t op_risk_assessment(wrk_ctx_t *c)
                         "customer %s made %lld transfers in the last %lld s (limit %lld)", cust,
                         (long long)count, (long long)(window / 1000), (long long)max_count);
     if (sum + amount > max_amount)
-        return wrk_fail(c, "velocity_exceeded",
-                        "customer %s would move %lld in %lld s (limit %lld)", cust,
-                        (long long)(sum + amount), (long long)(window / 1000),
-                        (long long)max_amount);
+        return wrk_fail(
+            c, "velocity_exceeded", "customer %s would move %lld in %lld s (limit %lld)", cust,
+            (long long)(sum + amount), (long long)(window / 1000), (long long)max_amount);
     const char *level = amount >= 1000000 ? "high" : amount >= 100000 ? "medium" : "low";
     if ((rc = wrk_db_exec(c->db,
                           "INSERT INTO velocity (saga, step, customer, amount, currency, ts_ms, "

@@ -45,9 +45,8 @@ static wrk_status_t op_setup_payment_schedule(wrk_ctx_t *c)
                              "INSERT INTO payment_schedules (id, saga, step, loan_account, "
                              "principal, currency, rate_bp, term_months, instalment, status, "
                              "created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
-                             DB_S(id), DB_S(c->saga), DB_S(c->step), DB_S(loan),
-                             DB_I(principal), DB_S(cur), DB_I(rate_bp), DB_I(term), DB_I(inst),
-                             DB_I(c->now_ms));
+                             DB_S(id), DB_S(c->saga), DB_S(c->step), DB_S(loan), DB_I(principal),
+                             DB_S(cur), DB_I(rate_bp), DB_I(term), DB_I(inst), DB_I(c->now_ms));
     if (rc)
         return wrk_db_status(c, rc);
     wrk_out_str(c, "schedule", id);
@@ -76,8 +75,8 @@ static wrk_status_t op_process_payment(wrk_ctx_t *c)
         !wrk_amount(c, "amount", &amount) || !wrk_currency(c, "currency", &cur) ||
         !wrk_str_opt(c, "reference", "", &ref))
         return WRK_FAILED;
-    db_rc_t rc = wrk_db_exec(c->db, "SELECT reason FROM blocked_beneficiaries WHERE beneficiary = ?",
-                             DB_S(to));
+    db_rc_t rc = wrk_db_exec(
+        c->db, "SELECT reason FROM blocked_beneficiaries WHERE beneficiary = ?", DB_S(to));
     if (rc)
         return wrk_db_status(c, rc);
     if (wrk_db_nrows(c->db) > 0)
@@ -130,7 +129,8 @@ static const wrk_migration_t s_migrations[] = {
             " created_ms INTEGER NOT NULL, reversed_ms INTEGER, UNIQUE (saga, step));"
             "CREATE TABLE blocked_beneficiaries (beneficiary TEXT PRIMARY KEY, reason TEXT NOT "
             "NULL);"
-            "CREATE TABLE payment_limits (currency TEXT PRIMARY KEY, max_amount INTEGER NOT NULL)" },
+            "CREATE TABLE payment_limits (currency TEXT PRIMARY KEY, max_amount INTEGER NOT "
+            "NULL)" },
       { [DB_DIALECT_SQLITE] = "DROP TABLE payment_limits; DROP TABLE blocked_beneficiaries;"
                               " DROP TABLE payments; DROP TABLE payment_schedules" } },
 };
