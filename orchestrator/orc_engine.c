@@ -95,7 +95,7 @@ struct orc_engine_s {
     size_t nout, capout;
     orc_event_t *ev;
     size_t nev, capev;
-    size_t evicting; /* nonzero while evicting: no new events */
+    uint64_t active_steps; /* steps of the sagas in the table */
     orc_stats_t stats;
 };
 
@@ -574,6 +574,7 @@ static void s_table_remove(orc_engine_t *e, orc_saga_t *saga)
         return;
     zhashx_delete(e->table, saga->def->id);
     saga->in_table = false;
+    e->active_steps -= saga->def->nsteps;
     saga->refs++; /* so that unref below frees it if nothing else holds it */
     orc_saga_unref(saga);
 }
@@ -583,6 +584,7 @@ static int s_table_insert(orc_engine_t *e, orc_saga_t *saga)
     if (zhashx_insert(e->table, saga->def->id, saga))
         return -1;
     saga->in_table = true;
+    e->active_steps += saga->def->nsteps;
     return 0;
 }
 
@@ -724,11 +726,17 @@ void orc_engine_now(orc_engine_t *self, uint64_t now_ms)
         self->now_ms = now_ms;
 }
 
+/* Room a running step may still need: its action and compensation
+   records and their history, with copy-on-write pages to spare. */
+#define STEP_RESERVE_BYTES 4096
+
 bool orc_engine_journal_full(orc_engine_t *self)
 {
     size_t used, map;
     jnl_usage(self->jnl, &used, &map);
-    return used > map / 100 * (100 - self->cfg.reserve_pct);
+    size_t reserve = map / 100 * self->cfg.reserve_pct;
+    size_t owed = (size_t)self->active_steps * STEP_RESERVE_BYTES;
+    return used + (owed > reserve ? owed : reserve) > map;
 }
 
 /* Read the state and hash of a saga from the journal, if it is there. */
@@ -802,9 +810,9 @@ const char *orc_engine_submit(orc_engine_t *self, msg_saga_t **def_p, uint8_t *s
         size_t used, map;
         jnl_usage(self->jnl, &used, &map);
         snprintf(err, errlen,
-                 "journal is full (%zu of %zu MiB used; %u%% is kept for running sagas): raise "
-                 "--map-size and restart zsagad",
-                 used >> 20, map >> 20, self->cfg.reserve_pct);
+                 "journal is full (%zu of %zu KiB used, the rest is kept so that the %zu running "
+                 "sagas can end): raise --map-size and restart zsagad",
+                 used >> 10, map >> 10, orc_engine_active(self));
         return "journal_full";
     }
     orc_saga_t *saga = orc_saga_new(def);

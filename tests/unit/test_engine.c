@@ -1,0 +1,428 @@
+/*  Tests of the orchestrator's engine, driven without sockets: dispatch
+    order, parallel steps, reverse-order compensation, retries and
+    timeouts, a lost worker, cancel, recovery after a crash, idempotent
+    submit, and a full journal. */
+#include "orchestrator/orc_engine.h"
+#include "orchestrator/orc_store.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char s_dir[256];
+static uint64_t s_now = 1000000;
+
+typedef struct {
+    jnl_t *jnl;
+    orc_engine_t *e;
+} s_env_t;
+
+static void s_open(s_env_t *env, size_t map)
+{
+    char err[512];
+    jnl_config_t jc = { map, JNL_SYNC_NONE };
+    orc_config_t oc = { 3000, 10, 42 };
+    env->jnl = jnl_open(s_dir, &jc, err, sizeof err);
+    assert_non_null(env->jnl);
+    env->e = orc_engine_new(env->jnl, &oc, s_now, err, sizeof err);
+    if (!env->e)
+        fail_msg("engine: %s", err);
+}
+
+static void s_close(s_env_t *env)
+{
+    orc_engine_destroy(&env->e);
+    jnl_destroy(&env->jnl);
+}
+
+static int s_setup(void **state)
+{
+    (void)state;
+    snprintf(s_dir, sizeof s_dir, "/tmp/zsaga-eng-XXXXXX");
+    return mkdtemp(s_dir) ? 0 : -1;
+}
+
+static int s_teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s/*", s_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void s_ready(s_env_t *env, const char *rid, const char *system, uint32_t capacity)
+{
+    msg_t m;
+    msg_init(&m, MSG_READY);
+    strcpy(m.system, system);
+    strcpy(m.instance, rid);
+    m.capacity = capacity;
+    m.nops = 2;
+    strcpy(m.ops[0], "act");
+    strcpy(m.ops[1], "undo");
+    orc_engine_now(env->e, s_now);
+    orc_engine_ready(env->e, rid, &m);
+}
+
+/* Steps as "id:system:dep1,dep2" strings. */
+static msg_saga_t *s_def(const char *id, int n, const char **steps, uint32_t attempts,
+                         uint32_t timeout_ms)
+{
+    msgpack_sbuffer b;
+    msgpack_packer pk;
+    char err[512];
+    msgpack_sbuffer_init(&b);
+    msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    mp_pack_kv_str(&pk, "id", id);
+    mp_pack_cstr(&pk, "steps");
+    msgpack_pack_array(&pk, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        char buf[128], *save = NULL;
+        snprintf(buf, sizeof buf, "%s", steps[i]);
+        char *sid = strtok_r(buf, ":", &save), *sys = strtok_r(NULL, ":", &save),
+             *deps = strtok_r(NULL, ":", &save);
+        msgpack_pack_map(&pk, 7);
+        mp_pack_kv_str(&pk, "id", sid);
+        mp_pack_kv_str(&pk, "system", sys);
+        mp_pack_kv_str(&pk, "action", "act");
+        mp_pack_kv_str(&pk, "compensation", "undo");
+        mp_pack_kv_uint(&pk, "timeout_ms", timeout_ms);
+        mp_pack_cstr(&pk, "retry");
+        msgpack_pack_map(&pk, 3);
+        mp_pack_kv_uint(&pk, "attempts", attempts);
+        mp_pack_kv_uint(&pk, "backoff_ms", 100);
+        mp_pack_kv_uint(&pk, "backoff_max_ms", 100);
+        mp_pack_cstr(&pk, "deps");
+        int nd = 0;
+        char *d[8], *s2 = NULL;
+        for (char *t = deps ? strtok_r(deps, ",", &s2) : NULL; t; t = strtok_r(NULL, ",", &s2))
+            d[nd++] = t;
+        msgpack_pack_array(&pk, (size_t)nd);
+        for (int k = 0; k < nd; k++)
+            mp_pack_cstr(&pk, d[k]);
+    }
+    msg_saga_t *def = msg_saga_decode(b.data, b.size, err, sizeof err);
+    if (!def)
+        fail_msg("definition: %s", err);
+    msgpack_sbuffer_destroy(&b);
+    return def;
+}
+
+/* Run one batch; return what was dispatched as "step/phase/attempt ..." sorted by order. */
+static char s_out[1024];
+static const char *s_batch(s_env_t *env)
+{
+    char err[256];
+    size_t n;
+    orc_engine_now(env->e, s_now);
+    orc_engine_tick(env->e);
+    orc_engine_pump(env->e);
+    assert_int_equal(orc_engine_commit(env->e, err, sizeof err), 0);
+    orc_dispatch_t *d = orc_engine_dispatches(env->e, &n);
+    s_out[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        char one[128];
+        snprintf(one, sizeof one, "%s%s/%s/%u", i ? " " : "", d[i].saga->def->steps[d[i].step].id,
+                 d[i].phase == MSG_PHASE_ACTION ? "a" : "c", d[i].attempt);
+        strncat(s_out, one, sizeof s_out - strlen(s_out) - 1);
+    }
+    orc_engine_outbox_clear(env->e);
+    return s_out;
+}
+
+static void s_result(s_env_t *env, const char *rid, const char *saga, const char *step,
+                     msg_phase_t phase, uint32_t attempt, msg_status_t status)
+{
+    msg_t m;
+    msg_init(&m, MSG_RESULT);
+    strcpy(m.id, saga);
+    strcpy(m.step, step);
+    m.phase = phase;
+    m.attempt = attempt;
+    m.status = status;
+    if (status != MSG_STATUS_OK)
+        strcpy(m.code, "nope");
+    orc_engine_result(env->e, rid, &m);
+}
+
+static const char *s_state(s_env_t *env, const char *id)
+{
+    static char out[32];
+    int rc;
+    char err[256];
+    jnl_read_begin(env->jnl);
+    orc_saga_t *s = orc_store_load(env->jnl, id, &rc, err, sizeof err);
+    jnl_read_end(env->jnl);
+    snprintf(out, sizeof out, "%s", s ? orc_saga_state_name(s->state) : "none");
+    orc_saga_destroy(&s);
+    return out;
+}
+
+static void s_submit(s_env_t *env, msg_saga_t *def, const char *expect_code)
+{
+    uint8_t state;
+    bool dup;
+    char err[512];
+    const char *code = orc_engine_submit(env->e, &def, &state, &dup, err, sizeof err);
+    if (expect_code) {
+        assert_non_null(code);
+        assert_string_equal(code, expect_code);
+        msg_saga_destroy(&def);
+    } else if (code)
+        fail_msg("submit refused: %s: %s", code, err);
+}
+
+static const char *s_diamond[] = { "a:bank", "b:bank:a", "c:pay:a", "d:bank:b,c" };
+
+static void test_order_and_completion(void **state)
+{
+    (void)state;
+    s_env_t env;
+    s_open(&env, 0);
+    s_ready(&env, "w1", "bank", 8);
+    s_ready(&env, "w2", "pay", 8);
+    s_submit(&env, s_def("s1", 4, s_diamond, 3, 1000), NULL);
+    assert_string_equal(s_batch(&env), "a/a/1");
+    s_result(&env, "w1", "s1", "a", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+    /* b and c are independent: they go out together. */
+    const char *out = s_batch(&env);
+    assert_true(strstr(out, "b/a/1") && strstr(out, "c/a/1"));
+    s_result(&env, "w1", "s1", "b", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+    assert_string_equal(s_batch(&env), ""); /* d waits for c */
+    s_result(&env, "w2", "s1", "c", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+    assert_string_equal(s_batch(&env), "d/a/1");
+    s_result(&env, "w1", "s1", "d", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+    s_batch(&env);
+    assert_string_equal(s_state(&env, "s1"), "completed");
+    assert_int_equal(orc_engine_active(env.e), 0);
+    s_close(&env);
+}
+
+static void test_reverse_compensation(void **state)
+{
+    (void)state;
+    s_env_t env;
+    s_open(&env, 0);
+    s_ready(&env, "w1", "bank", 8);
+    s_ready(&env, "w2", "pay", 8);
+    const char *chain[] = { "debit:bank", "risk:bank:debit", "pay:pay:risk", "note:bank:pay" };
+    s_submit(&env, s_def("t1", 4, chain, 3, 1000), NULL);
+    s_batch(&env);
+    s_result(&env, "w1", "t1", "debit", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+    s_batch(&env);
+    s_result(&env, "w1", "t1", "risk", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+    assert_string_equal(s_batch(&env), "pay/a/1");
+    s_result(&env, "w2", "t1", "pay", MSG_PHASE_ACTION, 1, MSG_STATUS_FAILED);
+    /* The failed step is not undone; risk is undone before debit. */
+    assert_string_equal(s_batch(&env), "risk/c/1");
+    assert_string_equal(s_state(&env, "t1"), "compensating");
+    s_result(&env, "w1", "t1", "risk", MSG_PHASE_COMPENSATION, 1, MSG_STATUS_OK);
+    assert_string_equal(s_batch(&env), "debit/c/1");
+    s_result(&env, "w1", "t1", "debit", MSG_PHASE_COMPENSATION, 1, MSG_STATUS_OK);
+    s_batch(&env);
+    assert_string_equal(s_state(&env, "t1"), "compensated");
+    s_close(&env);
+}
+
+static void test_timeout_retry_then_unknown_is_compensated(void **state)
+{
+    (void)state;
+    s_env_t env;
+    s_open(&env, 0);
+    s_ready(&env, "w1", "bank", 8);
+    const char *two[] = { "x:bank", "y:bank:x" };
+    s_submit(&env, s_def("u1", 2, two, 2, 500), NULL);
+    s_batch(&env);
+    s_result(&env, "w1", "u1", "x", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+    assert_string_equal(s_batch(&env), "y/a/1");
+    /* No answer: deadline, backoff, second try, deadline again. */
+    s_now += 600;
+    s_ready(&env, "w1", "bank", 8); /* still alive */
+    assert_string_equal(s_batch(&env), "");
+    s_now += 200;
+    assert_string_equal(s_batch(&env), "y/a/2");
+    s_now += 600;
+    s_ready(&env, "w1", "bank", 8);
+    /* Out of tries with the outcome unknown: y is undone too, before x. */
+    assert_string_equal(s_batch(&env), "y/c/1");
+    s_result(&env, "w1", "u1", "y", MSG_PHASE_COMPENSATION, 1, MSG_STATUS_OK);
+    assert_string_equal(s_batch(&env), "x/c/1");
+    /* A retry-later compensation is tried again after its backoff. */
+    s_result(&env, "w1", "u1", "x", MSG_PHASE_COMPENSATION, 1, MSG_STATUS_RETRY);
+    assert_string_equal(s_batch(&env), "");
+    s_now += 200;
+    assert_string_equal(s_batch(&env), "x/c/2");
+    s_result(&env, "w1", "u1", "x", MSG_PHASE_COMPENSATION, 2, MSG_STATUS_OK);
+    s_batch(&env);
+    assert_string_equal(s_state(&env, "u1"), "compensated");
+    s_close(&env);
+}
+
+static void test_compensation_failure_parks(void **state)
+{
+    (void)state;
+    s_env_t env;
+    s_open(&env, 0);
+    s_ready(&env, "w1", "bank", 8);
+    const char *two[] = { "x:bank", "y:bank:x" };
+    s_submit(&env, s_def("p1", 2, two, 1, 1000), NULL);
+    s_batch(&env);
+    s_result(&env, "w1", "p1", "x", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+    s_batch(&env);
+    s_result(&env, "w1", "p1", "y", MSG_PHASE_ACTION, 1, MSG_STATUS_FAILED);
+    assert_string_equal(s_batch(&env), "x/c/1");
+    s_result(&env, "w1", "p1", "x", MSG_PHASE_COMPENSATION, 1, MSG_STATUS_FAILED);
+    s_batch(&env);
+    assert_string_equal(s_state(&env, "p1"), "parked");
+    /* The operator retries: the compensation goes out again and finishes. */
+    char err[256];
+    assert_null(orc_engine_retry(env.e, "p1", err, sizeof err));
+    assert_string_equal(s_batch(&env), "x/c/1");
+    s_result(&env, "w1", "p1", "x", MSG_PHASE_COMPENSATION, 1, MSG_STATUS_OK);
+    s_batch(&env);
+    assert_string_equal(s_state(&env, "p1"), "compensated");
+    /* Retry of a saga that is not parked is refused. */
+    assert_string_equal(orc_engine_retry(env.e, "p1", err, sizeof err), "bad_state");
+    s_close(&env);
+}
+
+static void test_recovery_resends_same_attempt(void **state)
+{
+    (void)state;
+    s_env_t env;
+    s_open(&env, 0);
+    s_ready(&env, "w1", "bank", 8);
+    const char *two[] = { "x:bank", "y:bank:x" };
+    s_submit(&env, s_def("r1", 2, two, 3, 1000), NULL);
+    s_batch(&env);
+    s_result(&env, "w1", "r1", "x", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+    assert_string_equal(s_batch(&env), "y/a/1");
+    /* Crash: the engine goes away without another commit. */
+    s_close(&env);
+    s_open(&env, 0);
+    assert_int_equal(orc_engine_active(env.e), 1);
+    /* No worker yet: y waits. The system is still known from the journal. */
+    assert_string_equal(s_batch(&env), "");
+    s_ready(&env, "w9", "bank", 8);
+    assert_string_equal(s_batch(&env), "y/a/1");
+    s_result(&env, "w9", "r1", "y", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+    s_batch(&env);
+    assert_string_equal(s_state(&env, "r1"), "completed");
+    s_close(&env);
+}
+
+static void test_lost_worker_and_cancel(void **state)
+{
+    (void)state;
+    s_env_t env;
+    s_open(&env, 0);
+    s_ready(&env, "w1", "bank", 8);
+    const char *two[] = { "x:bank", "y:bank:x" };
+    s_submit(&env, s_def("l1", 2, two, 3, 60000), NULL);
+    assert_string_equal(s_batch(&env), "x/a/1");
+    /* w1 goes silent; w2 takes over the same try. */
+    s_now += 1000;
+    s_ready(&env, "w2", "bank", 8);
+    s_now += 2500;
+    s_ready(&env, "w2", "bank", 8);
+    assert_string_equal(s_batch(&env), "x/a/1");
+    s_result(&env, "w2", "l1", "x", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+    assert_string_equal(s_batch(&env), "y/a/1");
+    /* Cancel while y runs: y's outcome is unknown, so y then x are undone. */
+    char err[256];
+    assert_null(orc_engine_cancel(env.e, "l1", "test", err, sizeof err));
+    assert_string_equal(s_batch(&env), "y/c/1");
+    s_result(&env, "w2", "l1", "y", MSG_PHASE_COMPENSATION, 1, MSG_STATUS_OK);
+    assert_string_equal(s_batch(&env), "x/c/1");
+    s_result(&env, "w2", "l1", "x", MSG_PHASE_COMPENSATION, 1, MSG_STATUS_OK);
+    s_batch(&env);
+    assert_string_equal(s_state(&env, "l1"), "compensated");
+    assert_string_equal(orc_engine_cancel(env.e, "l1", "", err, sizeof err), "bad_state");
+    assert_string_equal(orc_engine_cancel(env.e, "nope", "", err, sizeof err), "not_found");
+    s_close(&env);
+}
+
+static void test_submit_checks(void **state)
+{
+    (void)state;
+    s_env_t env;
+    s_open(&env, 0);
+    s_ready(&env, "w1", "bank", 8);
+    const char *one[] = { "x:bank" }, *other[] = { "x:mainframe" };
+    s_submit(&env, s_def("d1", 1, other, 3, 1000), "unknown_system");
+    s_submit(&env, s_def("d1", 1, one, 3, 1000), NULL);
+    s_batch(&env);
+    /* Same id and definition: the same saga. Different: a conflict. */
+    uint8_t st;
+    bool dup;
+    char err[512];
+    msg_saga_t *def = s_def("d1", 1, one, 3, 1000);
+    assert_null(orc_engine_submit(env.e, &def, &st, &dup, err, sizeof err));
+    assert_true(dup);
+    assert_null(def);
+    s_submit(&env, s_def("d1", 1, one, 4, 1000), "conflict");
+    s_close(&env);
+}
+
+static void test_journal_full_refuses_new_sagas(void **state)
+{
+    (void)state;
+    s_env_t env;
+    s_open(&env, 1024 * 1024);
+    s_ready(&env, "w1", "bank", 1000);
+    const char *one[] = { "x:bank" };
+    int accepted = 0;
+    const char *code = NULL;
+    for (int i = 0; i < 5000 && !code; i++) {
+        char id[32], err[512];
+        uint8_t st;
+        bool dup;
+        snprintf(id, sizeof id, "f%d", i);
+        msg_saga_t *def = s_def(id, 1, one, 3, 1000);
+        code = orc_engine_submit(env.e, &def, &st, &dup, err, sizeof err);
+        if (code) {
+            msg_saga_destroy(&def);
+            assert_string_equal(code, "journal_full");
+            assert_non_null(strstr(err, "--map-size"));
+        } else
+            accepted++;
+        s_batch(&env);
+    }
+    assert_non_null(code);
+    assert_true(accepted > 10);
+    /* Running sagas still end in the reserved space. */
+    for (int i = 0; i < accepted; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "f%d", i);
+        s_result(&env, "w1", id, "x", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+        if (i % 50 == 0)
+            s_batch(&env);
+    }
+    s_batch(&env);
+    assert_int_equal(orc_engine_active(env.e), 0);
+    assert_string_equal(s_state(&env, "f0"), "completed");
+    s_close(&env);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_order_and_completion, s_teardown, s_teardown),
+        cmocka_unit_test_setup_teardown(test_reverse_compensation, s_teardown, s_teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_retry_then_unknown_is_compensated, s_teardown,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_compensation_failure_parks, s_teardown, s_teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_resends_same_attempt, s_teardown, s_teardown),
+        cmocka_unit_test_setup_teardown(test_lost_worker_and_cancel, s_teardown, s_teardown),
+        cmocka_unit_test_setup_teardown(test_submit_checks, s_teardown, s_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_full_refuses_new_sagas, s_teardown,
+                                        s_teardown),
+    };
+    return cmocka_run_group_tests(tests, s_setup, NULL);
+}

@@ -1,0 +1,176 @@
+/*  Tests of journal/: puts in one transaction, reads, prefix scans,
+    counters, a full map that leaves the journal unchanged, hot backup and
+    restore. */
+#include "journal/jnl.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char s_dir[256];
+
+static int s_setup(void **state)
+{
+    (void)state;
+    snprintf(s_dir, sizeof s_dir, "/tmp/zsaga-jnl-XXXXXX");
+    return mkdtemp(s_dir) ? 0 : -1;
+}
+
+static int s_teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", s_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int s_count(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+    (void)k;
+    (void)kl;
+    (void)v;
+    (void)vl;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void test_put_get_scan(void **state)
+{
+    (void)state;
+    char err[256], path[300];
+    snprintf(path, sizeof path, "%s/j", s_dir);
+    jnl_config_t cfg = { 0, JNL_SYNC_FULL };
+    jnl_t *j = jnl_open(path, &cfg, err, sizeof err);
+    assert_non_null(j);
+    assert_int_equal(jnl_write_begin(j), 0);
+    assert_int_equal(jnl_put(j, JNL_SAGAS, "a1", 2, "one", 3), 0);
+    assert_int_equal(jnl_put(j, JNL_SAGAS, "a2", 2, "two", 3), 0);
+    assert_int_equal(jnl_put(j, JNL_SAGAS, "b1", 2, "three", 5), 0);
+    assert_int_equal(jnl_meta_put(j, "boot", 7), 0);
+    assert_int_equal(jnl_write_commit(j), 0);
+    /* An aborted transaction leaves nothing. */
+    assert_int_equal(jnl_write_begin(j), 0);
+    assert_int_equal(jnl_put(j, JNL_SAGAS, "c1", 2, "gone", 4), 0);
+    jnl_write_abort(j);
+
+    const void *v;
+    size_t n;
+    assert_int_equal(jnl_read_begin(j), 0);
+    assert_int_equal(jnl_get(j, JNL_SAGAS, "a2", 2, &v, &n), 0);
+    assert_int_equal(n, 3);
+    assert_memory_equal(v, "two", 3);
+    assert_int_equal(jnl_get(j, JNL_SAGAS, "c1", 2, &v, &n), MDB_NOTFOUND);
+    int count = 0;
+    assert_int_equal(jnl_scan(j, JNL_SAGAS, "a", 1, s_count, &count), 0);
+    assert_int_equal(count, 2);
+    count = 0;
+    assert_int_equal(jnl_scan(j, JNL_SAGAS, NULL, 0, s_count, &count), 0);
+    assert_int_equal(count, 3);
+    jnl_read_end(j);
+    assert_int_equal(jnl_meta_get(j, "boot"), 7);
+    assert_int_equal(jnl_meta_get(j, "never"), 0);
+    /* Deleting a missing key is not an error. */
+    assert_int_equal(jnl_write_begin(j), 0);
+    assert_int_equal(jnl_del(j, JNL_SAGAS, "zz", 2), 0);
+    assert_int_equal(jnl_del(j, JNL_SAGAS, "a1", 2), 0);
+    assert_int_equal(jnl_write_commit(j), 0);
+    jnl_destroy(&j);
+    assert_null(j);
+
+    /* Reopen: what committed is there. */
+    j = jnl_open(path, &cfg, err, sizeof err);
+    assert_non_null(j);
+    assert_int_equal(jnl_read_begin(j), 0);
+    assert_int_equal(jnl_get(j, JNL_SAGAS, "a1", 2, &v, &n), MDB_NOTFOUND);
+    assert_int_equal(jnl_get(j, JNL_SAGAS, "b1", 2, &v, &n), 0);
+    jnl_read_end(j);
+    jnl_destroy(&j);
+}
+
+static void test_map_full_leaves_journal_intact(void **state)
+{
+    (void)state;
+    char err[256], path[300];
+    snprintf(path, sizeof path, "%s/small", s_dir);
+    jnl_config_t cfg = { 256 * 1024, JNL_SYNC_NONE };
+    jnl_t *j = jnl_open(path, &cfg, err, sizeof err);
+    assert_non_null(j);
+    assert_int_equal(jnl_write_begin(j), 0);
+    assert_int_equal(jnl_put(j, JNL_SAGAS, "keep", 4, "safe", 4), 0);
+    assert_int_equal(jnl_write_commit(j), 0);
+    char val[4000];
+    memset(val, 'x', sizeof val);
+    int rc = 0;
+    assert_int_equal(jnl_write_begin(j), 0);
+    for (int i = 0; i < 1000 && !rc; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%05d", i);
+        rc = jnl_put(j, JNL_HISTORY, key, strlen(key), val, sizeof val);
+    }
+    assert_int_equal(rc, MDB_MAP_FULL);
+    jnl_write_abort(j);
+    size_t used, map;
+    jnl_usage(j, &used, &map);
+    assert_int_equal(map, 256 * 1024);
+    const void *v;
+    size_t n;
+    assert_int_equal(jnl_read_begin(j), 0);
+    assert_int_equal(jnl_get(j, JNL_SAGAS, "keep", 4, &v, &n), 0);
+    assert_memory_equal(v, "safe", 4);
+    assert_int_equal(jnl_get(j, JNL_HISTORY, "k00000", 6, &v, &n), MDB_NOTFOUND);
+    jnl_read_end(j);
+    jnl_destroy(&j);
+}
+
+static void test_backup_and_restore(void **state)
+{
+    (void)state;
+    char err[256], live[300], bk[300], restored[300];
+    snprintf(live, sizeof live, "%s/live", s_dir);
+    snprintf(bk, sizeof bk, "%s/bk", s_dir);
+    snprintf(restored, sizeof restored, "%s/restored", s_dir);
+    jnl_config_t cfg = { 0, JNL_SYNC_FULL };
+    jnl_t *j = jnl_open(live, &cfg, err, sizeof err);
+    assert_non_null(j);
+    assert_int_equal(jnl_write_begin(j), 0);
+    assert_int_equal(jnl_put(j, JNL_SAGAS, "s", 1, "before", 6), 0);
+    assert_int_equal(jnl_write_commit(j), 0);
+    assert_int_equal(jnl_backup(j, bk, err, sizeof err), 0);
+    /* A second backup into the same place is refused. */
+    assert_int_not_equal(jnl_backup(j, bk, err, sizeof err), 0);
+    assert_non_null(strstr(err, "already holds"));
+    /* Changes after the backup are not in it. */
+    assert_int_equal(jnl_write_begin(j), 0);
+    assert_int_equal(jnl_put(j, JNL_SAGAS, "s", 1, "after", 5), 0);
+    assert_int_equal(jnl_write_commit(j), 0);
+    jnl_destroy(&j);
+    assert_int_equal(jnl_restore(bk, restored, err, sizeof err), 0);
+    j = jnl_open(restored, &cfg, err, sizeof err);
+    assert_non_null(j);
+    const void *v;
+    size_t n;
+    assert_int_equal(jnl_read_begin(j), 0);
+    assert_int_equal(jnl_get(j, JNL_SAGAS, "s", 1, &v, &n), 0);
+    assert_int_equal(n, 6);
+    assert_memory_equal(v, "before", 6);
+    jnl_read_end(j);
+    jnl_destroy(&j);
+    /* Restoring something that is not a journal is refused. */
+    assert_int_not_equal(jnl_restore(s_dir, restored, err, sizeof err), 0);
+    assert_non_null(strstr(err, "not a readable zsaga journal"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_put_get_scan),
+        cmocka_unit_test(test_map_full_leaves_journal_intact),
+        cmocka_unit_test(test_backup_and_restore),
+    };
+    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}
