@@ -1,0 +1,278 @@
+/*  zsaga-bench: throughput and latency of zsagad, with workers that do no
+    database work. Prints figures; asserts nothing.
+
+        zsaga-bench --clients EP --workers EP --events EP [-n N] [-k K] [-c C] [-w W]
+
+    Runs W null workers on threads (each answers every step "ok" at once),
+    keeps C sagas of K chained steps in flight until N have completed, and
+    measures each saga from submit to its saga.completed event.
+*/
+#include "messages/msg.h"
+
+#include <czmq.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile int s_stop;
+static const char *s_worker_ep;
+
+static void *s_null_worker(void *arg)
+{
+    int idx = (int)(intptr_t)arg;
+    char rid[32], err[256];
+    snprintf(rid, sizeof rid, "null-%d", idx);
+    zsock_t *d = zsock_new(ZMQ_DEALER);
+    zsock_set_identity(d, rid);
+    zsock_set_sndhwm(d, 0);
+    zsock_set_rcvhwm(d, 0);
+    zsock_connect(d, "%s", s_worker_ep);
+    msgpack_sbuffer b;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&b);
+    msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
+    msg_t m;
+    msg_init(&m, MSG_READY);
+    strcpy(m.system, "bench");
+    strcpy(m.instance, rid);
+    m.capacity = 100000;
+    m.nops = 2;
+    strcpy(m.ops[0], "work");
+    strcpy(m.ops[1], "undo");
+    msg_pack(&m, &pk);
+    zframe_t *rf = zframe_new(b.data, b.size);
+    zframe_send(&rf, d, 0);
+    zpoller_t *p = zpoller_new(d, NULL);
+    int64_t next_hb = zclock_mono() + 1000;
+    while (!s_stop) {
+        if (zclock_mono() > next_hb) {
+            msgpack_sbuffer_clear(&b);
+            msg_init(&m, MSG_HEARTBEAT);
+            msg_pack(&m, &pk);
+            zframe_t *f = zframe_new(b.data, b.size);
+            zframe_send(&f, d, 0);
+            next_hb = zclock_mono() + 1000;
+        }
+        if (!zpoller_wait(p, 100))
+            continue;
+        zframe_t *f = zframe_recv(d);
+        if (!f)
+            break;
+        msg_t in;
+        if (!msg_decode(zframe_data(f), zframe_size(f), &in, err, sizeof err) &&
+            (in.type == MSG_EXECUTE || in.type == MSG_COMPENSATE)) {
+            msg_init(&m, MSG_RESULT);
+            strcpy(m.id, in.id);
+            strcpy(m.step, in.step);
+            m.phase = in.type == MSG_EXECUTE ? MSG_PHASE_ACTION : MSG_PHASE_COMPENSATION;
+            m.attempt = in.attempt;
+            m.status = MSG_STATUS_OK;
+            msgpack_sbuffer_clear(&b);
+            msg_pack(&m, &pk);
+            zframe_t *r = zframe_new(b.data, b.size);
+            zframe_send(&r, d, 0);
+        } else if (!msg_decode(zframe_data(f), zframe_size(f), &in, err, sizeof err) &&
+                   in.type == MSG_HEARTBEAT && in.boot == 0) {
+            msgpack_sbuffer_clear(&b);
+            msg_init(&m, MSG_READY);
+            strcpy(m.system, "bench");
+            strcpy(m.instance, rid);
+            m.capacity = 100000;
+            m.nops = 2;
+            strcpy(m.ops[0], "work");
+            strcpy(m.ops[1], "undo");
+            msg_pack(&m, &pk);
+            zframe_t *r = zframe_new(b.data, b.size);
+            zframe_send(&r, d, 0);
+        }
+        zframe_destroy(&f);
+    }
+    zpoller_destroy(&p);
+    msgpack_sbuffer_destroy(&b);
+    zsock_destroy(&d);
+    return NULL;
+}
+
+static void s_submit(zsock_t *c, const char *id, int k, msgpack_sbuffer *b)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_clear(b);
+    msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+    msg_pack_header(&pk, MSG_SUBMIT, 4);
+    mp_pack_kv_uint(&pk, "req", 1);
+    mp_pack_cstr(&pk, "saga");
+    msgpack_pack_map(&pk, 2);
+    mp_pack_kv_str(&pk, "id", id);
+    mp_pack_cstr(&pk, "steps");
+    msgpack_pack_array(&pk, (size_t)k);
+    for (int i = 0; i < k; i++) {
+        char sid[16], prev[16];
+        snprintf(sid, sizeof sid, "s%d", i);
+        snprintf(prev, sizeof prev, "s%d", i - 1);
+        msgpack_pack_map(&pk, i ? 6 : 5);
+        mp_pack_kv_str(&pk, "id", sid);
+        mp_pack_kv_str(&pk, "system", "bench");
+        mp_pack_kv_str(&pk, "action", "work");
+        mp_pack_kv_str(&pk, "compensation", "undo");
+        mp_pack_cstr(&pk, "params");
+        msgpack_pack_map(&pk, 2);
+        mp_pack_kv_int(&pk, "amount", 1000 + i);
+        mp_pack_kv_str(&pk, "currency", "USD");
+        if (i) {
+            mp_pack_cstr(&pk, "deps");
+            msgpack_pack_array(&pk, 1);
+            mp_pack_cstr(&pk, prev);
+        }
+    }
+    zframe_t *f = zframe_new(b->data, b->size);
+    zframe_send(&f, c, 0);
+}
+
+static int s_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t s_stat(zsock_t *c, const char *name)
+{
+    msgpack_sbuffer b;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&b);
+    msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
+    msg_pack_header(&pk, MSG_STATS, 3);
+    mp_pack_kv_uint(&pk, "req", 99);
+    zframe_t *f = zframe_new(b.data, b.size);
+    zframe_send(&f, c, 0);
+    msgpack_sbuffer_destroy(&b);
+    uint64_t out = 0;
+    for (;;) {
+        zframe_t *r = zframe_recv(c);
+        if (!r)
+            return 0;
+        msg_t m;
+        char err[256];
+        if (!msg_decode(zframe_data(r), zframe_size(r), &m, err, sizeof err) &&
+            m.type == MSG_STATS_REPLY) {
+            mp_reader_t rd;
+            uint32_t n;
+            mp_reader_init(&rd, m.raw, m.raw_len);
+            mp_read_map(&rd, &n);
+            for (uint32_t i = 0; i < n; i++) {
+                const char *k;
+                uint32_t kl;
+                uint64_t v = 0;
+                mp_read_str(&rd, &k, &kl);
+                mp_read_uint(&rd, &v);
+                if (mp_str_eq(k, kl, name))
+                    out = v;
+            }
+            zframe_destroy(&r);
+            return out;
+        }
+        zframe_destroy(&r);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *cep = "tcp://127.0.0.1:5570", *eep = "tcp://127.0.0.1:5572";
+    int n = 20000, k = 5, c = 200, w = 2;
+    s_worker_ep = "tcp://127.0.0.1:5571";
+    static const struct option opts[] = {
+        { "clients", 1, 0, 'C' }, { "workers", 1, 0, 'W' }, { "events", 1, 0, 'E' }, { 0, 0, 0, 0 }
+    };
+    int o;
+    while ((o = getopt_long(argc, argv, "n:k:c:w:", opts, NULL)) != -1) {
+        switch (o) {
+        case 'C': cep = optarg; break;
+        case 'W': s_worker_ep = optarg; break;
+        case 'E': eep = optarg; break;
+        case 'n': n = atoi(optarg); break;
+        case 'k': k = atoi(optarg); break;
+        case 'c': c = atoi(optarg); break;
+        case 'w': w = atoi(optarg); break;
+        default:
+            fprintf(stderr, "usage: zsaga-bench [--clients EP --workers EP --events EP] [-n N] [-k "
+                            "K] [-c C] [-w W]\n");
+            return 2;
+        }
+    }
+    zsys_set_logstream(NULL);
+    pthread_t *th = calloc((size_t)w, sizeof *th);
+    for (int i = 0; i < w; i++)
+        pthread_create(&th[i], NULL, s_null_worker, (void *)(intptr_t)i);
+    zsock_t *client = zsock_new_dealer(cep), *sub = zsock_new_sub(eep, "saga.completed");
+    zsock_set_rcvhwm(sub, 0);
+    zsock_set_sndhwm(client, 0);
+    zsock_set_rcvtimeo(client, 10000);
+    zclock_sleep(500); /* registration and subscription */
+    uint64_t commits0 = s_stat(client, "commits"), records0 = s_stat(client, "records_written");
+    int64_t *t_sub = calloc((size_t)n, sizeof *t_sub), *lat = calloc((size_t)n, sizeof *lat);
+    char run[16];
+    snprintf(run, sizeof run, "%08x", (unsigned)zclock_usecs());
+    msgpack_sbuffer b;
+    msgpack_sbuffer_init(&b);
+    int submitted = 0, done = 0;
+    int64_t t0 = zclock_usecs();
+    zpoller_t *p = zpoller_new(sub, client, NULL);
+    while (done < n) {
+        while (submitted < n && submitted - done < c) {
+            char id[48];
+            snprintf(id, sizeof id, "b%s-%d", run, submitted);
+            t_sub[submitted] = zclock_usecs();
+            s_submit(client, id, k, &b);
+            submitted++;
+        }
+        void *which = zpoller_wait(p, 10000);
+        if (!which) {
+            fprintf(stderr, "zsaga-bench: stalled at %d of %d completed\n", done, n);
+            return 1;
+        }
+        if (which == client) {
+            zframe_t *f = zframe_recv(client);
+            zframe_destroy(&f); /* accepted */
+            continue;
+        }
+        zmsg_t *msg = zmsg_recv(sub);
+        zframe_t *body = zmsg_last(msg);
+        msg_t m;
+        char err[256];
+        if (body && !msg_decode(zframe_data(body), zframe_size(body), &m, err, sizeof err)) {
+            const char *dash = strrchr(m.id, '-');
+            if (dash && strncmp(m.id + 1, run, 8) == 0) {
+                int idx = atoi(dash + 1);
+                if (idx >= 0 && idx < n)
+                    lat[done++] = zclock_usecs() - t_sub[idx];
+            }
+        }
+        zmsg_destroy(&msg);
+    }
+    int64_t t1 = zclock_usecs();
+    double secs = (double)(t1 - t0) / 1e6;
+    uint64_t commits = s_stat(client, "commits") - commits0;
+    uint64_t records = s_stat(client, "records_written") - records0;
+    qsort(lat, (size_t)n, sizeof *lat, s_cmp);
+    printf("sagas: %d of %d steps, %d in flight, %d null workers\n", n, k, c, w);
+    printf("elapsed:        %.2f s\n", secs);
+    printf("sagas/s:        %.0f\n", n / secs);
+    printf("steps/s:        %.0f\n", (double)n * k / secs);
+    printf("latency p50:    %.2f ms\n", lat[n / 2] / 1000.0);
+    printf("latency p99:    %.2f ms\n", lat[(int)(n * 0.99)] / 1000.0);
+    printf("latency p99.9:  %.2f ms\n", lat[(int)(n * 0.999)] / 1000.0);
+    printf("commits/s:      %.0f\n", commits / secs);
+    printf("records/commit: %.1f\n", commits ? (double)records / commits : 0.0);
+    s_stop = 1;
+    for (int i = 0; i < w; i++)
+        pthread_join(th[i], NULL);
+    zpoller_destroy(&p);
+    zsock_destroy(&client);
+    zsock_destroy(&sub);
+    msgpack_sbuffer_destroy(&b);
+    free(t_sub);
+    free(lat);
+    free(th);
+    return 0;
+}
