@@ -635,6 +635,20 @@ int wrk_main(const wrk_system_t *sys, int argc, char **argv)
         if (rc)
             fprintf(stderr, "%s: %s\n", prog, err);
         rc = rc ? 1 : 0;
+    } else if (strcmp(cmd, "seed-demo") == 0 && sys->seed_demo) {
+        db_rc_t drc = DB_OK;
+        rc = wrk_migrate_up(db, sys->migrations, sys->nmigrations, -1, NULL, err, sizeof err);
+        if (!rc && !(drc = wrk_db_begin(db, DB_ISO_DEFAULT, 0)) && !(drc = sys->seed_demo(db)))
+            drc = wrk_db_commit(db);
+        if (drc) {
+            snprintf(err, sizeof err, "%s", wrk_db_error(db));
+            wrk_db_rollback(db);
+        }
+        if (rc || drc)
+            fprintf(stderr, "%s: seed-demo: %s\n", prog, err);
+        else
+            printf("%s: demo data seeded\n", sys->name);
+        rc = rc || drc ? 1 : 0;
     } else if (!sys->command ||
                (rc = sys->command(db, cmd, argc - optind - 1, argv + optind + 1)) < 0) {
         fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);

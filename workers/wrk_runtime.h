@@ -27,9 +27,12 @@ typedef struct {
     int nops;
     const wrk_migration_t *migrations;
     int nmigrations;
-    /* Extra commands ("verify-audit", "seed-demo"...): return the exit
-       code, or -1 if cmd is not one of them. May be NULL. */
+    /* Extra commands ("verify-audit"...): return the exit code, or -1 if
+       cmd is not one of them. May be NULL. */
     int (*command)(wrk_conn_t *db, const char *cmd, int argc, char **argv);
+    /* `seed-demo`: insert the demo's data. The runtime migrates first and
+       runs it in one transaction. May be NULL. */
+    db_rc_t (*seed_demo)(wrk_conn_t *db);
     const char *commands_help; /* lines for --help */
 } wrk_system_t;
 

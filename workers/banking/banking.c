@@ -547,7 +547,7 @@ static const wrk_migration_t s_migrations[] = {
 /* ---- commands --------------------------------------------------------- */
 
 /* The seeds' customers and accounts, for the demo and the tests. */
-static int s_seed_demo(wrk_conn_t *db)
+static db_rc_t s_seed_demo(wrk_conn_t *db)
 {
     static const struct {
         const char *id, *name;
@@ -564,7 +564,7 @@ static int s_seed_demo(wrk_conn_t *db)
         { "ACC006", "C003", "checking", "USD", 5000000, 500000 },
         { "ACC007", "C003", "savings", "USD", 10000000, 0 },
     };
-    db_rc_t rc = wrk_db_begin(db, DB_ISO_DEFAULT, 0);
+    db_rc_t rc = DB_OK;
     for (size_t i = 0; !rc && i < sizeof customers / sizeof *customers; i++)
         rc = wrk_db_exec(db,
                          "INSERT INTO customers (id, name, kyc_status, created_ms) "
@@ -582,31 +582,7 @@ static int s_seed_demo(wrk_conn_t *db)
     if (!rc)
         rc = wrk_db_exec(db, "INSERT INTO fx_rates (base, quote, rate_micros) VALUES "
                              "('USD', 'EUR', 920000), ('EUR', 'USD', 1087000)");
-    if (!rc)
-        rc = wrk_db_commit(db);
-    if (rc) {
-        fprintf(stderr, "seed-demo: %s\n", wrk_db_error(db));
-        wrk_db_rollback(db);
-        return 1;
-    }
-    printf("seeded 3 customers, 7 accounts, 2 exchange rates\n");
-    return 0;
-}
-
-static int s_command(wrk_conn_t *db, const char *cmd, int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    char err[512];
-    if (strcmp(cmd, "seed-demo") != 0)
-        return -1;
-    extern const wrk_system_t banking_system;
-    if (wrk_migrate_up(db, banking_system.migrations, banking_system.nmigrations, -1, NULL, err,
-                       sizeof err)) {
-        fprintf(stderr, "seed-demo: %s\n", err);
-        return 1;
-    }
-    return s_seed_demo(db);
+    return rc;
 }
 
 static const wrk_op_t s_ops[] = {
@@ -634,8 +610,9 @@ const wrk_system_t banking_system = {
     sizeof s_ops / sizeof *s_ops,
     s_migrations,
     sizeof s_migrations / sizeof *s_migrations,
-    s_command,
-    "       zsaga-worker-banking seed-demo --db URI   (the demo's customers and accounts)\n",
+    NULL,
+    s_seed_demo,
+    NULL,
 };
 
 int main(int argc, char **argv)

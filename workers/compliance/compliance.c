@@ -259,39 +259,24 @@ static int s_verify_audit(wrk_conn_t *db)
     return 0;
 }
 
+static db_rc_t s_seed_demo(wrk_conn_t *db)
+{
+    db_rc_t rc =
+        wrk_db_exec(db,
+                    "INSERT INTO kyc (customer, status, updated_ms) VALUES "
+                    "('C001', 'verified', ?), ('C002', 'verified', ?), ('C003', 'pending', ?)",
+                    DB_I(wrk_now_ms()), DB_I(wrk_now_ms()), DB_I(wrk_now_ms()));
+    if (!rc)
+        rc = wrk_db_exec(db, "INSERT INTO compliance_settings (name, value) VALUES "
+                             "('aml_threshold', 1000000)");
+    return rc;
+}
+
 static int s_command(wrk_conn_t *db, const char *cmd, int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    char err[512];
-    extern const wrk_system_t compliance_system;
-    if (strcmp(cmd, "verify-audit") == 0)
-        return s_verify_audit(db);
-    if (strcmp(cmd, "seed-demo") != 0)
-        return -1;
-    if (wrk_migrate_up(db, compliance_system.migrations, compliance_system.nmigrations, -1, NULL,
-                       err, sizeof err)) {
-        fprintf(stderr, "seed-demo: %s\n", err);
-        return 1;
-    }
-    db_rc_t rc = wrk_db_begin(db, DB_ISO_DEFAULT, 0);
-    if (!rc)
-        rc = wrk_db_exec(db,
-                         "INSERT INTO kyc (customer, status, updated_ms) VALUES "
-                         "('C001', 'verified', ?), ('C002', 'verified', ?), ('C003', 'pending', ?)",
-                         DB_I(wrk_now_ms()), DB_I(wrk_now_ms()), DB_I(wrk_now_ms()));
-    if (!rc)
-        rc = wrk_db_exec(db, "INSERT INTO compliance_settings (name, value) VALUES "
-                             "('aml_threshold', 1000000)");
-    if (!rc)
-        rc = wrk_db_commit(db);
-    if (rc) {
-        fprintf(stderr, "seed-demo: %s\n", wrk_db_error(db));
-        wrk_db_rollback(db);
-        return 1;
-    }
-    printf("seeded 3 KYC records, AML threshold 10000.00\n");
-    return 0;
+    return strcmp(cmd, "verify-audit") == 0 ? s_verify_audit(db) : -1;
 }
 
 static const wrk_op_t s_ops[] = {
@@ -311,8 +296,8 @@ const wrk_system_t compliance_system = {
     s_migrations,
     sizeof s_migrations / sizeof *s_migrations,
     s_command,
-    "       zsaga-worker-compliance verify-audit --db URI   (check the audit chain)\n"
-    "       zsaga-worker-compliance seed-demo --db URI      (KYC records, AML threshold)\n",
+    s_seed_demo,
+    "       zsaga-worker-compliance verify-audit --db URI   (check the audit chain)\n",
 };
 
 int main(int argc, char **argv)

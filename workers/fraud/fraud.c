@@ -139,36 +139,15 @@ static const wrk_migration_t s_migrations[] = {
                               " DROP TABLE risk_flags; DROP TABLE fraud_checks" } },
 };
 
-static int s_command(wrk_conn_t *db, const char *cmd, int argc, char **argv)
+static db_rc_t s_seed_demo(wrk_conn_t *db)
 {
-    (void)argc;
-    (void)argv;
-    char err[512];
-    extern const wrk_system_t fraud_system;
-    if (strcmp(cmd, "seed-demo") != 0)
-        return -1;
-    if (wrk_migrate_up(db, fraud_system.migrations, fraud_system.nmigrations, -1, NULL, err,
-                       sizeof err)) {
-        fprintf(stderr, "seed-demo: %s\n", err);
-        return 1;
-    }
-    db_rc_t rc = wrk_db_begin(db, DB_ISO_DEFAULT, 0);
-    if (!rc)
-        rc = wrk_db_exec(db, "INSERT INTO watchlist (customer, score) VALUES ('C666', 95)");
+    db_rc_t rc = wrk_db_exec(db, "INSERT INTO watchlist (customer, score) VALUES ('C666', 95)");
     if (!rc)
         rc = wrk_db_exec(db, "INSERT INTO fraud_rules (name, value) VALUES "
                              "('block_score', 80), ('large_amount', 10000000),"
                              " ('velocity_window_ms', 60000), ('velocity_max_count', 20),"
                              " ('velocity_max_amount', 100000000)");
-    if (!rc)
-        rc = wrk_db_commit(db);
-    if (rc) {
-        fprintf(stderr, "seed-demo: %s\n", wrk_db_error(db));
-        wrk_db_rollback(db);
-        return 1;
-    }
-    printf("seeded 1 watchlist entry, 5 rules\n");
-    return 0;
+    return rc;
 }
 
 static const wrk_op_t s_ops[] = {
@@ -184,8 +163,9 @@ const wrk_system_t fraud_system = {
     sizeof s_ops / sizeof *s_ops,
     s_migrations,
     sizeof s_migrations / sizeof *s_migrations,
-    s_command,
-    "       zsaga-worker-fraud seed-demo --db URI   (a watchlist entry and the rules)\n",
+    NULL,
+    s_seed_demo,
+    NULL,
 };
 
 int main(int argc, char **argv)

@@ -135,35 +135,14 @@ static const wrk_migration_t s_migrations[] = {
                               " DROP TABLE payments; DROP TABLE payment_schedules" } },
 };
 
-static int s_command(wrk_conn_t *db, const char *cmd, int argc, char **argv)
+static db_rc_t s_seed_demo(wrk_conn_t *db)
 {
-    (void)argc;
-    (void)argv;
-    char err[512];
-    extern const wrk_system_t payments_system;
-    if (strcmp(cmd, "seed-demo") != 0)
-        return -1;
-    if (wrk_migrate_up(db, payments_system.migrations, payments_system.nmigrations, -1, NULL, err,
-                       sizeof err)) {
-        fprintf(stderr, "seed-demo: %s\n", err);
-        return 1;
-    }
-    db_rc_t rc = wrk_db_begin(db, DB_ISO_DEFAULT, 0);
-    if (!rc)
-        rc = wrk_db_exec(db, "INSERT INTO blocked_beneficiaries (beneficiary, reason) VALUES "
-                             "('BEN-SANCTIONED', 'sanctions list match')");
+    db_rc_t rc = wrk_db_exec(db, "INSERT INTO blocked_beneficiaries (beneficiary, reason) VALUES "
+                                 "('BEN-SANCTIONED', 'sanctions list match')");
     if (!rc)
         rc = wrk_db_exec(db, "INSERT INTO payment_limits (currency, max_amount) VALUES "
                              "('USD', 100000000), ('EUR', 100000000)");
-    if (!rc)
-        rc = wrk_db_commit(db);
-    if (rc) {
-        fprintf(stderr, "seed-demo: %s\n", wrk_db_error(db));
-        wrk_db_rollback(db);
-        return 1;
-    }
-    printf("seeded 1 blocked beneficiary, 2 payment limits\n");
-    return 0;
+    return rc;
 }
 
 static const wrk_op_t s_ops[] = {
@@ -179,8 +158,9 @@ const wrk_system_t payments_system = {
     sizeof s_ops / sizeof *s_ops,
     s_migrations,
     sizeof s_migrations / sizeof *s_migrations,
-    s_command,
-    "       zsaga-worker-payments seed-demo --db URI   (a blocked beneficiary, limits)\n",
+    NULL,
+    s_seed_demo,
+    NULL,
 };
 
 int main(int argc, char **argv)
