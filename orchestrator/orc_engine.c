@@ -68,6 +68,7 @@
                                           s_comp_result, s_timer
         saga state changes                s_saga_set (from the above)
 */
+#define _GNU_SOURCE /* memmem */
 #include "orc_engine.h"
 #include "orc_store.h"
 #include "orc_timer.h"
@@ -1007,8 +1008,8 @@ static orc_dispatch_t *s_out_push(orc_engine_t *e)
     return &e->out[e->nout++];
 }
 
-/* Give one queued step to worker w. Returns false if the step failed to
-   resolve its params (it has then failed for good). */
+/* Give one queued step to worker w. A step whose params refer to an
+   output that is missing fails for good instead. */
 static void s_dispatch(orc_engine_t *e, orc_saga_t *saga, uint32_t i, orc_worker_t *w)
 {
     orc_step_t *st = &saga->steps[i];
@@ -1020,7 +1021,12 @@ static void s_dispatch(orc_engine_t *e, orc_saga_t *saga, uint32_t i, orc_worker
     msgpack_packer pk;
     msgpack_sbuffer_clear(&e->buf);
     msgpack_packer_init(&pk, &e->buf, msgpack_sbuffer_write);
-    if (msg_params_resolve(params, plen, s_output_of, saga, &pk, err, sizeof err)) {
+    /* Most steps refer to no output: their params go out as they came.
+       Keys are plain names, so "${" can only start a reference string (a
+       false hit merely takes the slow path). */
+    if (!memmem(params, plen, "${", 2))
+        msgpack_sbuffer_write(&e->buf, (const char *)params, plen);
+    else if (msg_params_resolve(params, plen, s_output_of, saga, &pk, err, sizeof err)) {
         if (comp)
             s_comp_park(e, saga, i, "bad_params", err);
         else
@@ -1132,6 +1138,13 @@ int orc_engine_commit(orc_engine_t *self, char *err, size_t errlen)
     } else {
         self->stats.commit_failures++;
         snprintf(err, errlen, "journal commit failed: %s", jnl_strerror(rc));
+        /* The dispatches will not be sent: give their workers the capacity
+           back. The steps are reloaded below and queued again. */
+        for (size_t i = 0; i < self->nout; i++) {
+            orc_worker_t *w = orc_registry_worker(self->reg, self->out[i].rid);
+            if (w && w->inflight)
+                w->inflight--;
+        }
         orc_engine_outbox_clear(self);
     }
     /* Walk the dirty list: after success, record what is now journaled and

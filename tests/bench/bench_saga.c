@@ -19,6 +19,29 @@
 static volatile int s_stop;
 static const char *s_worker_ep;
 
+static void s_send(zsock_t *d, const msg_t *m, msgpack_sbuffer *b)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_clear(b);
+    msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+    msg_pack(m, &pk);
+    zframe_t *f = zframe_new(b->data, b->size);
+    zframe_send(&f, d, 0);
+}
+
+static void s_send_ready(zsock_t *d, const char *rid, msgpack_sbuffer *b)
+{
+    msg_t m;
+    msg_init(&m, MSG_READY);
+    strcpy(m.system, "bench");
+    strcpy(m.instance, rid);
+    m.capacity = 100000;
+    m.nops = 2;
+    strcpy(m.ops[0], "work");
+    strcpy(m.ops[1], "undo");
+    s_send(d, &m, b);
+}
+
 static void *s_null_worker(void *arg)
 {
     int idx = (int)(intptr_t)arg;
@@ -30,29 +53,15 @@ static void *s_null_worker(void *arg)
     zsock_set_rcvhwm(d, 0);
     zsock_connect(d, "%s", s_worker_ep);
     msgpack_sbuffer b;
-    msgpack_packer pk;
     msgpack_sbuffer_init(&b);
-    msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
-    msg_t m;
-    msg_init(&m, MSG_READY);
-    strcpy(m.system, "bench");
-    strcpy(m.instance, rid);
-    m.capacity = 100000;
-    m.nops = 2;
-    strcpy(m.ops[0], "work");
-    strcpy(m.ops[1], "undo");
-    msg_pack(&m, &pk);
-    zframe_t *rf = zframe_new(b.data, b.size);
-    zframe_send(&rf, d, 0);
+    s_send_ready(d, rid, &b);
     zpoller_t *p = zpoller_new(d, NULL);
     int64_t next_hb = zclock_mono() + 1000;
+    msg_t m, in;
     while (!s_stop) {
         if (zclock_mono() > next_hb) {
-            msgpack_sbuffer_clear(&b);
             msg_init(&m, MSG_HEARTBEAT);
-            msg_pack(&m, &pk);
-            zframe_t *f = zframe_new(b.data, b.size);
-            zframe_send(&f, d, 0);
+            s_send(d, &m, &b);
             next_hb = zclock_mono() + 1000;
         }
         if (!zpoller_wait(p, 100))
@@ -60,32 +69,17 @@ static void *s_null_worker(void *arg)
         zframe_t *f = zframe_recv(d);
         if (!f)
             break;
-        msg_t in;
-        if (!msg_decode(zframe_data(f), zframe_size(f), &in, err, sizeof err) &&
-            (in.type == MSG_EXECUTE || in.type == MSG_COMPENSATE)) {
-            msg_init(&m, MSG_RESULT);
-            strcpy(m.id, in.id);
-            strcpy(m.step, in.step);
-            m.phase = in.type == MSG_EXECUTE ? MSG_PHASE_ACTION : MSG_PHASE_COMPENSATION;
-            m.attempt = in.attempt;
-            m.status = MSG_STATUS_OK;
-            msgpack_sbuffer_clear(&b);
-            msg_pack(&m, &pk);
-            zframe_t *r = zframe_new(b.data, b.size);
-            zframe_send(&r, d, 0);
-        } else if (!msg_decode(zframe_data(f), zframe_size(f), &in, err, sizeof err) &&
-                   in.type == MSG_HEARTBEAT && in.boot == 0) {
-            msgpack_sbuffer_clear(&b);
-            msg_init(&m, MSG_READY);
-            strcpy(m.system, "bench");
-            strcpy(m.instance, rid);
-            m.capacity = 100000;
-            m.nops = 2;
-            strcpy(m.ops[0], "work");
-            strcpy(m.ops[1], "undo");
-            msg_pack(&m, &pk);
-            zframe_t *r = zframe_new(b.data, b.size);
-            zframe_send(&r, d, 0);
+        if (msg_decode(zframe_data(f), zframe_size(f), &in, err, sizeof err) == NULL) {
+            if (in.type == MSG_EXECUTE || in.type == MSG_COMPENSATE) {
+                msg_init(&m, MSG_RESULT);
+                strcpy(m.id, in.id);
+                strcpy(m.step, in.step);
+                m.phase = in.type == MSG_EXECUTE ? MSG_PHASE_ACTION : MSG_PHASE_COMPENSATION;
+                m.attempt = in.attempt;
+                m.status = MSG_STATUS_OK;
+                s_send(d, &m, &b);
+            } else if (in.type == MSG_HEARTBEAT && in.boot == 0)
+                s_send_ready(d, rid, &b); /* zsagad does not know us: register again */
         }
         zframe_destroy(&f);
     }

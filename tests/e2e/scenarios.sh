@@ -50,7 +50,6 @@ if zsaga submit "$T/loan-1b.json" 2>"$T/err.txt"; then fail "conflicting resubmi
 grep -q conflict "$T/err.txt" || fail "conflict not reported: $(cat "$T/err.txt")"
 
 # Cancel of a running saga compensates it.
-"$BIN/workers/zsaga-worker-banking" --help >/dev/null
 kill -TERM "$W_payments"; wait "$W_payments" 2>/dev/null || true
 submit "$EXAMPLES/funds-transfer.json" cancel-1
 wait_state cancel-1 running
