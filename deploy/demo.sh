@@ -3,8 +3,15 @@
 # workers on SQLite in a scratch folder, run the seeds' scenarios, print
 # each saga's outcome with its timeline, and shut everything down.
 # No database server is needed. Set ZSAGA_DEMO_DIR to keep the folder.
+#
+# deploy/demo.sh --servers runs the same scenarios with every system on its
+# production database: banking and compliance on PostgreSQL, payments on
+# MariaDB, fraud on Redis, started by deploy/servers.sh in the scratch
+# folder and stopped at the end.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
+servers=false
+[ "${1:-}" != "--servers" ] || servers=true
 "$top/deploy/install-deps.sh"
 echo "== building"
 "$top/deploy/build.sh"
@@ -20,27 +27,47 @@ pids=""
 cleanup() {
     for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
     for p in $pids; do wait "$p" 2>/dev/null || true; done
+    ! $servers || "$top/deploy/servers.sh" stop "$dir/servers"
 }
 trap cleanup EXIT INT TERM
 
 echo "== scratch folder: $dir"
+if $servers; then
+    echo "== starting PostgreSQL, MariaDB and Redis on 127.0.0.1"
+    "$top/deploy/servers.sh" start "$dir/servers"
+    eval "$("$top/deploy/servers.sh" env "$dir/servers")"
+    "$top/deploy/servers.sh" newdb "$dir/servers" zsaga_demo
+    uri_banking="$ZSAGA_PG/zsaga_demo"
+    uri_compliance="$ZSAGA_PG/zsaga_demo_compliance"
+    "$top/deploy/servers.sh" newdb "$dir/servers" zsaga_demo_compliance
+    uri_payments="$ZSAGA_MY/zsaga_demo"
+    uri_fraud="$ZSAGA_REDIS/0"
+    redis-cli -u "$uri_fraud" flushdb >/dev/null
+else
+    for s in banking payments fraud compliance; do
+        rm -f "$s.db"
+        eval "uri_$s=sqlite:$s.db"
+    done
+fi
+uri() { eval "echo \$uri_$1"; }
 for s in banking payments fraud compliance; do
-    rm -f "$s.db"
-    "$bin/workers/zsaga-worker-$s" seed-demo --db "sqlite:$s.db" >/dev/null
+    echo "-- $s: $(uri $s)"
+    "$bin/workers/zsaga-worker-$s" seed-demo --db "$(uri $s)" >/dev/null
 done
 "$bin/orchestrator/zsagad" --data journal --clients "$clients" --workers "$workers" \
     --events "$events" 2>zsagad.log &
 pids="$pids $!"
 for s in banking payments fraud compliance; do
-    "$bin/workers/zsaga-worker-$s" --db "sqlite:$s.db" --orchestrator "$workers" \
+    "$bin/workers/zsaga-worker-$s" --db "$(uri $s)" --orchestrator "$workers" \
         --capacity 4 2>"worker-$s.log" &
     pids="$pids $!"
 done
 
 zsaga() { "$bin/cli/zsaga" --endpoint "$clients" "$@"; }
 balances() {
-    sqlite3 -column banking.db "SELECT number AS account, printf('%.2f', balance / 100.0) AS balance,
-        currency FROM accounts WHERE number IN ('ACC001', 'ACC002', 'ACC003', 'ACC005')"
+    q="SELECT number AS account, balance / 100 AS units, balance % 100 AS cents, currency
+       FROM accounts WHERE number IN ('ACC001', 'ACC002', 'ACC003', 'ACC005') ORDER BY number"
+    if $servers; then psql -X -q "$uri_banking" -c "$q"; else sqlite3 -column -header banking.db "$q"; fi
 }
 # Wait until every system has registered (submits name systems zsagad knows).
 i=0
@@ -64,7 +91,7 @@ scenario "currency exchange with a waivable fee and AML screening" currency-exch
 echo
 echo "== balances after"; balances
 echo
-"$bin/workers/zsaga-worker-compliance" verify-audit --db sqlite:compliance.db
+"$bin/workers/zsaga-worker-compliance" verify-audit --db "$uri_compliance"
 echo
 echo "== sagas"
 zsaga list

@@ -9,7 +9,8 @@
 
 static void s_rows_fix(db_rows_t *r);
 
-static const wrk_driver_t *s_drivers[] = { &wrk_driver_sqlite };
+static const wrk_driver_t *s_drivers[] = { &wrk_driver_sqlite, &wrk_driver_pg, &wrk_driver_mysql,
+                                           &wrk_driver_redis };
 
 const wrk_driver_t *wrk_db_driver(const char *uri, char *err, size_t errlen)
 {
@@ -18,7 +19,12 @@ const wrk_driver_t *wrk_db_driver(const char *uri, char *err, size_t errlen)
         if (strncmp(uri, s_drivers[i]->scheme, n) == 0 && uri[n] == ':')
             return s_drivers[i];
     }
-    snprintf(err, errlen, "unsupported database URI '%.64s' (want sqlite:PATH)", uri);
+    if (strncmp(uri, "postgres://", 11) == 0) /* libpq's other spelling */
+        return &wrk_driver_pg;
+    snprintf(err, errlen,
+             "unsupported database URI '%.64s' (want sqlite:PATH, postgresql://..., "
+             "mysql://... or redis://...)",
+             uri);
     return NULL;
 }
 

@@ -27,7 +27,13 @@
 
 typedef enum { DB_OK = 0, DB_CONFLICT, DB_RETRY, DB_FAILED, DB_BROKEN } db_rc_t;
 typedef enum { DB_NULL = 0, DB_INT, DB_TEXT, DB_BLOB } db_type_t;
-typedef enum { DB_DIALECT_SQLITE = 0, DB_DIALECT_POSTGRES, DB_DIALECT_MYSQL } db_dialect_t;
+typedef enum {
+    DB_DIALECT_SQLITE = 0,
+    DB_DIALECT_POSTGRES,
+    DB_DIALECT_MYSQL,
+    DB_DIALECT_REDIS, /* no SQL: statements are Lua scripts, see wrk_db_redis.c */
+    DB_DIALECTS
+} db_dialect_t;
 typedef enum {
     DB_ISO_DEFAULT = 0, /* READ COMMITTED, or the engine's only level */
     DB_ISO_READ_COMMITTED,
@@ -61,7 +67,7 @@ typedef struct {
 typedef struct wrk_conn_s wrk_conn_t;
 
 typedef struct {
-    const char *scheme; /* "sqlite", "postgresql", "mysql" */
+    const char *scheme; /* "sqlite", "postgresql", "mysql", "redis" */
     db_dialect_t dialect;
     wrk_conn_t *(*connect)(const char *uri, char *err, size_t errlen);
     void (*close)(wrk_conn_t *c);
@@ -117,6 +123,6 @@ void db_rows_free(db_rows_t *r);
 db_rc_t wrk_db_fail(wrk_conn_t *c, db_rc_t rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-extern const wrk_driver_t wrk_driver_sqlite;
+extern const wrk_driver_t wrk_driver_sqlite, wrk_driver_pg, wrk_driver_mysql, wrk_driver_redis;
 
 #endif

@@ -17,9 +17,24 @@ static int64_t s_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Run each ';'-separated statement of sql. */
+/* Redis keeps applied versions in the hash zsaga:schema (version ->
+   name). A Redis migration is one Lua script and is not atomic with its
+   record: it must be safe to run again. */
+static const char *s_redis_version = "local m = -1\n"
+                                     "for _, k in ipairs(redis.call('HKEYS', 'zsaga:schema')) do\n"
+                                     "  if tonumber(k) > m then m = tonumber(k) end\n"
+                                     "end\n"
+                                     "return m";
+static const char *s_redis_record =
+    "if ARGV[3] == '1' then return redis.call('HSET', 'zsaga:schema', ARGV[1], ARGV[2]) end\n"
+    "return redis.call('HDEL', 'zsaga:schema', ARGV[1])";
+
+/* Run each ';'-separated statement of sql (a Redis migration: the whole
+   script). */
 static db_rc_t s_run_script(wrk_conn_t *db, const char *sql)
 {
+    if (wrk_db_dialect(db) == DB_DIALECT_REDIS)
+        return wrk_db_execv(db, sql, NULL, 0);
     char *copy = strdup(sql);
     db_rc_t rc = DB_OK;
     if (!copy)
@@ -37,6 +52,13 @@ static db_rc_t s_run_script(wrk_conn_t *db, const char *sql)
 
 int wrk_migrate_version(wrk_conn_t *db, char *err, size_t errlen)
 {
+    if (wrk_db_dialect(db) == DB_DIALECT_REDIS) {
+        if (wrk_db_execv(db, s_redis_version, NULL, 0)) {
+            snprintf(err, errlen, "schema version: %s", wrk_db_error(db));
+            return -2;
+        }
+        return (int)wrk_db_int(db, 0, 0);
+    }
     if (wrk_db_execv(db, s_schema_ddl, NULL, 0) ||
         wrk_db_exec(db, "SELECT MAX(version) FROM zsaga_schema")) {
         snprintf(err, errlen, "schema version: %s", wrk_db_error(db));
@@ -52,7 +74,9 @@ static int s_apply(wrk_conn_t *db, int version, const char *name, const char *sq
     db_rc_t rc = wrk_db_begin(db, DB_ISO_DEFAULT, 0);
     if (!rc)
         rc = s_run_script(db, sql);
-    if (!rc)
+    if (!rc && wrk_db_dialect(db) == DB_DIALECT_REDIS)
+        rc = wrk_db_exec(db, s_redis_record, DB_I(version), DB_S(name), DB_I(up));
+    else if (!rc)
         rc = up ? wrk_db_exec(
                       db, "INSERT INTO zsaga_schema (version, name, applied_ms) VALUES (?, ?, ?)",
                       DB_I(version), DB_S(name), DB_I(s_wall_ms()))

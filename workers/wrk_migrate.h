@@ -19,8 +19,8 @@
 typedef struct {
     int version;
     const char *name;
-    const char *up[3]; /* by db_dialect_t; NULL: not available */
-    const char *down[3];
+    const char *up[DB_DIALECTS]; /* by db_dialect_t; NULL: not available */
+    const char *down[DB_DIALECTS];
 } wrk_migration_t;
 
 /* Apply every pending migration up to `target` (-1: all). */

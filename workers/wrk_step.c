@@ -38,6 +38,8 @@ static const char *s_ddl[] = {
                          " op VARCHAR(32) NOT NULL, output BLOB, code VARCHAR(32),"
                          " message TEXT, created_ms BIGINT NOT NULL,"
                          " PRIMARY KEY (saga, step, phase)) ENGINE=InnoDB",
+    /* Redis needs no table: the barrier is hashes, see WRK_LUA_STEP. */
+    [DB_DIALECT_REDIS] = "return 'zsaga:barrier:{saga}:step:phase hashes'",
 };
 
 const char *wrk_barrier_ddl(db_dialect_t dialect)
@@ -63,7 +65,7 @@ static void s_reset(wrk_ctx_t *ctx)
 {
     ctx->nout = ctx->nprior = 0;
     ctx->code[0] = ctx->message[0] = 0;
-    ctx->transient = ctx->broken = ctx->duplicate = false;
+    ctx->transient = ctx->broken = ctx->duplicate = ctx->lua_ran = false;
     msgpack_sbuffer_clear(&ctx->result);
     free(ctx->prior_buf);
     ctx->prior_buf = NULL;
@@ -476,13 +478,81 @@ static wrk_status_t s_compensate(wrk_ctx_t *ctx, const wrk_op_t *op, const wrk_f
     return s_commit(ctx, faults);
 }
 
+/* ---- Redis: the barrier is in the script -------------------------------- */
+
+/* Turn a typed reply value ('i123' or 'stext') into an output. */
+static void s_lua_out(wrk_ctx_t *ctx, const char *key, const char *v)
+{
+    if (v[0] == 'i')
+        wrk_out_int(ctx, key, strtoll(v + 1, NULL, 10));
+    else
+        wrk_out_str(ctx, key, v[0] ? v + 1 : v);
+}
+
+wrk_status_t wrk_step_lua(wrk_ctx_t *ctx, const char *script, const db_val_t *args, int nargs)
+{
+    db_val_t argv[5 + MSG_MAX_PARAMS];
+    if (nargs > MSG_MAX_PARAMS)
+        return wrk_fail(ctx, "bad_params", "too many script arguments");
+    ctx->lua_ran = true;
+    argv[0] = DB_S(ctx->saga);
+    argv[1] = DB_S(ctx->step);
+    argv[2] = DB_S(msg_phase_name(ctx->phase));
+    argv[3] = DB_S(ctx->op);
+    argv[4] = DB_I(ctx->now_ms);
+    for (int i = 0; i < nargs; i++)
+        argv[5 + i] = args[i];
+    wrk_fault_crash_point(ctx->faults, WRK_FAULT_CRASH_BEFORE_COMMIT, ctx->op);
+    db_rc_t rc = wrk_db_execv(ctx->db, script, argv, 5 + nargs);
+    if (rc)
+        return wrk_db_status(ctx, rc);
+    int ncols = wrk_db_nrows(ctx->db) == 1 ? ctx->db->rows.ncols : 0;
+    char status[16];
+    snprintf(status, sizeof status, "%s", wrk_db_text(ctx->db, 0, 0));
+    int at = 1; /* a duplicate carries the stored state first */
+    if (strcmp(status, "dup") == 0) {
+        ctx->duplicate = true;
+        snprintf(status, sizeof status, "%s", wrk_db_text(ctx->db, 0, 1));
+        at = 2;
+    } else {
+        wrk_fault_crash_point(ctx->faults, WRK_FAULT_CRASH_AFTER_COMMIT, ctx->op);
+    }
+    if (ncols < at + 2)
+        return wrk_fail(ctx, "db_error", "redis: the barrier script gave a short answer");
+    snprintf(ctx->code, sizeof ctx->code, "%s", wrk_db_text(ctx->db, 0, at));
+    snprintf(ctx->message, sizeof ctx->message, "%s", wrk_db_text(ctx->db, 0, at + 1));
+    for (int col = at + 2; col + 1 < ncols; col += 2)
+        s_lua_out(ctx, wrk_db_text(ctx->db, 0, col), wrk_db_text(ctx->db, 0, col + 1));
+    if (ctx->duplicate)
+        s_pack_output(ctx); /* the stored output, as the first answer gave it */
+    if (strcmp(status, "done") == 0 || strcmp(status, "null") == 0)
+        return WRK_OK;
+    if (strcmp(status, "blocked") == 0)
+        return wrk_fail(ctx, "compensated", "refused: the compensation of this step already ran");
+    if (strcmp(status, "failed") == 0)
+        return WRK_FAILED;
+    return wrk_fail(ctx, "db_error", "redis: the barrier script answered '%s'", status);
+}
+
+static wrk_status_t s_lua_step(wrk_ctx_t *ctx, const wrk_op_t *op, const wrk_fault_t *faults)
+{
+    wrk_status_t st = s_run_handler(ctx, op, faults);
+    if (!ctx->lua_ran && st == WRK_OK)
+        return wrk_fail(ctx, "unsupported", "operation %s has no Redis implementation", ctx->op);
+    return st;
+}
+
 wrk_status_t wrk_step_run(wrk_ctx_t *ctx, const wrk_op_t *op, const wrk_fault_t *faults)
 {
     wrk_status_t st = WRK_RETRY;
+    ctx->faults = faults;
     for (int t = 0; t < LOCAL_TRIES; t++) {
         s_reset(ctx);
-        st = ctx->phase == MSG_PHASE_ACTION ? s_action(ctx, op, faults)
-                                            : s_compensate(ctx, op, faults);
+        if (wrk_db_dialect(ctx->db) == DB_DIALECT_REDIS)
+            st = s_lua_step(ctx, op, faults);
+        else
+            st = ctx->phase == MSG_PHASE_ACTION ? s_action(ctx, op, faults)
+                                                : s_compensate(ctx, op, faults);
         if (st != WRK_RETRY || !ctx->transient || ctx->broken)
             break;
         /* Busy, deadlock, serialization failure: the database asks for the

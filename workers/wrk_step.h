@@ -18,6 +18,12 @@
                     us wait for it); insert (saga, step, "compensation");
                     a conflict there is a duplicate (answer ok); else undo
                     if the action is done, commit.
+    On Redis the barrier and the effect are one Lua script (a script runs
+    atomically): a handler checks its params in C, then hands its effect to
+    wrk_step_lua, whose script wraps it in the same barrier logic, keyed
+    zsaga:barrier:{saga}:step:phase. A duplicate, a null compensation and
+    an action after its compensation answer exactly as on SQL.
+
     Transient database errors (busy, deadlock, serialization failure) are
     retried here a few times with backoff before the step is answered
     "retry later". Handlers see params and, for a compensation, the output
@@ -69,6 +75,8 @@ struct wrk_ctx_s {
     char code[MSG_CODE_MAX + 1];
     char message[MSG_TEXT_MAX + 1];
     bool transient, broken, duplicate;
+    bool lua_ran; /* Redis: the handler ran its barrier script */
+    const wrk_fault_t *faults;
     uint8_t *prior_buf; /* bytes the prior kv strings point into */
     size_t prior_len;
     msgpack_sbuffer result; /* the output map sent back */
@@ -83,6 +91,85 @@ wrk_status_t wrk_step_run(wrk_ctx_t *ctx, const wrk_op_t *op, const wrk_fault_t 
 
 /* The barrier table, for a system's first migration. */
 const char *wrk_barrier_ddl(db_dialect_t dialect);
+
+/* A Redis step: the barrier prelude, the system's effect and the barrier
+   epilogue as one script text (a string literal, so its address is
+   stable). The effect defines
+
+       local function effect(A, prior)
+
+   with A the handler's arguments (strings) and prior the action's output
+   for a compensation. It returns nil, OUT (a table of outputs, numbers or
+   strings) on success, or CODE, MESSAGE to fail. It must check everything
+   before it writes: Redis does not undo the writes of a script that
+   stops half-way. Integers are formatted with string.format('%d') (Lua
+   numbers are doubles: exact up to 2^53). */
+#define WRK_LUA_STEP(effect) WRK_LUA_PRELUDE effect WRK_LUA_EPILOGUE
+/* Run a Redis step: the script gets saga, step, phase, op and now_ms, then
+   args, and its answer becomes the step's outcome. */
+wrk_status_t wrk_step_lua(wrk_ctx_t *ctx, const char *script, const db_val_t *args, int nargs);
+
+#define WRK_LUA_PRELUDE                                                                            \
+    "local saga, step, phase, op = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"                           \
+    "local now = tonumber(ARGV[5])\n"                                                              \
+    "local A = {}\n"                                                                               \
+    "for i = 6, #ARGV do A[i - 5] = ARGV[i] end\n"                                                 \
+    "local kb = 'zsaga:barrier:{' .. saga .. '}:' .. step\n"                                       \
+    "local ka, kc = kb .. ':action', kb .. ':compensation'\n"                                      \
+    "local function enc(v)\n"                                                                      \
+    "  if type(v) == 'number' then return 'i' .. string.format('%d', v) end\n"                     \
+    "  return 's' .. tostring(v)\n"                                                                \
+    "end\n"                                                                                        \
+    "local function stored(k)\n"                                                                   \
+    "  local h = redis.call('HGETALL', k)\n"                                                       \
+    "  local r = {'', '', ''}\n"                                                                   \
+    "  for i = 1, #h, 2 do\n"                                                                      \
+    "    local f, v = h[i], h[i + 1]\n"                                                            \
+    "    if f == 'state' then r[1] = v elseif f == 'code' then r[2] = v\n"                         \
+    "    elseif f == 'message' then r[3] = v\n"                                                    \
+    "    elseif string.sub(f, 1, 2) == 'o.' then r[#r + 1] = string.sub(f, 3); r[#r + 1] = v "     \
+    "end\n"                                                                                        \
+    "  end\n"                                                                                      \
+    "  return r\n"                                                                                 \
+    "end\n"                                                                                        \
+    "local function record(k, state, code, message, out)\n"                                        \
+    "  local a = {'state', state, 'op', op, 'created_ms', ARGV[5], 'code', code or '',\n"          \
+    "             'message', message or ''}\n"                                                     \
+    "  for key, v in pairs(out or {}) do a[#a + 1] = 'o.' .. key; a[#a + 1] = enc(v) end\n"        \
+    "  redis.call('HSET', k, unpack(a))\n"                                                         \
+    "  local r = {state, code or '', message or ''}\n"                                             \
+    "  for key, v in pairs(out or {}) do r[#r + 1] = key; r[#r + 1] = enc(v) end\n"                \
+    "  return r\n"                                                                                 \
+    "end\n"
+
+#define WRK_LUA_EPILOGUE                                                                           \
+    "\nif phase == 'action' then\n"                                                                \
+    "  if redis.call('EXISTS', ka) == 1 then\n"                                                    \
+    "    local r = stored(ka); table.insert(r, 1, 'dup'); return r\n"                              \
+    "  end\n"                                                                                      \
+    "  local code, res = effect(A, nil)\n"                                                         \
+    "  if code then return record(ka, 'failed', code, res, nil) end\n"                             \
+    "  return record(ka, 'done', '', '', res)\n"                                                   \
+    "end\n"                                                                                        \
+    "if redis.call('EXISTS', ka) == 0 then\n"                                                      \
+    "  redis.call('HSET', ka, 'state', 'blocked', 'op', op, 'created_ms', ARGV[5])\n"              \
+    "  return record(kc, 'null', '', 'null compensation: the action never ran', nil)\n"            \
+    "end\n"                                                                                        \
+    "if redis.call('EXISTS', kc) == 1 then\n"                                                      \
+    "  local r = stored(kc); table.insert(r, 1, 'dup'); return r\n"                                \
+    "end\n"                                                                                        \
+    "if redis.call('HGET', ka, 'state') ~= 'done' then\n"                                          \
+    "  return record(kc, 'null', '', 'nothing to undo: the action did not apply', nil)\n"          \
+    "end\n"                                                                                        \
+    "local prior, s = {}, stored(ka)\n"                                                            \
+    "for i = 4, #s, 2 do\n"                                                                        \
+    "  local v = s[i + 1]\n"                                                                       \
+    "  if string.sub(v, 1, 1) == 'i' then prior[s[i]] = tonumber(string.sub(v, 2))\n"              \
+    "  else prior[s[i]] = string.sub(v, 2) end\n"                                                  \
+    "end\n"                                                                                        \
+    "local code, res = effect(A, prior)\n"                                                         \
+    "if code then return {'failed', code, res} end\n"                                              \
+    "return record(kc, 'done', '', '', res)\n"
 
 /* ---- for handlers ---- */
 /* Required and optional params. On a missing or wrong param they return

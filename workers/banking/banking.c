@@ -497,6 +497,55 @@ static wrk_status_t op_close_account(wrk_ctx_t *c)
 
 /* ---- schema ----------------------------------------------------------- */
 
+/* PostgreSQL and MariaDB share one text: VARCHAR keys (MariaDB cannot
+   index TEXT), BIGINT money and times, table-level foreign keys (MariaDB
+   ignores REFERENCES on a column); only the ledger's generated id and the
+   engine differ. */
+#define BANKING_V1(SERIAL, ENGINE)                                                                 \
+    "CREATE TABLE customers (id VARCHAR(64) PRIMARY KEY, name VARCHAR(255) NOT NULL,"              \
+    " kyc_status VARCHAR(16) NOT NULL DEFAULT 'pending',"                                          \
+    " risk_rating VARCHAR(16) NOT NULL DEFAULT 'medium',"                                          \
+    " status VARCHAR(16) NOT NULL DEFAULT 'active', created_ms BIGINT NOT NULL)" ENGINE ";"        \
+    "CREATE TABLE accounts (number VARCHAR(64) PRIMARY KEY, customer_id VARCHAR(64) NOT NULL,"     \
+    " type VARCHAR(16) NOT NULL CHECK (type IN "                                                   \
+    "('checking','savings','investment','loan','credit')),"                                        \
+    " currency CHAR(3) NOT NULL, balance BIGINT NOT NULL DEFAULT 0,"                               \
+    " held BIGINT NOT NULL DEFAULT 0 CHECK (held >= 0),"                                           \
+    " overdraft_limit BIGINT NOT NULL DEFAULT 0 CHECK (overdraft_limit >= 0),"                     \
+    " status VARCHAR(16) NOT NULL DEFAULT 'active', created_ms BIGINT NOT NULL,"                   \
+    " CONSTRAINT accounts_funds CHECK (balance - held >= -overdraft_limit),"                       \
+    " FOREIGN KEY (customer_id) REFERENCES customers (id))" ENGINE ";"                             \
+    "CREATE INDEX accounts_customer ON accounts (customer_id);"                                    \
+    "CREATE TABLE ledger (id " SERIAL ", saga VARCHAR(64) NOT NULL, step VARCHAR(64) NOT NULL,"    \
+    " phase VARCHAR(16) NOT NULL, account VARCHAR(64) NOT NULL, amount BIGINT NOT NULL,"           \
+    " currency CHAR(3) NOT NULL, kind VARCHAR(32) NOT NULL, created_ms BIGINT NOT NULL)" ENGINE    \
+    ";"                                                                                            \
+    "CREATE INDEX ledger_saga ON ledger (saga, step);"                                             \
+    "CREATE INDEX ledger_account ON ledger (account)"
+
+#define BANKING_V2(ENGINE)                                                                         \
+    "CREATE TABLE holds (saga VARCHAR(64) NOT NULL, step VARCHAR(64) NOT NULL,"                    \
+    " account VARCHAR(64) NOT NULL, amount BIGINT NOT NULL CHECK (amount > 0),"                    \
+    " currency CHAR(3) NOT NULL, status VARCHAR(16) NOT NULL, created_ms BIGINT NOT NULL,"         \
+    " released_ms BIGINT, PRIMARY KEY (saga, step),"                                               \
+    " FOREIGN KEY (account) REFERENCES accounts (number))" ENGINE ";"                              \
+    "CREATE TABLE loans (account VARCHAR(64) PRIMARY KEY, customer_id VARCHAR(64) NOT NULL,"       \
+    " principal BIGINT NOT NULL CHECK (principal > 0), currency CHAR(3) NOT NULL,"                 \
+    " rate_bp BIGINT NOT NULL, term_months BIGINT NOT NULL, status VARCHAR(16) NOT NULL,"          \
+    " saga VARCHAR(64) NOT NULL, created_ms BIGINT NOT NULL,"                                      \
+    " FOREIGN KEY (account) REFERENCES accounts (number),"                                         \
+    " FOREIGN KEY (customer_id) REFERENCES customers (id))" ENGINE ";"                             \
+    "CREATE TABLE fees (saga VARCHAR(64) NOT NULL, step VARCHAR(64) NOT NULL,"                     \
+    " account VARCHAR(64) NOT NULL, code VARCHAR(64) NOT NULL, amount BIGINT NOT NULL,"            \
+    " currency CHAR(3) NOT NULL, status VARCHAR(16) NOT NULL, created_ms BIGINT NOT NULL,"         \
+    " PRIMARY KEY (saga, step))" ENGINE ";"                                                        \
+    "CREATE TABLE fx_rates (base CHAR(3) NOT NULL, quote CHAR(3) NOT NULL,"                        \
+    " rate_micros BIGINT NOT NULL CHECK (rate_micros > 0), PRIMARY KEY (base, quote))" ENGINE
+
+#define INNODB " ENGINE=InnoDB"
+
+#define BANKING_V2_DOWN "DROP TABLE fx_rates; DROP TABLE fees; DROP TABLE loans; DROP TABLE holds"
+
 static const wrk_migration_t s_migrations[] = {
     { 1,
       "customers, accounts, ledger",
@@ -520,8 +569,12 @@ static const wrk_migration_t s_migrations[] = {
             " amount INTEGER NOT NULL, currency TEXT NOT NULL, kind TEXT NOT NULL,"
             " created_ms INTEGER NOT NULL);"
             "CREATE INDEX ledger_saga ON ledger (saga, step);"
-            "CREATE INDEX ledger_account ON ledger (account)" },
-      { [DB_DIALECT_SQLITE] = "DROP TABLE ledger; DROP TABLE accounts; DROP TABLE customers" } },
+            "CREATE INDEX ledger_account ON ledger (account)",
+        [DB_DIALECT_POSTGRES] = BANKING_V1("BIGSERIAL PRIMARY KEY", ""),
+        [DB_DIALECT_MYSQL] = BANKING_V1("BIGINT AUTO_INCREMENT PRIMARY KEY", INNODB) },
+      { [DB_DIALECT_SQLITE] = "DROP TABLE ledger; DROP TABLE accounts; DROP TABLE customers",
+        [DB_DIALECT_POSTGRES] = "DROP TABLE ledger; DROP TABLE accounts; DROP TABLE customers",
+        [DB_DIALECT_MYSQL] = "DROP TABLE ledger; DROP TABLE accounts; DROP TABLE customers" } },
     { 2,
       "holds, loans, fees, exchange rates",
       { [DB_DIALECT_SQLITE] =
@@ -539,9 +592,12 @@ static const wrk_migration_t s_migrations[] = {
             " code TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL,"
             " status TEXT NOT NULL, created_ms INTEGER NOT NULL, PRIMARY KEY (saga, step));"
             "CREATE TABLE fx_rates (base TEXT NOT NULL, quote TEXT NOT NULL,"
-            " rate_micros INTEGER NOT NULL CHECK (rate_micros > 0), PRIMARY KEY (base, quote))" },
-      { [DB_DIALECT_SQLITE] =
-            "DROP TABLE fx_rates; DROP TABLE fees; DROP TABLE loans; DROP TABLE holds" } },
+            " rate_micros INTEGER NOT NULL CHECK (rate_micros > 0), PRIMARY KEY (base, quote))",
+        [DB_DIALECT_POSTGRES] = BANKING_V2(""),
+        [DB_DIALECT_MYSQL] = BANKING_V2(INNODB) },
+      { [DB_DIALECT_SQLITE] = BANKING_V2_DOWN,
+        [DB_DIALECT_POSTGRES] = BANKING_V2_DOWN,
+        [DB_DIALECT_MYSQL] = BANKING_V2_DOWN } },
 };
 
 /* ---- commands --------------------------------------------------------- */

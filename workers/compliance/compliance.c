@@ -176,6 +176,35 @@ static wrk_status_t op_send_cancellation(wrk_ctx_t *c)
     return s_notify(c, "cancellation");
 }
 
+/* PostgreSQL and MariaDB share one text (VARCHAR keys, BIGINT amounts). */
+#define COMPLIANCE_V1(ENGINE)                                                                      \
+    "CREATE TABLE compliance_reports (id VARCHAR(64) PRIMARY KEY, saga VARCHAR(64) NOT NULL,"      \
+    " step VARCHAR(64) NOT NULL, report_type VARCHAR(32) NOT NULL,"                                \
+    " customer VARCHAR(64) NOT NULL, subject VARCHAR(255) NOT NULL, amount BIGINT NOT NULL,"       \
+    " status VARCHAR(16) NOT NULL, created_ms BIGINT NOT NULL, UNIQUE (saga, step))" ENGINE ";"    \
+    "CREATE TABLE aml_screenings (saga VARCHAR(64) NOT NULL, step VARCHAR(64) NOT NULL,"           \
+    " customer VARCHAR(64) NOT NULL, amount BIGINT NOT NULL, currency CHAR(3) NOT NULL,"           \
+    " flagged BIGINT NOT NULL, threshold BIGINT NOT NULL, status VARCHAR(16) NOT NULL,"            \
+    " created_ms BIGINT NOT NULL, PRIMARY KEY (saga, step))" ENGINE ";"                            \
+    "CREATE TABLE kyc (customer VARCHAR(64) PRIMARY KEY, status VARCHAR(16) NOT NULL,"             \
+    " updated_ms BIGINT NOT NULL)" ENGINE ";"                                                      \
+    "CREATE TABLE notifications (saga VARCHAR(64) NOT NULL, step VARCHAR(64) NOT NULL,"            \
+    " kind VARCHAR(32) NOT NULL, recipient VARCHAR(255) NOT NULL, body TEXT NOT NULL,"             \
+    " created_ms BIGINT NOT NULL, PRIMARY KEY (saga, step, kind))" ENGINE ";"                      \
+    "CREATE TABLE compliance_settings (name VARCHAR(64) PRIMARY KEY,"                              \
+    " value BIGINT NOT NULL)" ENGINE ";"                                                           \
+    "CREATE TABLE audit_trail (seq BIGINT PRIMARY KEY, ts_ms BIGINT NOT NULL,"                     \
+    " saga VARCHAR(64) NOT NULL, step VARCHAR(64) NOT NULL, phase VARCHAR(16) NOT NULL,"           \
+    " op VARCHAR(32) NOT NULL, detail TEXT NOT NULL, prev_hash VARCHAR(64) NOT NULL,"              \
+    " hash VARCHAR(64) NOT NULL)" ENGINE ";"                                                       \
+    "CREATE TABLE audit_head (id BIGINT PRIMARY KEY, seq BIGINT NOT NULL,"                         \
+    " hash VARCHAR(64) NOT NULL)" ENGINE ";"                                                       \
+    "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, 'genesis')"
+#define COMPLIANCE_V1_DOWN                                                                         \
+    "DROP TABLE audit_head; DROP TABLE audit_trail; DROP TABLE compliance_settings;"               \
+    " DROP TABLE notifications; DROP TABLE kyc; DROP TABLE aml_screenings;"                        \
+    " DROP TABLE compliance_reports"
+
 static const wrk_migration_t s_migrations[] = {
     { 1,
       "reports, AML, KYC, notifications, audit trail",
@@ -199,11 +228,12 @@ static const wrk_migration_t s_migrations[] = {
             " detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
             "CREATE TABLE audit_head (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL,"
             " hash TEXT NOT NULL);"
-            "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, 'genesis')" },
-      { [DB_DIALECT_SQLITE] =
-            "DROP TABLE audit_head; DROP TABLE audit_trail; DROP TABLE compliance_settings;"
-            " DROP TABLE notifications; DROP TABLE kyc; DROP TABLE aml_screenings;"
-            " DROP TABLE compliance_reports" } },
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, 'genesis')",
+        [DB_DIALECT_POSTGRES] = COMPLIANCE_V1(""),
+        [DB_DIALECT_MYSQL] = COMPLIANCE_V1(" ENGINE=InnoDB") },
+      { [DB_DIALECT_SQLITE] = COMPLIANCE_V1_DOWN,
+        [DB_DIALECT_POSTGRES] = COMPLIANCE_V1_DOWN,
+        [DB_DIALECT_MYSQL] = COMPLIANCE_V1_DOWN } },
 };
 
 /* Walk the chain from the start; report the first record that breaks it. */

@@ -8,6 +8,16 @@
     records the transfer in the window and raises a risk flag. Clearing a
     check or a flag (their compensations) takes the transfer back out of
     the window, so an undone saga leaves no trace in the counters.
+
+    Production runs on Redis: each operation checks its params in C once,
+    then runs its effect either as SQL (SQLite, the embedded default) or as
+    a Lua script inside the barrier script (WRK_LUA_STEP). The Redis keys:
+      fraud:rules                  hash  rule -> value
+      fraud:watchlist              hash  customer -> score
+      fraud:check:{saga}:step      hash  one passed check
+      fraud:flag:{saga}:step       hash  one risk flag
+      fraud:velocity:CUSTOMER      zset  saga/step scored by ts_ms (active)
+      fraud:velocity_amount:CUSTOMER hash saga/step -> amount
 */
 #include "workers/wrk_runtime.h"
 
@@ -22,6 +32,95 @@ static int64_t s_rule(wrk_ctx_t *c, const char *name, int64_t def)
     return def;
 }
 
+/* A rule from fraud:rules, or its default. */
+#define LUA_RULE                                                                                   \
+    "local function rule(name, def)\n"                                                             \
+    "  local v = redis.call('HGET', 'fraud:rules', name)\n"                                        \
+    "  if v then return tonumber(v) end\n"                                                         \
+    "  return def\n"                                                                               \
+    "end\n"
+
+/* A: customer, amount, currency. */
+static const char s_lua_fraud_check[] = WRK_LUA_STEP(
+    LUA_RULE
+    "local function effect(A, prior)\n"
+    "  local cust, amount = A[1], tonumber(A[2])\n"
+    "  local block, large = rule('block_score', 80), rule('large_amount', 10000000)\n"
+    "  local score = tonumber(redis.call('HGET', 'fraud:watchlist', cust) or '10')\n"
+    "  if amount >= large then score = score + 30 end\n"
+    "  if score >= block then\n"
+    "    return 'fraud_suspected', string.format('customer %s scores %d (blocking at %d)',\n"
+    "                                            cust, score, block)\n"
+    "  end\n"
+    "  redis.call('HSET', 'fraud:check:{' .. saga .. '}:' .. step, 'customer', cust,\n"
+    "             'amount', A[2], 'currency', A[3], 'score', string.format('%d', score),\n"
+    "             'status', 'passed', 'created_ms', ARGV[5])\n"
+    "  return nil, {score = score}\n"
+    "end\n");
+
+static const char s_lua_clear_fraud_check[] =
+    WRK_LUA_STEP("local function effect(A, prior)\n"
+                 "  local k = 'fraud:check:{' .. saga .. '}:' .. step\n"
+                 "  if redis.call('HGET', k, 'status') == 'passed' then\n"
+                 "    redis.call('HSET', k, 'status', 'cleared')\n"
+                 "  end\n"
+                 "  return nil, {}\n"
+                 "end\n");
+
+/* A: customer, amount, currency, account. */
+static const char s_lua_risk_assessment[] = WRK_LUA_STEP(
+    LUA_RULE
+    "local function effect(A, prior)\n"
+    "  local cust, amount = A[1], tonumber(A[2])\n"
+    "  local window = rule('velocity_window_ms', 60000)\n"
+    "  local max_count = rule('velocity_max_count', 5)\n"
+    "  local max_amount = rule('velocity_max_amount', 2000000)\n"
+    "  local kv, ka = 'fraud:velocity:' .. cust, 'fraud:velocity_amount:' .. cust\n"
+    "  local recent = redis.call('ZRANGEBYSCORE', kv, '(' .. string.format('%d', now - window),\n"
+    "                            '+inf')\n"
+    "  local count, sum = #recent, 0\n"
+    "  for _, m in ipairs(recent) do sum = sum + tonumber(redis.call('HGET', ka, m) or '0') end\n"
+    "  if count + 1 > max_count then\n"
+    "    return 'velocity_exceeded', string.format(\n"
+    "      'customer %s made %d transfers in the last %d s (limit %d)', cust, count,\n"
+    "      window / 1000, max_count)\n"
+    "  end\n"
+    "  if sum + amount > max_amount then\n"
+    "    return 'velocity_exceeded', string.format(\n"
+    "      'customer %s would move %d in %d s (limit %d)', cust, sum + amount,\n"
+    "      window / 1000, max_amount)\n"
+    "  end\n"
+    "  local level = 'low'\n"
+    "  if amount >= 1000000 then level = 'high' elseif amount >= 100000 then level = 'medium' end\n"
+    "  local member = saga .. '/' .. step\n"
+    "  redis.call('ZADD', kv, now, member)\n"
+    "  redis.call('HSET', ka, member, A[2])\n"
+    "  redis.call('HSET', 'fraud:flag:{' .. saga .. '}:' .. step, 'customer', cust,\n"
+    "             'account', A[4], 'level', level, 'status', 'active', 'created_ms', ARGV[5])\n"
+    "  return nil, {risk_level = level, window_count = count + 1}\n"
+    "end\n");
+
+static const char s_lua_clear_risk_flag[] =
+    WRK_LUA_STEP("local function effect(A, prior)\n"
+                 "  local k = 'fraud:flag:{' .. saga .. '}:' .. step\n"
+                 "  local cleared = 0\n"
+                 "  local cust = redis.call('HGET', k, 'customer')\n"
+                 "  if redis.call('HGET', k, 'status') == 'active' then\n"
+                 "    redis.call('HSET', k, 'status', 'cleared', 'cleared_ms', ARGV[5])\n"
+                 "    cleared = 1\n"
+                 "  end\n"
+                 "  if cust then\n"
+                 "    redis.call('ZREM', 'fraud:velocity:' .. cust, saga .. '/' .. step)\n"
+                 "    redis.call('HDEL', 'fraud:velocity_amount:' .. cust, saga .. '/' .. step)\n"
+                 "  end\n"
+                 "  return nil, {cleared = cleared}\n"
+                 "end\n");
+
+static bool s_redis(const wrk_ctx_t *c)
+{
+    return wrk_db_dialect(c->db) == DB_DIALECT_REDIS;
+}
+
 static wrk_status_t op_fraud_check(wrk_ctx_t *c)
 {
     const char *cust, *cur;
@@ -29,6 +128,9 @@ static wrk_status_t op_fraud_check(wrk_ctx_t *c)
     if (!wrk_str(c, "customer", &cust) || !wrk_amount(c, "amount", &amount) ||
         !wrk_currency(c, "currency", &cur))
         return WRK_FAILED;
+    if (s_redis(c))
+        return wrk_step_lua(c, s_lua_fraud_check,
+                            (db_val_t[]){ DB_S(cust), DB_I(amount), DB_S(cur) }, 3);
     int64_t block = s_rule(c, "block_score", 80), large = s_rule(c, "large_amount", 10000000);
     db_rc_t rc = wrk_db_exec(c->db, "SELECT score FROM watchlist WHERE customer = ?", DB_S(cust));
     if (rc)
@@ -51,6 +153,8 @@ static wrk_status_t op_fraud_check(wrk_ctx_t *c)
 
 static wrk_status_t op_clear_fraud_check(wrk_ctx_t *c)
 {
+    if (s_redis(c))
+        return wrk_step_lua(c, s_lua_clear_fraud_check, NULL, 0);
     db_rc_t rc = wrk_db_exec(c->db,
                              "UPDATE fraud_checks SET status = 'cleared' WHERE saga = ? AND "
                              "step = ? AND status = 'passed'",
@@ -65,6 +169,9 @@ static wrk_status_t op_risk_assessment(wrk_ctx_t *c)
     if (!wrk_str(c, "customer", &cust) || !wrk_amount(c, "amount", &amount) ||
         !wrk_currency(c, "currency", &cur) || !wrk_str_opt(c, "account", "", &acct))
         return WRK_FAILED;
+    if (s_redis(c))
+        return wrk_step_lua(c, s_lua_risk_assessment,
+                            (db_val_t[]){ DB_S(cust), DB_I(amount), DB_S(cur), DB_S(acct) }, 4);
     int64_t window = s_rule(c, "velocity_window_ms", 60000);
     int64_t max_count = s_rule(c, "velocity_max_count", 5);
     int64_t max_amount = s_rule(c, "velocity_max_amount", 2000000);
@@ -102,6 +209,8 @@ static wrk_status_t op_risk_assessment(wrk_ctx_t *c)
 
 static wrk_status_t op_clear_risk_flag(wrk_ctx_t *c)
 {
+    if (s_redis(c))
+        return wrk_step_lua(c, s_lua_clear_risk_flag, NULL, 0);
     db_rc_t rc;
     if ((rc = wrk_db_exec(c->db,
                           "UPDATE risk_flags SET status = 'cleared', cleared_ms = ? WHERE "
@@ -134,13 +243,22 @@ static const wrk_migration_t s_migrations[] = {
             " ts_ms INTEGER NOT NULL, status TEXT NOT NULL, PRIMARY KEY (saga, step));"
             "CREATE INDEX velocity_customer ON velocity (customer, ts_ms);"
             "CREATE TABLE watchlist (customer TEXT PRIMARY KEY, score INTEGER NOT NULL);"
-            "CREATE TABLE fraud_rules (name TEXT PRIMARY KEY, value INTEGER NOT NULL)" },
+            "CREATE TABLE fraud_rules (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+        /* Redis has no tables: the version records the key layout above. */
+        [DB_DIALECT_REDIS] = "return 0" },
       { [DB_DIALECT_SQLITE] = "DROP TABLE fraud_rules; DROP TABLE watchlist; DROP TABLE velocity;"
-                              " DROP TABLE risk_flags; DROP TABLE fraud_checks" } },
+                              " DROP TABLE risk_flags; DROP TABLE fraud_checks",
+        [DB_DIALECT_REDIS] = "return 0" } },
 };
 
 static db_rc_t s_seed_demo(wrk_conn_t *db)
 {
+    if (wrk_db_dialect(db) == DB_DIALECT_REDIS)
+        return wrk_db_exec(db, "redis.call('HSET', 'fraud:watchlist', 'C666', 95)\n"
+                               "redis.call('HSET', 'fraud:rules', 'block_score', 80,"
+                               " 'large_amount', 10000000, 'velocity_window_ms', 60000,"
+                               " 'velocity_max_count', 20, 'velocity_max_amount', 100000000)\n"
+                               "return 0");
     db_rc_t rc = wrk_db_exec(db, "INSERT INTO watchlist (customer, score) VALUES ('C666', 95)");
     if (!rc)
         rc = wrk_db_exec(db, "INSERT INTO fraud_rules (name, value) VALUES "

@@ -114,6 +114,26 @@ static wrk_status_t op_reverse_payment(wrk_ctx_t *c)
     return WRK_OK;
 }
 
+/* PostgreSQL and MariaDB share one text (VARCHAR keys, BIGINT money). */
+#define PAYMENTS_V1(ENGINE)                                                                        \
+    "CREATE TABLE payment_schedules (id VARCHAR(64) PRIMARY KEY, saga VARCHAR(64) NOT NULL,"       \
+    " step VARCHAR(64) NOT NULL, loan_account VARCHAR(64) NOT NULL, principal BIGINT NOT NULL,"    \
+    " currency CHAR(3) NOT NULL, rate_bp BIGINT NOT NULL, term_months BIGINT NOT NULL,"            \
+    " instalment BIGINT NOT NULL, status VARCHAR(16) NOT NULL, created_ms BIGINT NOT NULL,"        \
+    " cancelled_ms BIGINT, UNIQUE (saga, step))" ENGINE ";"                                        \
+    "CREATE TABLE payments (id VARCHAR(64) PRIMARY KEY, saga VARCHAR(64) NOT NULL,"                \
+    " step VARCHAR(64) NOT NULL, from_account VARCHAR(64) NOT NULL,"                               \
+    " beneficiary VARCHAR(128) NOT NULL, amount BIGINT NOT NULL, currency CHAR(3) NOT NULL,"       \
+    " reference VARCHAR(255) NOT NULL, status VARCHAR(16) NOT NULL, created_ms BIGINT NOT NULL,"   \
+    " reversed_ms BIGINT, UNIQUE (saga, step))" ENGINE ";"                                         \
+    "CREATE TABLE blocked_beneficiaries (beneficiary VARCHAR(128) PRIMARY KEY,"                    \
+    " reason VARCHAR(255) NOT NULL)" ENGINE ";"                                                    \
+    "CREATE TABLE payment_limits (currency CHAR(3) PRIMARY KEY, max_amount BIGINT NOT "            \
+    "NULL)" ENGINE
+#define PAYMENTS_V1_DOWN                                                                           \
+    "DROP TABLE payment_limits; DROP TABLE blocked_beneficiaries; DROP TABLE payments;"            \
+    " DROP TABLE payment_schedules"
+
 static const wrk_migration_t s_migrations[] = {
     { 1,
       "payment schedules, payments, limits",
@@ -130,9 +150,12 @@ static const wrk_migration_t s_migrations[] = {
             "CREATE TABLE blocked_beneficiaries (beneficiary TEXT PRIMARY KEY, reason TEXT NOT "
             "NULL);"
             "CREATE TABLE payment_limits (currency TEXT PRIMARY KEY, max_amount INTEGER NOT "
-            "NULL)" },
-      { [DB_DIALECT_SQLITE] = "DROP TABLE payment_limits; DROP TABLE blocked_beneficiaries;"
-                              " DROP TABLE payments; DROP TABLE payment_schedules" } },
+            "NULL)",
+        [DB_DIALECT_POSTGRES] = PAYMENTS_V1(""),
+        [DB_DIALECT_MYSQL] = PAYMENTS_V1(" ENGINE=InnoDB") },
+      { [DB_DIALECT_SQLITE] = PAYMENTS_V1_DOWN,
+        [DB_DIALECT_POSTGRES] = PAYMENTS_V1_DOWN,
+        [DB_DIALECT_MYSQL] = PAYMENTS_V1_DOWN } },
 };
 
 static db_rc_t s_seed_demo(wrk_conn_t *db)

@@ -1,0 +1,205 @@
+#!/bin/sh
+# Database servers for the tests, the benchmarks and the real-server demo:
+# a PostgreSQL, a MariaDB and a Redis as ordinary processes with their data
+# in one scratch folder, listening on 127.0.0.1 only. No system service.
+#
+#   deploy/servers.sh start DIR [pg|my|redis ...]   init (first time) and start
+#   deploy/servers.sh stop  DIR [pg|my|redis ...]   clean shutdown
+#   deploy/servers.sh kill  DIR  pg|my|redis        SIGKILL, for crash tests
+#   deploy/servers.sh env   DIR                     print the URIs as variables
+#   deploy/servers.sh newdb DIR NAME                a fresh database NAME on
+#                                                   PostgreSQL and on MariaDB
+#
+# Ports: the first free from ZSAGA_PG_PORT (55432), ZSAGA_MY_PORT (53306),
+# ZSAGA_REDIS_PORT (56379) up, chosen at the first start and kept in
+# DIR/ports, so two folders never share a server.
+# Durability is the servers' safest: PostgreSQL fsync + synchronous_commit
+# on, InnoDB flush at every commit, Redis appendonly with appendfsync
+# ZSAGA_REDIS_FSYNC (always by default; see docs/operations.md).
+# Started as root, the servers run as the postgres and mysql users that
+# Debian's packages create, as their programs require.
+set -eu
+cmd=${1:?usage: servers.sh start|stop|kill|env|newdb DIR ...}
+dir=${2:?usage: servers.sh $cmd DIR ...}
+shift 2
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+
+free_port() { # the first port from $1 up that nothing listens on
+    p=$1
+    while ss -Hltn "sport = :$p" | grep -q .; do p=$((p + 1)); done
+    echo "$p"
+}
+
+if [ -f "$dir/ports" ]; then
+    . "$dir/ports"
+else
+    pg_port=$(free_port "${ZSAGA_PG_PORT:-55432}")
+    my_port=$(free_port "${ZSAGA_MY_PORT:-53306}")
+    redis_port=$(free_port "${ZSAGA_REDIS_PORT:-56379}")
+    printf 'pg_port=%s\nmy_port=%s\nredis_port=%s\n' "$pg_port" "$my_port" "$redis_port" \
+        >"$dir/ports"
+fi
+which=${*:-pg my redis}
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+root=false
+[ "$(id -u)" -ne 0 ] || root=true
+
+# The server users must reach the folder: open the scratch folder and its
+# parents for traversal only (o+x), as mktemp makes them private.
+if $root; then
+    d=$dir
+    while [ "$d" != / ]; do
+        runuser -u postgres -- test -x "$d" 2>/dev/null || chmod o+x "$d"
+        d=$(dirname "$d")
+    done
+fi
+
+as_user() { # USER CMD...: run a server program as its own user when root
+    u=$1
+    shift
+    if $root; then runuser -u "$u" -- "$@"; else "$@"; fi
+}
+
+wait_for() { # WHAT CMD...: poll until CMD succeeds, for up to 60 s
+    what=$1
+    shift
+    i=0
+    until "$@" >/dev/null 2>&1; do
+        i=$((i + 1))
+        if [ $i -ge 600 ]; then
+            echo "servers: $what did not come up; its log:" >&2
+            tail -n 30 "$dir/$what.log" >&2 || true
+            exit 1
+        fi
+        sleep 0.1
+    done
+}
+
+pg_sql() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U zsaga -d postgres -c "$1"; }
+my_sql() {
+    mariadb --no-defaults --protocol=socket -S "$dir/my/mysqld.sock" -u root -e "$1"
+}
+
+pg_start() {
+    if [ ! -f "$dir/pg/PG_VERSION" ]; then
+        mkdir -p "$dir/pg"
+        ! $root || chown postgres "$dir/pg"
+        as_user postgres "$pgbin/initdb" -D "$dir/pg" -U zsaga --auth=trust -E UTF8 \
+            --locale=C.UTF-8 >"$dir/pg-init.log" 2>&1 || {
+            cat "$dir/pg-init.log" >&2
+            exit 1
+        }
+    fi
+    touch "$dir/pg.log"
+    ! $root || chown postgres "$dir/pg.log"
+    # The socket lives in the data folder: /var/run/postgresql may not exist.
+    as_user postgres "$pgbin/pg_ctl" -D "$dir/pg" -l "$dir/pg.log" -s -o \
+        "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir/pg \
+         -c max_connections=200 -c fsync=on -c synchronous_commit=on -c shared_buffers=256MB" \
+        start
+    wait_for pg pg_sql "SELECT 1"
+}
+
+my_start() {
+    if [ ! -d "$dir/my/data/mysql" ]; then
+        mkdir -p "$dir/my/data"
+        ! $root || chown -R mysql "$dir/my"
+        as_user mysql mariadb-install-db --no-defaults --datadir="$dir/my/data" \
+            --auth-root-authentication-method=normal --skip-test-db \
+            >"$dir/my-init.log" 2>&1 || {
+            cat "$dir/my-init.log" >&2
+            exit 1
+        }
+    fi
+    touch "$dir/my.log"
+    ! $root || chown mysql "$dir/my.log"
+    as_user mysql mariadbd --no-defaults --datadir="$dir/my/data" --port="$my_port" \
+        --bind-address=127.0.0.1 --socket="$dir/my/mysqld.sock" --pid-file="$dir/my/mysqld.pid" \
+        --log-error="$dir/my.log" --skip-name-resolve --max-connections=300 \
+        --innodb-flush-log-at-trx-commit=1 --sync-binlog=1 --innodb-buffer-pool-size=256M \
+        --character-set-server=utf8mb4 --transaction-isolation=READ-COMMITTED \
+        >/dev/null 2>&1 &
+    wait_for my my_sql "SELECT 1"
+    my_sql "CREATE USER IF NOT EXISTS 'zsaga'@'127.0.0.1' IDENTIFIED BY 'zsaga';
+            GRANT ALL ON *.* TO 'zsaga'@'127.0.0.1'"
+}
+
+redis_start() {
+    mkdir -p "$dir/redis"
+    redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$dir/redis" --daemonize yes \
+        --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis.log" --save "" \
+        --appendonly yes --appendfsync "${ZSAGA_REDIS_FSYNC:-always}"
+    wait_for redis redis-cli -h 127.0.0.1 -p "$redis_port" ping
+}
+
+pid_of() { # the server's pid, or nothing
+    case $1 in
+    pg) f=$dir/pg/postmaster.pid ;;
+    my) f=$dir/my/mysqld.pid ;;
+    redis) f=$dir/redis/redis.pid ;;
+    esac
+    [ -f "$f" ] && head -n 1 "$f" || true
+}
+
+running() {
+    p=$(pid_of "$1")
+    [ -n "$p" ] && kill -0 "$p" 2>/dev/null
+}
+
+stop_one() {
+    p=$(pid_of "$1")
+    [ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 0
+    case $1 in
+    pg) as_user postgres "$pgbin/pg_ctl" -D "$dir/pg" -s -m fast stop ;;
+    *)
+        kill -TERM "$p"
+        i=0
+        while kill -0 "$p" 2>/dev/null && [ $i -lt 300 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+        ;;
+    esac
+}
+
+case $cmd in
+start)
+    for s in $which; do
+        if running "$s"; then continue; fi
+        case $s in
+        pg) pg_start ;;
+        my) my_start ;;
+        redis) redis_start ;;
+        *) echo "servers: unknown server '$s' (pg, my or redis)" >&2 && exit 2 ;;
+        esac
+    done
+    ;;
+stop) for s in $which; do stop_one "$s"; done ;;
+kill)
+    p=$(pid_of "$1")
+    [ -n "$p" ] || exit 0
+    # PostgreSQL's backends outlive a killed postmaster for a moment and
+    # hold its shared memory: wait for them too, so a restart can start.
+    kids=$(pgrep -P "$p" || true)
+    kill -KILL "$p" 2>/dev/null || true
+    for k in $p $kids; do
+        while kill -0 "$k" 2>/dev/null; do sleep 0.05; done
+    done
+    ;;
+env)
+    echo "ZSAGA_PG=postgresql://zsaga@127.0.0.1:$pg_port"
+    echo "ZSAGA_MY=mysql://zsaga:zsaga@127.0.0.1:$my_port"
+    echo "ZSAGA_REDIS=redis://127.0.0.1:$redis_port"
+    ;;
+newdb)
+    name=${1:?usage: servers.sh newdb DIR NAME}
+    if running pg; then
+        pg_sql "DROP DATABASE IF EXISTS $name" && pg_sql "CREATE DATABASE $name"
+    fi
+    if running my; then
+        my_sql "DROP DATABASE IF EXISTS $name; CREATE DATABASE $name"
+    fi
+    ;;
+*) echo "servers: unknown command '$cmd'" >&2 && exit 2 ;;
+esac

@@ -1,0 +1,308 @@
+/*  wrk_db_pg: the PostgreSQL driver, over libpq.
+
+    URI: any libpq connection URI, postgresql://USER[:PASS]@HOST:PORT/DB.
+    Statements with parameters are prepared once per connection (cached by
+    the address of their SQL text, checked by content) with `?` rewritten
+    to $1..$n, and run with PQexecPrepared: values travel apart from the
+    text. Integers go as text, blobs in binary; results come back as text
+    and are typed by their column's type (integers, bytea, the rest text).
+
+    SQLSTATE decides what the caller may do: 23505 unique violation is a
+    conflict; 40001 serialization failure, 40P01 deadlock, 55P03 lock not
+    available, 57014 statement timeout and class 53 (resources) are
+    transient; class 08 and a dead connection are broken; the rest (other
+    integrity violations, bad data, bad SQL) fail for good.
+
+    A statement failing inside a transaction aborts it in PostgreSQL until
+    the transaction or a savepoint is rolled back; the barrier relies on
+    exactly that (ROLLBACK TO SAVEPOINT after a failed handler).
+*/
+#include "wrk_db.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CACHE_SIZE 64
+#define MAX_PARAMS 64
+
+typedef struct {
+    wrk_conn_t base;
+    PGconn *pg;
+    struct {
+        const char *sql;
+        char *text; /* the original SQL, to check a cache hit */
+    } cache[CACHE_SIZE];
+} p_conn_t;
+
+static db_rc_t p_map(p_conn_t *c, PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg);
+    char text[400];
+    snprintf(text, sizeof text, "%s", msg && *msg ? msg : PQerrorMessage(c->pg));
+    size_t n = strlen(text);
+    while (n && (text[n - 1] == '\n' || text[n - 1] == ' '))
+        text[--n] = 0;
+    if (PQstatus(c->pg) == CONNECTION_BAD || !state)
+        return wrk_db_fail(&c->base, DB_BROKEN, "postgresql: %s", text);
+    db_rc_t rc = DB_FAILED;
+    if (strcmp(state, "23505") == 0)
+        rc = DB_CONFLICT;
+    else if (!strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "55P03") ||
+             !strcmp(state, "57014") || strncmp(state, "53", 2) == 0)
+        rc = DB_RETRY;
+    else if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
+        rc = DB_BROKEN;
+    return wrk_db_fail(&c->base, rc, "postgresql %s: %s", state, text);
+}
+
+/* Run a statement without parameters (simple protocol). */
+static db_rc_t p_simple(p_conn_t *c, const char *sql)
+{
+    PGresult *res = PQexec(c->pg, sql);
+    ExecStatusType st = PQresultStatus(res);
+    db_rc_t rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? DB_OK : p_map(c, res);
+    PQclear(res);
+    return rc;
+}
+
+/* Rewrite `?` to $n, leaving quoted text alone. */
+static int p_rewrite(const char *sql, char *out, size_t cap)
+{
+    size_t o = 0;
+    int n = 0;
+    char quote = 0;
+    for (const char *p = sql; *p; p++) {
+        if (o + 8 >= cap)
+            return -1;
+        if (quote) {
+            if (*p == quote)
+                quote = 0;
+        } else if (*p == '\'' || *p == '"') {
+            quote = *p;
+        } else if (*p == '?') {
+            o += (size_t)snprintf(out + o, cap - o, "$%d", ++n);
+            continue;
+        }
+        out[o++] = *p;
+    }
+    out[o] = 0;
+    return n;
+}
+
+/* The prepared statement's name for sql, preparing it on a miss. */
+static db_rc_t p_prepare(p_conn_t *c, const char *sql, char name[16])
+{
+    size_t h = ((uintptr_t)sql >> 3) % CACHE_SIZE;
+    snprintf(name, 16, "z%zu", h);
+    if (c->cache[h].sql == sql && c->cache[h].text && strcmp(c->cache[h].text, sql) == 0)
+        return DB_OK;
+    if (c->cache[h].text) {
+        char dealloc[32];
+        snprintf(dealloc, sizeof dealloc, "DEALLOCATE %s", name);
+        free(c->cache[h].text);
+        c->cache[h].text = NULL;
+        c->cache[h].sql = NULL;
+        db_rc_t rc = p_simple(c, dealloc);
+        if (rc)
+            return rc;
+    }
+    size_t len = strlen(sql);
+    char *text = malloc(len * 3 + 16);
+    if (!text)
+        return wrk_db_fail(&c->base, DB_RETRY, "postgresql: out of memory");
+    if (p_rewrite(sql, text, len * 3 + 16) < 0) {
+        free(text);
+        return wrk_db_fail(&c->base, DB_FAILED, "postgresql: statement too long");
+    }
+    PGresult *res = PQprepare(c->pg, name, text, 0, NULL);
+    db_rc_t rc = PQresultStatus(res) == PGRES_COMMAND_OK ? DB_OK : p_map(c, res);
+    PQclear(res);
+    if (rc) {
+        free(text);
+        return rc;
+    }
+    memcpy(text, sql, len + 1);
+    c->cache[h].sql = sql;
+    c->cache[h].text = text;
+    return DB_OK;
+}
+
+static void p_rows(p_conn_t *c, PGresult *res)
+{
+    int nr = PQntuples(res), nc = PQnfields(res);
+    c->base.rows.ncols = nc;
+    for (int r = 0; r < nr; r++)
+        for (int col = 0; col < nc; col++) {
+            if (PQgetisnull(res, r, col)) {
+                db_rows_push(&c->base.rows, DB_NULL, 0, NULL, 0);
+                continue;
+            }
+            const char *v = PQgetvalue(res, r, col);
+            switch (PQftype(res, col)) {
+            case 20: /* int8 */
+            case 21: /* int2 */
+            case 23: /* int4 */
+                db_rows_push(&c->base.rows, DB_INT, strtoll(v, NULL, 10), NULL, 0);
+                break;
+            case 17: { /* bytea, hex text */
+                size_t len = 0;
+                unsigned char *b = PQunescapeBytea((const unsigned char *)v, &len);
+                if (!b) {
+                    c->base.rows.oom = true;
+                    break;
+                }
+                db_rows_push(&c->base.rows, DB_BLOB, 0, (const char *)b, len);
+                PQfreemem(b);
+                break;
+            }
+            default: db_rows_push(&c->base.rows, DB_TEXT, 0, v, (size_t)PQgetlength(res, r, col));
+            }
+        }
+    const char *t = PQcmdTuples(res);
+    c->base.rows.changes = t && *t ? strtoll(t, NULL, 10) : 0;
+}
+
+static db_rc_t p_exec(wrk_conn_t *base, const char *sql, const db_val_t *p, int n)
+{
+    p_conn_t *c = (p_conn_t *)base;
+    if (n > MAX_PARAMS)
+        return wrk_db_fail(base, DB_FAILED, "postgresql: more than %d parameters", MAX_PARAMS);
+    PGresult *res;
+    if (n == 0) {
+        res = PQexec(c->pg, sql);
+    } else {
+        char name[16];
+        db_rc_t rc = p_prepare(c, sql, name);
+        if (rc)
+            return rc;
+        const char *vals[MAX_PARAMS];
+        int lens[MAX_PARAMS], fmts[MAX_PARAMS];
+        char ints[MAX_PARAMS][24];
+        char *copies[MAX_PARAMS] = { 0 };
+        for (int i = 0; i < n; i++) {
+            lens[i] = 0;
+            fmts[i] = 0;
+            switch (p[i].type) {
+            case DB_INT:
+                snprintf(ints[i], sizeof ints[i], "%lld", (long long)p[i].i);
+                vals[i] = ints[i];
+                break;
+            case DB_TEXT:
+                if (p[i].len == (size_t)-1) {
+                    vals[i] = p[i].s;
+                } else { /* libpq wants text NUL-terminated */
+                    copies[i] = strndup(p[i].s, p[i].len);
+                    vals[i] = copies[i] ? copies[i] : "";
+                }
+                break;
+            case DB_BLOB:
+                vals[i] = p[i].s;
+                lens[i] = (int)p[i].len;
+                fmts[i] = 1;
+                break;
+            default: vals[i] = NULL;
+            }
+        }
+        res = PQexecPrepared(c->pg, name, n, vals, lens, fmts, 0);
+        for (int i = 0; i < n; i++)
+            free(copies[i]);
+    }
+    ExecStatusType st = PQresultStatus(res);
+    db_rc_t rc;
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        p_rows(c, res);
+        rc = DB_OK;
+    } else {
+        rc = p_map(c, res);
+    }
+    PQclear(res);
+    return rc;
+}
+
+static db_rc_t p_begin(wrk_conn_t *base, db_iso_t iso, uint32_t timeout_ms)
+{
+    static const char *levels[] = { "READ COMMITTED", "READ COMMITTED", "REPEATABLE READ",
+                                    "SERIALIZABLE" };
+    char sql[160];
+    /* One round trip: the level, and a statement timeout that ends with
+       the transaction (SET LOCAL). */
+    snprintf(sql, sizeof sql, "BEGIN ISOLATION LEVEL %s; SET LOCAL statement_timeout = %u",
+             levels[iso], timeout_ms);
+    return p_simple((p_conn_t *)base, sql);
+}
+
+static db_rc_t p_commit(wrk_conn_t *base)
+{
+    p_conn_t *c = (p_conn_t *)base;
+    PGresult *res = PQexec(c->pg, "COMMIT");
+    db_rc_t rc;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rc = p_map(c, res);
+    else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) /* an aborted transaction */
+        rc = wrk_db_fail(base, DB_FAILED, "postgresql: the transaction was rolled back");
+    else
+        rc = DB_OK;
+    PQclear(res);
+    return rc;
+}
+
+static void p_rollback(wrk_conn_t *base)
+{
+    p_conn_t *c = (p_conn_t *)base;
+    if (PQstatus(c->pg) != CONNECTION_OK || PQtransactionStatus(c->pg) == PQTRANS_IDLE)
+        return;
+    char save[sizeof base->err];
+    memcpy(save, base->err, sizeof save); /* keep the error that caused it */
+    p_simple(c, "ROLLBACK");
+    memcpy(base->err, save, sizeof save);
+}
+
+static db_rc_t p_ping(wrk_conn_t *base)
+{
+    return p_simple((p_conn_t *)base, "SELECT 1");
+}
+
+static wrk_conn_t *p_connect(const char *uri, char *err, size_t errlen);
+static void p_close(wrk_conn_t *base);
+
+const wrk_driver_t wrk_driver_pg = {
+    "postgresql", DB_DIALECT_POSTGRES, p_connect, p_close, p_begin,
+    p_commit,     p_rollback,          p_exec,    p_ping,
+};
+
+static wrk_conn_t *p_connect(const char *uri, char *err, size_t errlen)
+{
+    p_conn_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->base.drv = &wrk_driver_pg;
+    c->pg = PQconnectdb(uri);
+    if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
+        snprintf(err, errlen, "postgresql: %s", c->pg ? PQerrorMessage(c->pg) : "out of memory");
+        size_t n = strlen(err);
+        while (n && err[n - 1] == '\n')
+            err[--n] = 0;
+        p_close(&c->base);
+        return NULL;
+    }
+    if (p_simple(c, "SET client_min_messages = warning")) {
+        snprintf(err, errlen, "%s", c->base.err);
+        p_close(&c->base);
+        return NULL;
+    }
+    return &c->base;
+}
+
+static void p_close(wrk_conn_t *base)
+{
+    p_conn_t *c = (p_conn_t *)base;
+    for (int i = 0; i < CACHE_SIZE; i++)
+        free(c->cache[i].text);
+    PQfinish(c->pg);
+    free(c);
+}
