@@ -7,8 +7,8 @@
 #   deploy/servers.sh stop  DIR [pg|my|redis ...]   clean shutdown
 #   deploy/servers.sh kill  DIR  pg|my|redis        SIGKILL, for crash tests
 #   deploy/servers.sh env   DIR                     print the URIs as variables
-#   deploy/servers.sh newdb DIR NAME                a fresh database NAME on
-#                                                   PostgreSQL and on MariaDB
+#   deploy/servers.sh newdb DIR NAME [pg|my]        a fresh database NAME on
+#                                                   PostgreSQL and/or MariaDB
 #
 # Ports: the first free from ZSAGA_PG_PORT (55432), ZSAGA_MY_PORT (53306),
 # ZSAGA_REDIS_PORT (56379) up, chosen at the first start and kept in
@@ -129,7 +129,7 @@ redis_start() {
     mkdir -p "$dir/redis"
     redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$dir/redis" --daemonize yes \
         --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis.log" --save "" \
-        --appendonly yes --appendfsync "${ZSAGA_REDIS_FSYNC:-always}"
+        --appendonly yes --appendfsync "${ZSAGA_REDIS_FSYNC:-always}" --databases 256
     wait_for redis redis-cli -h 127.0.0.1 -p "$redis_port" ping
 }
 
@@ -193,11 +193,12 @@ env)
     echo "ZSAGA_REDIS=redis://127.0.0.1:$redis_port"
     ;;
 newdb)
-    name=${1:?usage: servers.sh newdb DIR NAME}
-    if running pg; then
+    name=${1:?usage: servers.sh newdb DIR NAME [pg|my]}
+    on=${2:-pg my}
+    if [ "$on" != my ] && running pg; then
         pg_sql "DROP DATABASE IF EXISTS $name" && pg_sql "CREATE DATABASE $name"
     fi
-    if running my; then
+    if [ "$on" != pg ] && running my; then
         my_sql "DROP DATABASE IF EXISTS $name; CREATE DATABASE $name"
     fi
     ;;

@@ -1,8 +1,20 @@
 # Shared by the end-to-end tests: start the real programs in a scratch
 # folder on Unix sockets, talk to them with the CLI, look at the databases.
-# Usage: . lib.sh BUILD_DIR
+# Usage: . lib.sh BUILD_DIR [MODE]
+# MODE says where each system keeps its data:
+#   sqlite   every system on SQLite files in the scratch folder (default)
+#   servers  the production layout: banking and compliance on PostgreSQL,
+#            payments on MariaDB, fraud on Redis
+#   pg, my   every SQL system on PostgreSQL (pg) or MariaDB (my); fraud on
+#            Redis
+# With servers, the test uses the servers deploy/test.sh started (named by
+# ZSAGA_SERVERS) in databases of its own, or starts private ones in its
+# scratch folder (always, when it calls use_private_servers first). It
+# never skips: a server that cannot start fails the test.
 set -eu
 BIN=$1
+MODE=${2:-sqlite}
+TOP="$(cd "$(dirname "$0")/../.." && pwd)"
 T=$(mktemp -d /tmp/zsaga-e2e.XXXXXX)
 CL="ipc://$T/clients.sock"
 WK="ipc://$T/workers.sock"
@@ -14,6 +26,7 @@ FAILED=1
 cleanup() {
     for p in $PIDS $ZPID; do kill -TERM "$p" 2>/dev/null || true; done
     for p in $PIDS $ZPID; do wait "$p" 2>/dev/null || true; done
+    [ -z "${PRIVATE_SERVERS:-}" ] || "$TOP/deploy/servers.sh" stop "$PRIVATE_SERVERS" || true
     # A sanitizer report in any process (a leak at shutdown included) fails
     # the test even if every assertion held.
     if grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T"/*.log >/dev/null 2>&1; then
@@ -39,7 +52,83 @@ assert_eq() { # expected actual what
     [ "$1" = "$2" ] || fail "$3: expected '$1', got '$2'"
 }
 
-q() { sqlite3 "$T/$1.db" "$2"; }
+# Where each system lives in this MODE.
+backend_of() {
+    case $MODE:$1 in
+    sqlite:*) echo sqlite ;;
+    *:fraud) echo redis ;;
+    servers:payments) echo my ;;
+    servers:*) echo pg ;;
+    *) echo "$MODE" ;;
+    esac
+}
+
+SERVERS=""
+servers_up() { # start (or find) the servers, once
+    [ -z "$SERVERS" ] || return 0
+    if [ -n "${ZSAGA_SERVERS:-}" ] && [ -z "${PRIVATE_SERVERS:-}" ]; then
+        SERVERS=$ZSAGA_SERVERS
+    else
+        SERVERS=$T/servers
+        PRIVATE_SERVERS=$SERVERS
+    fi
+    "$TOP/deploy/servers.sh" start "$SERVERS" >"$T/servers-start.log" 2>&1 ||
+        fail "could not start the database servers: $(tail -n 20 "$T/servers-start.log")"
+    eval "$("$TOP/deploy/servers.sh" env "$SERVERS")"
+    # A database of the test's own on each server; a Redis db number too.
+    TAG=z$(basename "$T" | tr 'A-Z.-' 'a-z__')
+    REDIS_DB=$(redis-cli -u "$ZSAGA_REDIS/0" INCR zsaga:test:next)
+    REDIS_DB=$((REDIS_DB % 250 + 1))
+    redis-cli -u "$ZSAGA_REDIS/$REDIS_DB" FLUSHDB >/dev/null
+}
+
+# Separate servers for a test that kills them.
+use_private_servers() {
+    [ -z "$SERVERS" ] || fail "use_private_servers must come before any server is used"
+    PRIVATE_SERVERS=$T/servers
+}
+
+uri_of() { # SYSTEM: its database URI
+    case $(backend_of "$1") in
+    sqlite) echo "sqlite:$T/$1.db" ;;
+    pg) echo "$ZSAGA_PG/${TAG}_$1" ;;
+    my) echo "$ZSAGA_MY/${TAG}_$1" ;;
+    redis) echo "$ZSAGA_REDIS/$REDIS_DB" ;;
+    esac
+}
+
+# A fresh database for SYSTEM, on its backend.
+new_db() {
+    case $(backend_of "$1") in
+    sqlite) rm -f "$T/$1.db" ;;
+    redis) servers_up && redis-cli -u "$(uri_of "$1")" FLUSHDB >/dev/null ;;
+    *) servers_up && "$TOP/deploy/servers.sh" newdb "$SERVERS" "${TAG}_$1" "$(backend_of "$1")" ;;
+    esac
+}
+
+# q SYSTEM SQL: the answer as plain text, a row a line, columns by '|'.
+q() {
+    case $(backend_of "$1") in
+    sqlite) sqlite3 "$T/$1.db" "$2" ;;
+    pg) psql -X -q -t -A -v ON_ERROR_STOP=1 "$(uri_of "$1")" -c "$2" ;;
+    my)
+        u=${ZSAGA_MY#mysql://}
+        mariadb --no-defaults -N -B -h 127.0.0.1 -P "${u##*:}" -u zsaga -pzsaga \
+            "${TAG}_$1" -e "$2" | sed 's/\t/|/g'
+        ;;
+    *) fail "q: $1 is on $(backend_of "$1"), not SQL" ;;
+    esac
+}
+
+# fraud_status TABLE SAGA STEP: a fraud check's or flag's status.
+fraud_status() {
+    if [ "$(backend_of fraud)" = redis ]; then
+        case $1 in fraud_checks) k=check ;; risk_flags) k=flag ;; esac
+        redis-cli -u "$(uri_of fraud)" HGET "fraud:$k:{$2}:$3" status
+    else
+        q fraud "SELECT status FROM $1 WHERE saga = '$2' AND step = '$3'"
+    fi
+}
 
 zsaga() { "$BIN/cli/zsaga" --endpoint "$CL" --events "$EV" --timeout 2000 "$@"; }
 
@@ -53,16 +142,20 @@ start_zsagad() {
 start_worker() {
     s=$1
     shift
-    "$BIN/workers/zsaga-worker-$s" --db "sqlite:$T/$s.db" --orchestrator "$WK" \
+    [ "$(backend_of "$s")" = sqlite ] || servers_up
+    "$BIN/workers/zsaga-worker-$s" --db "$(uri_of "$s")" --orchestrator "$WK" \
         --heartbeat 300 "$@" 2>>"$T/worker-$s.log" &
     eval "W_$s=$!"
     PIDS="$PIDS $!"
 }
 
+seed() { # SYSTEM: a fresh database with the demo's data
+    new_db "$1"
+    "$BIN/workers/zsaga-worker-$1" seed-demo --db "$(uri_of "$1")" >/dev/null
+}
+
 seed_all() {
-    for s in banking payments fraud compliance; do
-        "$BIN/workers/zsaga-worker-$s" seed-demo --db "sqlite:$T/$s.db" >/dev/null
-    done
+    for s in banking payments fraud compliance; do seed "$s"; done
 }
 
 workers_registered() {

@@ -47,7 +47,7 @@ static void s_print_result(const msg_t *m)
     int n = msg_params_parse(m->output, m->output_len, kv, err, sizeof err);
     for (int i = 0; i < n; i++) {
         if (kv[i].type == MP_STR)
-            printf(" %s=%.*s", kv[i].key, (int)kv[i].slen, kv[i].s);
+            printf(" %s=\"%.*s\"", kv[i].key, (int)kv[i].slen, kv[i].s);
         else if (kv[i].type == MP_INT)
             printf(" %s=%lld", kv[i].key, (long long)kv[i].i);
     }
