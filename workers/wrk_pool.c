@@ -201,7 +201,9 @@ void wrk_pool_maintain(wrk_pool_t *p)
     pthread_mutex_lock(&p->mu);
     /* Ping connections idle for more than 10 s, one at a time. */
     for (uint32_t i = 0; i < p->nidle; i++) {
-        if (now - p->idle[i]->idle_since_ms < 10000)
+        /* A connection released during this loop is newer than now: the
+           sum, not a difference, keeps that from wrapping around. */
+        if (p->idle[i]->idle_since_ms + 10000 > now)
             continue;
         wrk_conn_t *c = p->idle[i];
         p->idle[i] = p->idle[--p->nidle];

@@ -189,3 +189,30 @@ submit() {
 }
 
 EXAMPLES="$(cd "$(dirname "$0")/../../deploy/examples" && pwd)"
+
+# wait_ended ID... : each saga reaches completed or compensated.
+wait_ended() {
+    deadline=$(( $(date +%s) + ${WAIT_S:-120} ))
+    for id in "$@"; do
+        until st=$(saga_state "$id") && { [ "$st" = completed ] || [ "$st" = compensated ]; }; do
+            [ "$(date +%s)" -lt "$deadline" ] || fail "saga $id is '$st', expected it to end"
+            sleep 0.05
+        done
+    done
+}
+
+# transfer_saga ID FROM TO AMOUNT [fail]: a saga file moving AMOUNT cents
+# of USD in one banking step; with "fail", a second step fails for good
+# (a currency mismatch), so the transfer is reversed.
+transfer_saga() {
+    extra=""
+    [ "${5:-}" != fail ] || extra=',
+    { "id": "fee", "system": "banking", "deps": ["move"], "action": "debit_account",
+      "compensation": "credit_account",
+      "params": { "account": "ACC003", "amount": 1, "currency": "USD" } }'
+    cat >"$T/$1.json" <<JSON
+{ "id": "$1", "name": "transfer $2 to $3", "steps": [
+    { "id": "move", "system": "banking", "action": "transfer", "compensation": "reverse_transfer",
+      "params": { "from_account": "$2", "to_account": "$3", "amount": $4, "currency": "USD" } }$extra ] }
+JSON
+}
