@@ -143,9 +143,19 @@ static wrk_status_t s_transfer(wrk_ctx_t *c, bool reverse)
         from = to;
         to = t;
     }
-    wrk_status_t st = s_debit(c, from, amount, cur, "transfer_out");
-    if (st == WRK_OK)
+    /* Lock the two rows in account-number order, whatever the direction:
+       transfers A->B and B->A running at once then queue instead of
+       deadlocking (which PostgreSQL detects only after deadlock_timeout). */
+    wrk_status_t st;
+    if (strcmp(from, to) < 0) {
+        st = s_debit(c, from, amount, cur, "transfer_out");
+        if (st == WRK_OK)
+            st = s_credit(c, to, amount, cur, "transfer_in");
+    } else {
         st = s_credit(c, to, amount, cur, "transfer_in");
+        if (st == WRK_OK)
+            st = s_debit(c, from, amount, cur, "transfer_out");
+    }
     if (st == WRK_OK) {
         s_out_balance(c, "from_balance", from);
         s_out_balance(c, "to_balance", to);
