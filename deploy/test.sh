@@ -6,6 +6,13 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/deploy/install-deps.sh"
 jobs=$(nproc)
+# PostgreSQL, MariaDB and Redis on loopback, in a scratch folder, for the
+# tests of the real backends (each test makes databases of its own).
+servers=$(mktemp -d /tmp/zsaga-servers.XXXXXX)
+trap '"$top/deploy/servers.sh" stop "$servers"; rm -rf "$servers"' EXIT
+echo "== database servers in $servers"
+"$top/deploy/servers.sh" start "$servers"
+export ZSAGA_SERVERS="$servers"
 echo "== build (warnings are errors)"
 "$top/deploy/build.sh" "$top/build"
 echo "== tests"
