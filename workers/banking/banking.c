@@ -14,6 +14,7 @@
 #include "workers/wrk_runtime.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- shared pieces ---------------------------------------------------- */
@@ -651,6 +652,110 @@ static db_rc_t s_seed_demo(wrk_conn_t *db)
     return rc;
 }
 
+/* `seed ACCOUNTS [SEED]`: a load-test data set with referential integrity:
+   customers with 1 to 5 accounts each (checking, savings, investment,
+   credit) until ACCOUNTS accounts exist, random balances, and a loan (its
+   loan account and its row in loans) for every tenth customer. The same
+   SEED gives the same data. Rows go in one transaction per 1,000
+   customers, so a big seed neither holds one huge transaction nor pays a
+   commit per row. */
+static uint64_t s_rand(uint64_t *x)
+{
+    *x ^= *x << 13; /* xorshift64 */
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static int s_seed(wrk_conn_t *db, int argc, char **argv)
+{
+    static const char *types[] = { "checking", "savings", "investment", "credit" };
+    static const char *ratings[] = { "low", "medium", "high" };
+    char err[512], *end = NULL;
+    long long want = argc >= 1 ? strtoll(argv[0], &end, 10) : 0;
+    if (argc < 1 || *end || want < 1 || want > 10000000) {
+        fprintf(stderr, "usage: zsaga-worker-banking seed ACCOUNTS [SEED] --db URI "
+                        "(ACCOUNTS from 1 to 10,000,000)\n");
+        return 2;
+    }
+    uint64_t x = argc >= 2 ? strtoull(argv[1], NULL, 10) : 1;
+    x = x ? x * 0x9E3779B97F4A7C15ull : 1;
+    if (wrk_migrate_up(db, s_migrations, sizeof s_migrations / sizeof *s_migrations, -1, NULL, err,
+                       sizeof err)) {
+        fprintf(stderr, "seed: %s\n", err);
+        return 1;
+    }
+    int64_t t0 = wrk_now_ms(), now = t0;
+    long long accounts = 0, customers = 0, loans = 0;
+    db_rc_t rc = DB_OK;
+    while (accounts < want && !rc) {
+        if ((rc = wrk_db_begin(db, DB_ISO_DEFAULT, 0)))
+            break;
+        for (int k = 0; k < 1000 && accounts < want && !rc; k++) {
+            char cust[32], name[48], number[32];
+            customers++;
+            snprintf(cust, sizeof cust, "CU%08lld", customers);
+            snprintf(name, sizeof name, "Customer %lld", customers);
+            rc = wrk_db_exec(db,
+                             "INSERT INTO customers (id, name, kyc_status, risk_rating, status, "
+                             "created_ms) VALUES (?, ?, ?, ?, 'active', ?)",
+                             DB_S(cust), DB_S(name), DB_S(s_rand(&x) % 10 ? "verified" : "pending"),
+                             DB_S(ratings[s_rand(&x) % 3]), DB_I(now));
+            int n = 1 + (int)(s_rand(&x) % 5);
+            for (int a = 0; a < n && accounts < want && !rc; a++) {
+                accounts++;
+                snprintf(number, sizeof number, "AC%010lld", accounts);
+                const char *type = types[s_rand(&x) % 4];
+                int64_t overdraft = strcmp(type, "checking") == 0 ? 50000 : 0;
+                rc = wrk_db_exec(
+                    db,
+                    "INSERT INTO accounts (number, customer_id, type, currency, "
+                    "balance, held, overdraft_limit, status, created_ms) "
+                    "VALUES (?, ?, ?, ?, ?, 0, ?, 'active', ?)",
+                    DB_S(number), DB_S(cust), DB_S(type), DB_S(s_rand(&x) % 5 ? "USD" : "EUR"),
+                    DB_I((int64_t)(s_rand(&x) % 1000000000ull)), DB_I(overdraft), DB_I(now));
+            }
+            if (customers % 10 == 0 && accounts < want && !rc) {
+                accounts++;
+                loans++;
+                snprintf(number, sizeof number, "AC%010lld", accounts);
+                int64_t principal = 100000 + (int64_t)(s_rand(&x) % 10000000ull);
+                rc = wrk_db_exec(db,
+                                 "INSERT INTO accounts (number, customer_id, type, currency, "
+                                 "balance, held, overdraft_limit, status, created_ms) "
+                                 "VALUES (?, ?, 'loan', 'USD', 0, 0, 0, 'active', ?)",
+                                 DB_S(number), DB_S(cust), DB_I(now));
+                if (!rc)
+                    rc = wrk_db_exec(db,
+                                     "INSERT INTO loans (account, customer_id, principal, "
+                                     "currency, rate_bp, term_months, status, saga, created_ms) "
+                                     "VALUES (?, ?, ?, 'USD', ?, ?, 'active', 'seed', ?)",
+                                     DB_S(number), DB_S(cust), DB_I(principal),
+                                     DB_I(300 + (int64_t)(s_rand(&x) % 700)),
+                                     DB_I(12 * (1 + (int64_t)(s_rand(&x) % 10))), DB_I(now));
+            }
+        }
+        if (!rc)
+            rc = wrk_db_commit(db);
+        if (rc)
+            wrk_db_rollback(db);
+    }
+    if (rc) {
+        fprintf(stderr, "seed: %s (after %lld customers)\n", wrk_db_error(db), customers);
+        return 1;
+    }
+    int64_t ms = wrk_now_ms() - t0;
+    printf("seeded %lld customers, %lld accounts, %lld loans in %.1f s (%.0f rows/s)\n", customers,
+           accounts, loans, (double)ms / 1000.0,
+           (double)(customers + accounts + loans) * 1000.0 / (double)(ms ? ms : 1));
+    return 0;
+}
+
+static int s_command(wrk_conn_t *db, const char *cmd, int argc, char **argv)
+{
+    return strcmp(cmd, "seed") == 0 ? s_seed(db, argc, argv) : -1;
+}
+
 static const wrk_op_t s_ops[] = {
     { "debit_account", op_debit_account, DB_ISO_DEFAULT },
     { "credit_account", op_credit_account, DB_ISO_DEFAULT },
@@ -676,9 +781,9 @@ const wrk_system_t banking_system = {
     sizeof s_ops / sizeof *s_ops,
     s_migrations,
     sizeof s_migrations / sizeof *s_migrations,
-    NULL,
+    s_command,
     s_seed_demo,
-    NULL,
+    "       zsaga-worker-banking seed ACCOUNTS [SEED] --db URI   (a load-test data set)\n",
 };
 
 int main(int argc, char **argv)
