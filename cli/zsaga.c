@@ -421,7 +421,29 @@ static int s_stats(const s_opts_t *o)
             s_print_json(st);
         else
             json_object_foreach(st, k, v)
-                printf("%-22s %lld\n", k, (long long)json_integer_value(v));
+            {
+                if (json_is_integer(v)) {
+                    printf("%-22s %lld\n", k, (long long)json_integer_value(v));
+                    continue;
+                }
+                /* worker_metrics: a block per worker, its counters on one line. */
+                size_t i;
+                json_t *w;
+                json_array_foreach(v, i, w)
+                {
+                    printf("worker %s (%s) inflight %lld/%lld, counters %lld ms old\n ",
+                           json_string_value(json_object_get(w, "instance")),
+                           json_string_value(json_object_get(w, "system")),
+                           (long long)json_integer_value(json_object_get(w, "inflight")),
+                           (long long)json_integer_value(json_object_get(w, "capacity")),
+                           (long long)json_integer_value(json_object_get(w, "metrics_age_ms")));
+                    const char *mk;
+                    json_t *mv;
+                    json_object_foreach(json_object_get(w, "metrics"), mk, mv)
+                        printf(" %s=%lld", mk, (long long)json_integer_value(mv));
+                    printf("\n");
+                }
+            }
     }
     json_decref(r);
     return rc;

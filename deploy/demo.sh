@@ -96,4 +96,8 @@ echo
 echo "== sagas"
 zsaga list
 echo
+echo "== orchestrator and worker counters (workers report theirs each second)"
+sleep 1.2
+zsaga stats
+echo
 echo "== shutting down"

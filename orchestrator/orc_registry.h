@@ -19,6 +19,11 @@ typedef struct orc_worker_s {
     char system[MSG_NAME_MAX + 1];
     uint32_t capacity, inflight;
     uint64_t last_seen_ms;
+    /* The counters of its last heartbeat (a msgpack map, kept as sent),
+       for the stats reply; larger maps are not kept. */
+    uint8_t metrics[1024];
+    uint32_t metrics_len;
+    uint64_t metrics_ms; /* when they came */
     struct orc_worker_s *next;
 } orc_worker_t;
 

@@ -270,7 +270,7 @@ static void s_pack_stats(s_server_t *s, msgpack_packer *pk)
     const orc_stats_t *st = orc_engine_stats(s->engine);
     size_t used, map;
     jnl_usage(s->jnl, &used, &map);
-    msgpack_pack_map(pk, 19);
+    msgpack_pack_map(pk, 20);
     mp_pack_kv_uint(pk, "boot", orc_engine_boot(s->engine));
     mp_pack_kv_uint(pk, "uptime_ms", s_now() - s->started_ms);
     mp_pack_kv_uint(pk, "commits", st->commits);
@@ -290,6 +290,24 @@ static void s_pack_stats(s_server_t *s, msgpack_packer *pk)
     mp_pack_kv_uint(pk, "journal_used_bytes", used);
     mp_pack_kv_uint(pk, "journal_map_bytes", map);
     mp_pack_kv_uint(pk, "bad_worker_messages", s->bad_worker_msgs);
+    /* Each worker's own counters (pool, steps), from its last heartbeat. */
+    orc_registry_t *reg = orc_engine_registry(s->engine);
+    mp_pack_cstr(pk, "worker_metrics");
+    msgpack_pack_array(pk, orc_registry_worker_count(reg));
+    for (orc_system_t *sys = orc_registry_systems(reg); sys; sys = sys->next)
+        for (orc_worker_t *w = sys->workers; w; w = w->next) {
+            msgpack_pack_map(pk, 6);
+            mp_pack_kv_str(pk, "instance", w->rid);
+            mp_pack_kv_str(pk, "system", w->system);
+            mp_pack_kv_uint(pk, "capacity", w->capacity);
+            mp_pack_kv_uint(pk, "inflight", w->inflight);
+            mp_pack_kv_uint(pk, "metrics_age_ms", w->metrics_len ? s_now() - w->metrics_ms : 0);
+            mp_pack_cstr(pk, "metrics");
+            if (w->metrics_len)
+                mp_pack_raw(pk, w->metrics, w->metrics_len);
+            else
+                msgpack_pack_map(pk, 0);
+        }
 }
 
 static void s_reply_error(s_server_t *s, const s_pending_t *p, msg_type_t type, const char *code,
@@ -583,7 +601,18 @@ static void s_worker_message(s_server_t *s, const s_envelope_t *env, zmq_msg_t *
                   m.capacity, m.nops);
         s_owe_heartbeat(s, rid, true);
         break;
-    case MSG_HEARTBEAT: s_owe_heartbeat(s, rid, orc_engine_heartbeat(s->engine, rid)); break;
+    case MSG_HEARTBEAT: {
+        bool known = orc_engine_heartbeat(s->engine, rid);
+        orc_worker_t *w = orc_registry_worker(orc_engine_registry(s->engine), rid);
+        if (w && m.raw_len <= sizeof w->metrics && m.raw_len &&
+            (m.raw[0] >> 4 == 0x8 || m.raw[0] == 0xde || m.raw[0] == 0xdf)) {
+            memcpy(w->metrics, m.raw, m.raw_len);
+            w->metrics_len = (uint32_t)m.raw_len;
+            w->metrics_ms = s_now();
+        }
+        s_owe_heartbeat(s, rid, known);
+        break;
+    }
     case MSG_RESULT: orc_engine_result(s->engine, rid, &m); break;
     default:
         if (s->bad_worker_msgs++ % 1000 == 0)

@@ -92,6 +92,15 @@ db_dialect_t wrk_db_dialect(const wrk_conn_t *c)
     return c->drv->dialect;
 }
 
+int wrk_db_iso_parse(const char *name)
+{
+    static const char *names[] = { "read-committed", "repeatable-read", "serializable" };
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, names[i]) == 0)
+            return DB_ISO_READ_COMMITTED + i;
+    return -1;
+}
+
 const char *wrk_db_rc_name(db_rc_t rc)
 {
     static const char *names[] = { "ok", "conflict", "retry", "failed", "broken" };

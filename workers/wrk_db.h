@@ -106,6 +106,8 @@ void wrk_db_rollback(wrk_conn_t *c);
 const char *wrk_db_error(const wrk_conn_t *c);
 db_dialect_t wrk_db_dialect(const wrk_conn_t *c);
 const char *wrk_db_rc_name(db_rc_t rc);
+/* "read-committed", "repeatable-read" or "serializable"; -1 otherwise. */
+int wrk_db_iso_parse(const char *name);
 
 /* Result access after exec. */
 int wrk_db_nrows(const wrk_conn_t *c);

@@ -15,7 +15,11 @@
 
     A statement failing inside a transaction aborts it in PostgreSQL until
     the transaction or a savepoint is rolled back; the barrier relies on
-    exactly that (ROLLBACK TO SAVEPOINT after a failed handler).
+    exactly that (ROLLBACK TO SAVEPOINT after a failed handler). Every later
+    statement then fails with 25P02, which says nothing of the cause: the
+    driver answers 25P02 (and a COMMIT that rolled back) with the error that
+    aborted the transaction, so a serialization failure that code let pass
+    is still retried, not failed for good.
 */
 #include "wrk_db.h"
 
@@ -30,6 +34,8 @@
 typedef struct {
     wrk_conn_t base;
     PGconn *pg;
+    db_rc_t aborted_rc; /* the error that aborted the transaction */
+    char aborted_msg[sizeof((wrk_conn_t *)0)->err];
     struct {
         const char *sql;
         char *text; /* the original SQL, to check a cache hit */
@@ -47,6 +53,9 @@ static db_rc_t p_map(p_conn_t *c, PGresult *res)
         text[--n] = 0;
     if (PQstatus(c->pg) == CONNECTION_BAD || !state)
         return wrk_db_fail(&c->base, DB_BROKEN, "postgresql: %s", text);
+    if (strcmp(state, "25P02") == 0 && c->aborted_rc)
+        return wrk_db_fail(&c->base, c->aborted_rc, "%s (it aborted the transaction)",
+                           c->aborted_msg);
     db_rc_t rc = DB_FAILED;
     if (strcmp(state, "23505") == 0)
         rc = DB_CONFLICT;
@@ -55,7 +64,10 @@ static db_rc_t p_map(p_conn_t *c, PGresult *res)
         rc = DB_RETRY;
     else if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
         rc = DB_BROKEN;
-    return wrk_db_fail(&c->base, rc, "postgresql %s: %s", state, text);
+    wrk_db_fail(&c->base, rc, "postgresql %s: %s", state, text);
+    c->aborted_rc = rc;
+    snprintf(c->aborted_msg, sizeof c->aborted_msg, "%s", c->base.err);
+    return rc;
 }
 
 /* Run a statement without parameters (simple protocol). */
@@ -64,6 +76,8 @@ static db_rc_t p_simple(p_conn_t *c, const char *sql)
     PGresult *res = PQexec(c->pg, sql);
     ExecStatusType st = PQresultStatus(res);
     db_rc_t rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? DB_OK : p_map(c, res);
+    if (rc == DB_OK)
+        c->aborted_rc = DB_OK;
     PQclear(res);
     return rc;
 }
@@ -214,7 +228,7 @@ static db_rc_t p_exec(wrk_conn_t *base, const char *sql, const db_val_t *p, int 
     db_rc_t rc;
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
         p_rows(c, res);
-        rc = DB_OK;
+        rc = c->aborted_rc = DB_OK;
     } else {
         rc = p_map(c, res);
     }
@@ -241,7 +255,10 @@ static db_rc_t p_commit(wrk_conn_t *base)
     db_rc_t rc;
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         rc = p_map(c, res);
-    else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) /* an aborted transaction */
+    else if (strcmp(PQcmdStatus(res), "COMMIT") != 0 && c->aborted_rc) /* rolled back */
+        rc = wrk_db_fail(base, c->aborted_rc, "%s (the transaction was rolled back)",
+                         c->aborted_msg);
+    else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
         rc = wrk_db_fail(base, DB_FAILED, "postgresql: the transaction was rolled back");
     else
         rc = DB_OK;

@@ -35,6 +35,7 @@ typedef struct {
     uint32_t capacity, heartbeat_ms, statement_timeout_ms;
     wrk_pool_config_t pool;
     wrk_fault_t faults;
+    db_iso_t isolation;
     bool migrate;
 } s_config_t;
 
@@ -50,7 +51,7 @@ typedef struct {
 } s_exec_t;
 
 typedef struct {
-    uint64_t ok, failed, retry, duplicates;
+    uint64_t ok, failed, retry, duplicates, replays;
 } s_counts_t;
 
 static volatile sig_atomic_t s_stop, s_dump;
@@ -138,6 +139,7 @@ static void s_run_job(s_exec_t *x, const void *body, size_t len, msgpack_sbuffer
         c->attempt = m.attempt;
         c->now_ms = wrk_now_ms();
         c->statement_timeout_ms = x->cfg->statement_timeout_ms;
+        c->iso = x->cfg->isolation;
         st = wrk_step_run(c, op, &x->cfg->faults);
         wrk_pool_release(x->pool, &c->db, c->broken);
     }
@@ -150,6 +152,7 @@ static void s_run_job(s_exec_t *x, const void *body, size_t len, msgpack_sbuffer
         s_counts.retry++;
     if (c->duplicate)
         s_counts.duplicates++;
+    s_counts.replays += c->replays;
     pthread_mutex_unlock(&s_counts_mu);
     zlog_debug("%s %s/%s %s try %u: %s %s", m.type == MSG_COMPENSATE ? "compensate" : "execute",
                m.id, m.step, m.op, m.attempt,
@@ -224,7 +227,7 @@ static void s_pack_metrics(msgpack_packer *pk, wrk_pool_t *pool)
     pthread_mutex_lock(&s_counts_mu);
     c = s_counts;
     pthread_mutex_unlock(&s_counts_mu);
-    msgpack_pack_map(pk, 18);
+    msgpack_pack_map(pk, 19);
     mp_pack_kv_uint(pk, "pool_total", ps.total);
     mp_pack_kv_uint(pk, "pool_active", ps.active);
     mp_pack_kv_uint(pk, "pool_idle", ps.idle);
@@ -243,6 +246,7 @@ static void s_pack_metrics(msgpack_packer *pk, wrk_pool_t *pool)
     mp_pack_kv_uint(pk, "steps_failed", c.failed);
     mp_pack_kv_uint(pk, "steps_retry", c.retry);
     mp_pack_kv_uint(pk, "duplicates", c.duplicates);
+    mp_pack_kv_uint(pk, "db_replays", c.replays);
 }
 
 static void s_send_heartbeat(void *dealer, wrk_pool_t *pool, uint32_t inflight,
@@ -268,7 +272,7 @@ static void s_log_metrics(wrk_pool_t *pool)
     zlog_info("pool total=%u active=%u idle=%u waiting=%u acquisitions=%llu timeouts=%llu "
               "mean_acquire_us=%llu queries=%llu mean_query_us=%llu slow=%llu errors=%llu "
               "connects=%llu connect_failures=%llu dropped=%llu; steps ok=%llu failed=%llu "
-              "retry=%llu duplicates=%llu",
+              "retry=%llu duplicates=%llu db_replays=%llu",
               ps.total, ps.active, ps.idle, ps.waiting, (unsigned long long)ps.acquisitions,
               (unsigned long long)ps.acquire_timeouts,
               (unsigned long long)(ps.acquisitions ? ps.acquire_us / ps.acquisitions : 0),
@@ -278,7 +282,7 @@ static void s_log_metrics(wrk_pool_t *pool)
               (unsigned long long)ps.connects, (unsigned long long)ps.connect_failures,
               (unsigned long long)ps.dropped, (unsigned long long)c.ok,
               (unsigned long long)c.failed, (unsigned long long)c.retry,
-              (unsigned long long)c.duplicates);
+              (unsigned long long)c.duplicates, (unsigned long long)c.replays);
 }
 
 static int s_run(const wrk_system_t *sys, s_config_t *cfg)
@@ -497,6 +501,8 @@ static void s_usage(const wrk_system_t *sys, FILE *f)
         "  --pool-min N --pool-max N   connections kept and allowed (default 1 and capacity)\n"
         "  --acquire-timeout MS     wait for a free connection (default 5000)\n"
         "  --statement-timeout MS   longest a step's transaction may run (default 30000)\n"
+        "  --isolation LEVEL        read-committed (default), repeatable-read or serializable;\n"
+        "                           an operation that needs a stronger level keeps it\n"
         "  --slow-query MS          count statements slower than this (default 200)\n"
         "  --heartbeat MS           heartbeat interval (default 1000)\n"
         "  --fault SPEC             inject failures (see docs/operations.md); also ZSAGA_FAULTS\n"
@@ -535,6 +541,7 @@ int wrk_main(const wrk_system_t *sys, int argc, char **argv)
         { "acquire-timeout", required_argument, 0, 'a' },
         { "statement-timeout", required_argument, 0, 's' },
         { "slow-query", required_argument, 0, 'q' },
+        { "isolation", required_argument, 0, 'I' },
         { "heartbeat", required_argument, 0, 'b' },
         { "fault", required_argument, 0, 'f' },
         { "no-migrate", no_argument, 0, 'M' },
@@ -568,6 +575,17 @@ int wrk_main(const wrk_system_t *sys, int argc, char **argv)
                 return 2;
             }
             break;
+        case 'I': {
+            int iso = wrk_db_iso_parse(optarg);
+            if (iso < 0) {
+                fprintf(stderr,
+                        "%s: --isolation must be read-committed, repeatable-read or serializable\n",
+                        prog);
+                return 2;
+            }
+            cfg.isolation = (db_iso_t)iso;
+            break;
+        }
         case 'M': cfg.migrate = false; break;
         case 'l':
             if ((level = zlog_level_parse(optarg)) < 0) {

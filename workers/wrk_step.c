@@ -378,10 +378,18 @@ static wrk_status_t s_run_handler(wrk_ctx_t *ctx, const wrk_op_t *op, const wrk_
     return st == WRK_OK ? op->fn(ctx) : st;
 }
 
+/* The stronger of the worker's level and the operation's: an operation
+   that needs REPEATABLE READ keeps it on a READ COMMITTED worker, and a
+   SERIALIZABLE worker is never weakened by an operation. */
+static db_iso_t s_iso(const wrk_ctx_t *ctx, const wrk_op_t *op)
+{
+    return op->iso > ctx->iso ? op->iso : ctx->iso;
+}
+
 static wrk_status_t s_action(wrk_ctx_t *ctx, const wrk_op_t *op, const wrk_fault_t *faults)
 {
     db_rc_t rc;
-    if ((rc = wrk_db_begin(ctx->db, op->iso, ctx->statement_timeout_ms)))
+    if ((rc = wrk_db_begin(ctx->db, s_iso(ctx, op), ctx->statement_timeout_ms)))
         return s_abort(ctx, rc);
     if ((rc = s_insert(ctx, "action", "running")))
         return s_abort(ctx, rc);
@@ -434,7 +442,7 @@ static wrk_status_t s_action(wrk_ctx_t *ctx, const wrk_op_t *op, const wrk_fault
 static wrk_status_t s_compensate(wrk_ctx_t *ctx, const wrk_op_t *op, const wrk_fault_t *faults)
 {
     db_rc_t rc;
-    if ((rc = wrk_db_begin(ctx->db, op->iso, ctx->statement_timeout_ms)))
+    if ((rc = wrk_db_begin(ctx->db, s_iso(ctx, op), ctx->statement_timeout_ms)))
         return s_abort(ctx, rc);
     if ((rc = s_insert(ctx, "action", "blocked")))
         return s_abort(ctx, rc);
@@ -546,6 +554,7 @@ wrk_status_t wrk_step_run(wrk_ctx_t *ctx, const wrk_op_t *op, const wrk_fault_t 
 {
     wrk_status_t st = WRK_RETRY;
     ctx->faults = faults;
+    ctx->replays = 0;
     for (int t = 0; t < LOCAL_TRIES; t++) {
         s_reset(ctx);
         if (wrk_db_dialect(ctx->db) == DB_DIALECT_REDIS)
@@ -557,6 +566,7 @@ wrk_status_t wrk_step_run(wrk_ctx_t *ctx, const wrk_op_t *op, const wrk_fault_t 
             break;
         /* Busy, deadlock, serialization failure: the database asks for the
            whole transaction again; do it here before troubling the saga. */
+        ctx->replays++;
         usleep((useconds_t)(5000u << t) + (useconds_t)(random() % 5000));
     }
     if (st == WRK_OK && !ctx->duplicate && ctx->result.size == 0)

@@ -63,6 +63,7 @@ struct wrk_ctx_s {
     msg_phase_t phase;
     uint32_t attempt;
     uint32_t statement_timeout_ms;
+    db_iso_t iso;   /* the worker's level; an operation may ask for a stronger one */
     int64_t now_ms; /* wall clock, for timestamps */
     msg_kv_t params[MSG_MAX_PARAMS];
     int nparams;
@@ -75,7 +76,8 @@ struct wrk_ctx_s {
     char code[MSG_CODE_MAX + 1];
     char message[MSG_TEXT_MAX + 1];
     bool transient, broken, duplicate;
-    bool lua_ran; /* Redis: the handler ran its barrier script */
+    bool lua_ran;     /* Redis: the handler ran its barrier script */
+    uint32_t replays; /* transactions run again for a deadlock, busy or serialization error */
     const wrk_fault_t *faults;
     uint8_t *prior_buf; /* bytes the prior kv strings point into */
     size_t prior_len;

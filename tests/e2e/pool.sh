@@ -25,6 +25,13 @@ ids=""
 for i in $(seq 1 24); do debit_saga "queue$i" 1; ids="$ids queue$i"; done
 wait_ended $ids
 for id in $ids; do assert_eq completed "$(saga_state "$id")" "$id completed on its only try"; done
+# The worker's heartbeats carry its counters to zsagad, which shows them.
+i=0
+until zsaga stats --json | tr -d ' \n' | grep -q '"system":"banking".*"steps_ok":24'; do
+    i=$((i + 1)); [ $i -lt 50 ] || fail "zsaga stats never showed the worker's 24 steps: $(zsaga stats)"
+    sleep 0.1
+done
+zsaga stats | grep -A1 "^worker banking" | grep -q "pool_total=2 " || fail "zsaga stats: $(zsaga stats)"
 kill -TERM "$W_banking"; wait "$W_banking" 2>/dev/null || true
 assert_eq 2 "$(metric total)" "never more than 2 connections"
 assert_eq 0 "$(metric timeouts)" "no acquire timed out"

@@ -87,12 +87,16 @@ static wrk_status_t s_credit(wrk_ctx_t *c, const char *account, int64_t amount,
     return WRK_OK;
 }
 
-static void s_out_balance(wrk_ctx_t *c, const char *key, const char *account)
+/* The account's balance as output `key`. A failed read fails the step
+   like any other statement: the transaction may be aborted by it. */
+static wrk_status_t s_out_balance(wrk_ctx_t *c, const char *key, const char *account)
 {
-    if (wrk_db_exec(c->db, "SELECT balance FROM accounts WHERE number = ?", DB_S(account)) ==
-            DB_OK &&
-        wrk_db_nrows(c->db) == 1)
+    db_rc_t rc = wrk_db_exec(c->db, "SELECT balance FROM accounts WHERE number = ?", DB_S(account));
+    if (rc)
+        return wrk_db_status(c, rc);
+    if (wrk_db_nrows(c->db) == 1)
         wrk_out_int(c, key, wrk_db_int(c->db, 0, 0));
+    return WRK_OK;
 }
 
 /* ---- debit and credit ------------------------------------------------- */
@@ -108,7 +112,7 @@ static wrk_status_t op_debit_account(wrk_ctx_t *c)
     if (st == WRK_OK) {
         wrk_out_str(c, "account", acct);
         wrk_out_int(c, "amount", amount);
-        s_out_balance(c, "balance", acct);
+        st = s_out_balance(c, "balance", acct);
     }
     return st;
 }
@@ -124,7 +128,7 @@ static wrk_status_t op_credit_account(wrk_ctx_t *c)
     if (st == WRK_OK) {
         wrk_out_str(c, "account", acct);
         wrk_out_int(c, "amount", amount);
-        s_out_balance(c, "balance", acct);
+        st = s_out_balance(c, "balance", acct);
     }
     return st;
 }
@@ -157,10 +161,8 @@ static wrk_status_t s_transfer(wrk_ctx_t *c, bool reverse)
         if (st == WRK_OK)
             st = s_debit(c, from, amount, cur, "transfer_out");
     }
-    if (st == WRK_OK) {
-        s_out_balance(c, "from_balance", from);
-        s_out_balance(c, "to_balance", to);
-    }
+    if (st == WRK_OK && (st = s_out_balance(c, "from_balance", from)) == WRK_OK)
+        st = s_out_balance(c, "to_balance", to);
     return st;
 }
 

@@ -24,12 +24,14 @@
 #include <stdio.h>
 #include <string.h>
 
-static int64_t s_rule(wrk_ctx_t *c, const char *name, int64_t def)
+/* A rule from fraud_rules into *out, or its default when the table has no
+   such row. A database error is the caller's: deciding on a default rule
+   because the read failed would let a blocked payment through. */
+static db_rc_t s_rule(wrk_ctx_t *c, const char *name, int64_t def, int64_t *out)
 {
-    if (wrk_db_exec(c->db, "SELECT value FROM fraud_rules WHERE name = ?", DB_S(name)) == DB_OK &&
-        wrk_db_nrows(c->db) == 1)
-        return wrk_db_int(c->db, 0, 0);
-    return def;
+    db_rc_t rc = wrk_db_exec(c->db, "SELECT value FROM fraud_rules WHERE name = ?", DB_S(name));
+    *out = rc == DB_OK && wrk_db_nrows(c->db) == 1 ? wrk_db_int(c->db, 0, 0) : def;
+    return rc;
 }
 
 /* A rule from fraud:rules, or its default. */
@@ -131,9 +133,11 @@ static wrk_status_t op_fraud_check(wrk_ctx_t *c)
     if (s_redis(c))
         return wrk_step_lua(c, s_lua_fraud_check,
                             (db_val_t[]){ DB_S(cust), DB_I(amount), DB_S(cur) }, 3);
-    int64_t block = s_rule(c, "block_score", 80), large = s_rule(c, "large_amount", 10000000);
-    db_rc_t rc = wrk_db_exec(c->db, "SELECT score FROM watchlist WHERE customer = ?", DB_S(cust));
-    if (rc)
+    int64_t block, large;
+    db_rc_t rc;
+    if ((rc = s_rule(c, "block_score", 80, &block)) ||
+        (rc = s_rule(c, "large_amount", 10000000, &large)) ||
+        (rc = wrk_db_exec(c->db, "SELECT score FROM watchlist WHERE customer = ?", DB_S(cust))))
         return wrk_db_status(c, rc);
     int64_t score = wrk_db_nrows(c->db) ? wrk_db_int(c->db, 0, 0) : 10;
     if (amount >= large)
@@ -172,14 +176,15 @@ static wrk_status_t op_risk_assessment(wrk_ctx_t *c)
     if (s_redis(c))
         return wrk_step_lua(c, s_lua_risk_assessment,
                             (db_val_t[]){ DB_S(cust), DB_I(amount), DB_S(cur), DB_S(acct) }, 4);
-    int64_t window = s_rule(c, "velocity_window_ms", 60000);
-    int64_t max_count = s_rule(c, "velocity_max_count", 5);
-    int64_t max_amount = s_rule(c, "velocity_max_amount", 2000000);
-    db_rc_t rc = wrk_db_exec(c->db,
-                             "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM velocity WHERE "
-                             "customer = ? AND status = 'active' AND ts_ms > ?",
-                             DB_S(cust), DB_I(c->now_ms - window));
-    if (rc)
+    int64_t window, max_count, max_amount;
+    db_rc_t rc;
+    if ((rc = s_rule(c, "velocity_window_ms", 60000, &window)) ||
+        (rc = s_rule(c, "velocity_max_count", 5, &max_count)) ||
+        (rc = s_rule(c, "velocity_max_amount", 2000000, &max_amount)) ||
+        (rc = wrk_db_exec(c->db,
+                          "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM velocity WHERE "
+                          "customer = ? AND status = 'active' AND ts_ms > ?",
+                          DB_S(cust), DB_I(c->now_ms - window))))
         return wrk_db_status(c, rc);
     int64_t count = wrk_db_int(c->db, 0, 0), sum = wrk_db_int(c->db, 0, 1);
     if (count + 1 > max_count)
