@@ -44,13 +44,20 @@ void wrk_db_close(wrk_conn_t **c_p)
     *c_p = NULL;
 }
 
-db_rc_t wrk_db_execv(wrk_conn_t *c, const char *sql, const db_val_t *params, int n)
+/* Run a statement (and the commit, with commit) and count it. */
+static db_rc_t s_exec(wrk_conn_t *c, const char *sql, const db_val_t *params, int n, bool commit)
 {
     struct timespec t0, t1;
     db_rows_reset(&c->rows);
     c->err[0] = 0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    db_rc_t rc = c->drv->exec(c, sql, params, n);
+    db_rc_t rc;
+    if (!commit)
+        rc = c->drv->exec(c, sql, params, n);
+    else if (c->drv->exec_commit)
+        rc = c->drv->exec_commit(c, sql, params, n);
+    else if (!(rc = c->drv->exec(c, sql, params, n)))
+        rc = c->drv->commit(c);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     uint64_t ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)t1.tv_nsec -
                   (uint64_t)t0.tv_nsec;
@@ -64,6 +71,16 @@ db_rc_t wrk_db_execv(wrk_conn_t *c, const char *sql, const db_val_t *params, int
     if (rc == DB_OK && c->rows.oom)
         return wrk_db_fail(c, DB_RETRY, "out of memory reading the result");
     return rc;
+}
+
+db_rc_t wrk_db_execv(wrk_conn_t *c, const char *sql, const db_val_t *params, int n)
+{
+    return s_exec(c, sql, params, n, false);
+}
+
+db_rc_t wrk_db_execv_commit(wrk_conn_t *c, const char *sql, const db_val_t *params, int n)
+{
+    return s_exec(c, sql, params, n, true);
 }
 
 db_rc_t wrk_db_begin(wrk_conn_t *c, db_iso_t iso, uint32_t statement_timeout_ms)

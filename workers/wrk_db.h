@@ -76,6 +76,8 @@ typedef struct {
     void (*rollback)(wrk_conn_t *c);
     db_rc_t (*exec)(wrk_conn_t *c, const char *sql, const db_val_t *params, int nparams);
     db_rc_t (*ping)(wrk_conn_t *c);
+    /* Optional: exec, then commit, in one round trip. */
+    db_rc_t (*exec_commit)(wrk_conn_t *c, const char *sql, const db_val_t *params, int nparams);
 } wrk_driver_t;
 
 /* Every connection starts with these fields (drivers embed it first). */
@@ -100,6 +102,13 @@ void wrk_db_close(wrk_conn_t **c_p);
     wrk_db_execv((c), (sql), (db_val_t[]){ DB_NULLV, ##__VA_ARGS__ } + 1,                          \
                  (int)(sizeof((db_val_t[]){ DB_NULLV, ##__VA_ARGS__ }) / sizeof(db_val_t)) - 1)
 db_rc_t wrk_db_execv(wrk_conn_t *c, const char *sql, const db_val_t *params, int n);
+/* A last statement and the commit, together where the driver can: the
+   statement's failure or the commit's, either way the caller rolls back. */
+#define wrk_db_exec_commit(c, sql, ...)                                                            \
+    wrk_db_execv_commit(                                                                           \
+        (c), (sql), (db_val_t[]){ DB_NULLV, ##__VA_ARGS__ } + 1,                                   \
+        (int)(sizeof((db_val_t[]){ DB_NULLV, ##__VA_ARGS__ }) / sizeof(db_val_t)) - 1)
+db_rc_t wrk_db_execv_commit(wrk_conn_t *c, const char *sql, const db_val_t *params, int n);
 db_rc_t wrk_db_begin(wrk_conn_t *c, db_iso_t iso, uint32_t statement_timeout_ms);
 db_rc_t wrk_db_commit(wrk_conn_t *c);
 void wrk_db_rollback(wrk_conn_t *c);

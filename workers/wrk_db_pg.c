@@ -13,6 +13,14 @@
     transient; class 08 and a dead connection are broken; the rest (other
     integrity violations, bad data, bad SQL) fail for good.
 
+    Round trips are what a step costs on a small machine, so the driver
+    saves them: BEGIN, SAVEPOINT and ROLLBACK TO SAVEPOINT, whose results
+    nobody reads at once, wait and go with the next statement in one
+    pipeline (libpq pipeline mode), and a step's last statement goes with
+    its COMMIT (exec_commit). An error in any of them is that statement's
+    error. The statement timeout is a session setting, set only when it
+    changes: PostgreSQL counts it per statement either way.
+
     A statement failing inside a transaction aborts it in PostgreSQL until
     the transaction or a savepoint is rolled back; the barrier relies on
     exactly that (ROLLBACK TO SAVEPOINT after a failed handler). Every later
@@ -28,13 +36,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CACHE_SIZE 64
-#define MAX_PARAMS 64
+#define CACHE_SIZE  64
+#define MAX_PARAMS  64
+#define MAX_PENDING 4
 
 typedef struct {
     wrk_conn_t base;
     PGconn *pg;
     db_rc_t aborted_rc; /* the error that aborted the transaction */
+    int npending;       /* statements waiting for the next one */
+    const char *pending[MAX_PENDING + 2];
+    char begin[64];
+    int64_t timeout_ms; /* the session's statement_timeout, -1 unknown */
     char aborted_msg[sizeof((wrk_conn_t *)0)->err];
     struct {
         const char *sql;
@@ -179,18 +192,105 @@ static void p_rows(p_conn_t *c, PGresult *res)
     c->base.rows.changes = t && *t ? strtoll(t, NULL, 10) : 0;
 }
 
-static db_rc_t p_exec(wrk_conn_t *base, const char *sql, const db_val_t *p, int n)
+/* A statement nobody reads the result of at once: it waits for the next. */
+static bool p_deferrable(const char *sql)
+{
+    return strncmp(sql, "SAVEPOINT ", 10) == 0 || strncmp(sql, "ROLLBACK TO SAVEPOINT ", 22) == 0;
+}
+
+/* Send what is pending, then the prepared statement `name` (if any), then
+   COMMIT (if commit), in one round trip, and read every result: the first
+   error is the answer, and the statement's rows are kept. */
+static db_rc_t p_pipeline(p_conn_t *c, const char *name, int n, const char *const *vals,
+                          const int *lens, const int *fmts, bool commit)
+{
+    int nq = 0, stmt = -1, last = -1;
+    bool ok = PQenterPipelineMode(c->pg) == 1;
+    for (int i = 0; ok && i < c->npending; i++, nq++)
+        ok = PQsendQueryParams(c->pg, c->pending[i], 0, NULL, NULL, NULL, NULL, 0) == 1;
+    c->npending = 0;
+    if (ok && name)
+        stmt = nq++, ok = PQsendQueryPrepared(c->pg, name, n, vals, lens, fmts, 0) == 1;
+    if (ok && commit)
+        last = nq++, ok = PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1;
+    if (!ok || PQpipelineSync(c->pg) != 1) {
+        db_rc_t rc = wrk_db_fail(&c->base, DB_BROKEN, "postgresql: %s", PQerrorMessage(c->pg));
+        PQexitPipelineMode(c->pg);
+        return rc;
+    }
+    db_rc_t rc = DB_OK;
+    bool aborted = false;
+    for (int q = 0; q < nq; q++) {
+        PGresult *res = PQgetResult(c->pg);
+        if (!res) {
+            rc = rc ? rc : p_map(c, NULL);
+            break;
+        }
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+            if (q == stmt)
+                p_rows(c, res);
+            if (q == last && strcmp(PQcmdStatus(res), "COMMIT") != 0 && !rc)
+                rc =
+                    wrk_db_fail(&c->base, DB_FAILED, "postgresql: the transaction was rolled back");
+        } else if (st == PGRES_PIPELINE_ABORTED) {
+            aborted = true; /* skipped after an earlier error */
+        } else if (!rc) {
+            rc = p_map(c, res);
+        }
+        PQclear(res);
+        while ((res = PQgetResult(c->pg))) /* up to this query's end */
+            PQclear(res);
+    }
+    (void)aborted;
+    /* Then the sync that closes the pipeline. */
+    for (PGresult *res; PQstatus(c->pg) == CONNECTION_OK && (res = PQgetResult(c->pg));) {
+        bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+        PQclear(res);
+        if (sync)
+            break;
+    }
+    if (PQexitPipelineMode(c->pg) != 1 && !rc)
+        rc = wrk_db_fail(&c->base, DB_BROKEN, "postgresql: %s", PQerrorMessage(c->pg));
+    if (rc == DB_OK)
+        c->aborted_rc = DB_OK;
+    return rc;
+}
+
+static db_rc_t p_run(wrk_conn_t *base, const char *sql, const db_val_t *p, int n, bool commit)
 {
     p_conn_t *c = (p_conn_t *)base;
     if (n > MAX_PARAMS)
         return wrk_db_fail(base, DB_FAILED, "postgresql: more than %d parameters", MAX_PARAMS);
+    if (n == 0 && !commit && p_deferrable(sql) && c->npending < MAX_PENDING &&
+        PQtransactionStatus(c->pg) != PQTRANS_INERROR) {
+        c->pending[c->npending++] = sql;
+        return DB_OK;
+    }
     PGresult *res;
-    if (n == 0) {
-        res = PQexec(c->pg, sql);
+    if (n == 0 && !commit) {
+        if (c->npending) {
+            /* Several statements in one simple query: one round trip. */
+            char *all = NULL;
+            size_t len = strlen(sql) + 1;
+            for (int i = 0; i < c->npending; i++)
+                len += strlen(c->pending[i]) + 2;
+            if (!(all = malloc(len)))
+                return wrk_db_fail(base, DB_RETRY, "postgresql: out of memory");
+            all[0] = 0;
+            for (int i = 0; i < c->npending; i++)
+                strcat(strcat(all, c->pending[i]), "; ");
+            strcat(all, sql);
+            c->npending = 0;
+            res = PQexec(c->pg, all);
+            free(all);
+        } else {
+            res = PQexec(c->pg, sql);
+        }
     } else {
         char name[16];
-        db_rc_t rc = p_prepare(c, sql, name);
-        if (rc)
+        db_rc_t rc = DB_OK;
+        if (n > 0 && (rc = p_prepare(c, sql, name)))
             return rc;
         const char *vals[MAX_PARAMS];
         int lens[MAX_PARAMS], fmts[MAX_PARAMS];
@@ -220,9 +320,19 @@ static db_rc_t p_exec(wrk_conn_t *base, const char *sql, const db_val_t *p, int 
             default: vals[i] = NULL;
             }
         }
-        res = PQexecPrepared(c->pg, name, n, vals, lens, fmts, 0);
+        bool piped = n == 0 || c->npending || commit;
+        if (n == 0) { /* with commit: a statement without parameters goes as it is */
+            c->pending[c->npending++] = sql;
+            rc = p_pipeline(c, NULL, 0, NULL, NULL, NULL, true);
+        } else if (piped) {
+            rc = p_pipeline(c, name, n, vals, lens, fmts, commit);
+        } else {
+            res = PQexecPrepared(c->pg, name, n, vals, lens, fmts, 0);
+        }
         for (int i = 0; i < n; i++)
             free(copies[i]);
+        if (piped)
+            return rc;
     }
     ExecStatusType st = PQresultStatus(res);
     db_rc_t rc;
@@ -240,17 +350,37 @@ static db_rc_t p_begin(wrk_conn_t *base, db_iso_t iso, uint32_t timeout_ms)
 {
     static const char *levels[] = { "READ COMMITTED", "READ COMMITTED", "REPEATABLE READ",
                                     "SERIALIZABLE" };
-    char sql[160];
-    /* One round trip: the level, and a statement timeout that ends with
-       the transaction (SET LOCAL). */
-    snprintf(sql, sizeof sql, "BEGIN ISOLATION LEVEL %s; SET LOCAL statement_timeout = %u",
-             levels[iso], timeout_ms);
-    return p_simple((p_conn_t *)base, sql);
+    p_conn_t *c = (p_conn_t *)base;
+    if (c->timeout_ms != (int64_t)timeout_ms) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "SET statement_timeout = %u", timeout_ms);
+        db_rc_t rc = p_simple(c, sql);
+        if (rc)
+            return rc;
+        c->timeout_ms = timeout_ms;
+    }
+    /* Sent with the first statement. */
+    snprintf(c->begin, sizeof c->begin, "BEGIN ISOLATION LEVEL %s", levels[iso]);
+    c->npending = 0;
+    c->pending[c->npending++] = c->begin;
+    return DB_OK;
+}
+
+static db_rc_t p_exec(wrk_conn_t *base, const char *sql, const db_val_t *p, int n)
+{
+    return p_run(base, sql, p, n, false);
+}
+
+static db_rc_t p_exec_commit(wrk_conn_t *base, const char *sql, const db_val_t *p, int n)
+{
+    return p_run(base, sql, p, n, true);
 }
 
 static db_rc_t p_commit(wrk_conn_t *base)
 {
     p_conn_t *c = (p_conn_t *)base;
+    if (c->npending)
+        return p_pipeline(c, NULL, 0, NULL, NULL, NULL, true);
     PGresult *res = PQexec(c->pg, "COMMIT");
     db_rc_t rc;
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
@@ -269,6 +399,7 @@ static db_rc_t p_commit(wrk_conn_t *base)
 static void p_rollback(wrk_conn_t *base)
 {
     p_conn_t *c = (p_conn_t *)base;
+    c->npending = 0; /* never sent: nothing to undo */
     if (PQstatus(c->pg) != CONNECTION_OK || PQtransactionStatus(c->pg) == PQTRANS_IDLE)
         return;
     char save[sizeof base->err];
@@ -287,7 +418,7 @@ static void p_close(wrk_conn_t *base);
 
 const wrk_driver_t wrk_driver_pg = {
     "postgresql", DB_DIALECT_POSTGRES, p_connect, p_close, p_begin,
-    p_commit,     p_rollback,          p_exec,    p_ping,
+    p_commit,     p_rollback,          p_exec,    p_ping,  p_exec_commit,
 };
 
 static wrk_conn_t *p_connect(const char *uri, char *err, size_t errlen)
@@ -298,6 +429,7 @@ static wrk_conn_t *p_connect(const char *uri, char *err, size_t errlen)
         return NULL;
     }
     c->base.drv = &wrk_driver_pg;
+    c->timeout_ms = -1;
     c->pg = PQconnectdb(uri);
     if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
         snprintf(err, errlen, "postgresql: %s", c->pg ? PQerrorMessage(c->pg) : "out of memory");

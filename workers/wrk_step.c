@@ -307,17 +307,27 @@ static db_rc_t s_select(wrk_ctx_t *ctx, const char *phase)
                        DB_S(ctx->saga), DB_S(ctx->step), DB_S(phase));
 }
 
-static db_rc_t s_mark(wrk_ctx_t *ctx, const char *phase, const char *state, bool with_output)
+/* Set a barrier row's verdict: the last statement of a step's
+   transaction, so it goes with the commit. */
+static wrk_status_t s_mark_commit(wrk_ctx_t *ctx, const char *phase, const char *state,
+                                  bool with_output, const wrk_fault_t *faults)
 {
     if (with_output)
         s_pack_output(ctx);
-    return wrk_db_exec(
+    wrk_fault_crash_point(faults, WRK_FAULT_CRASH_BEFORE_COMMIT, ctx->op);
+    db_rc_t rc = wrk_db_exec_commit(
         ctx->db,
         "UPDATE zsaga_barrier SET state = ?, output = ?, code = ?, message = ? "
         "WHERE saga = ? AND step = ? AND phase = ?",
         DB_S(state), with_output ? DB_B(ctx->result.data, ctx->result.size) : DB_NULLV,
         ctx->code[0] ? DB_S(ctx->code) : DB_NULLV, ctx->message[0] ? DB_S(ctx->message) : DB_NULLV,
         DB_S(ctx->saga), DB_S(ctx->step), DB_S(phase));
+    if (rc) {
+        wrk_db_rollback(ctx->db);
+        return wrk_db_status(ctx, rc);
+    }
+    wrk_fault_crash_point(faults, WRK_FAULT_CRASH_AFTER_COMMIT, ctx->op);
+    return WRK_OK;
 }
 
 /* Keep the stored output of a row (column 1 of the last select). */
@@ -415,9 +425,7 @@ static wrk_status_t s_action(wrk_ctx_t *ctx, const wrk_op_t *op, const wrk_fault
         return s_abort(ctx, rc);
     wrk_status_t st = s_run_handler(ctx, op, faults);
     if (st == WRK_OK) {
-        if ((rc = s_mark(ctx, "action", "done", true)))
-            return s_abort(ctx, rc);
-        return s_commit(ctx, faults);
+        return s_mark_commit(ctx, "action", "done", true, faults);
     }
     if (st == WRK_FAILED && !ctx->transient && !ctx->broken) {
         /* Failed for good: undo the effect, keep the verdict, so no later
@@ -425,10 +433,9 @@ static wrk_status_t s_action(wrk_ctx_t *ctx, const wrk_op_t *op, const wrk_fault
         char code[sizeof ctx->code], msg[sizeof ctx->message];
         memcpy(code, ctx->code, sizeof code);
         memcpy(msg, ctx->message, sizeof msg);
-        if ((rc = wrk_db_exec(ctx->db, "ROLLBACK TO SAVEPOINT zsaga_op")) ||
-            (rc = s_mark(ctx, "action", "failed", false)))
+        if ((rc = wrk_db_exec(ctx->db, "ROLLBACK TO SAVEPOINT zsaga_op")))
             return s_abort(ctx, rc);
-        wrk_status_t cst = s_commit(ctx, faults);
+        wrk_status_t cst = s_mark_commit(ctx, "action", "failed", false, faults);
         if (cst != WRK_OK)
             return cst;
         memcpy(ctx->code, code, sizeof code);
@@ -467,9 +474,7 @@ static wrk_status_t s_compensate(wrk_ctx_t *ctx, const wrk_op_t *op, const wrk_f
     if (strcmp(wrk_db_text(ctx->db, 0, 0), "done") != 0) {
         /* The action failed (rolled back) or was blocked: nothing to undo. */
         snprintf(ctx->message, sizeof ctx->message, "nothing to undo: the action did not apply");
-        if ((rc = s_mark(ctx, "compensation", "null", false)))
-            return s_abort(ctx, rc);
-        return s_commit(ctx, faults);
+        return s_mark_commit(ctx, "compensation", "null", false, faults);
     }
     s_keep_output(ctx, true);
     if ((rc = wrk_db_exec(ctx->db, "SAVEPOINT zsaga_op")))
@@ -481,9 +486,7 @@ static wrk_status_t s_compensate(wrk_ctx_t *ctx, const wrk_op_t *op, const wrk_f
         wrk_db_rollback(ctx->db);
         return st;
     }
-    if ((rc = s_mark(ctx, "compensation", "done", true)))
-        return s_abort(ctx, rc);
-    return s_commit(ctx, faults);
+    return s_mark_commit(ctx, "compensation", "done", true, faults);
 }
 
 /* ---- Redis: the barrier is in the script -------------------------------- */
