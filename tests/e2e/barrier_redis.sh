@@ -44,4 +44,9 @@ start_worker fraud
 out=$($P worker "$WK" "execute:poor:s1:risk_assessment:1:$big" "execute:poor:s1:risk_assessment:2:$D")
 assert_eq 2 "$(echo "$out" | grep -c '^action failed velocity_exceeded')" "failure is sticky: $out"
 assert_eq 2 "$(window)" "a failed check adds nothing, even when retried with a smaller amount"
+# An amount Lua cannot hold exactly is refused, not rounded.
+huge='{"customer":"C101","amount":9007199254740993,"currency":"USD"}'
+out=$($P worker "$WK" "execute:huge:s1:risk_assessment:1:$huge")
+echo "$out" | grep -q '^action failed bad_params' || fail "huge amount: $out"
+assert_eq 0 "$(R ZCARD fraud:velocity:C101)" "a refused amount leaves no entry"
 pass "barrier on Redis"

@@ -24,6 +24,22 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The largest amount the rules take: Redis runs them in Lua, whose numbers
+   are doubles, exact only up to 2^53. Same limit on SQLite, so both
+   backends decide alike. */
+#define MAX_AMOUNT (INT64_C(1) << 53)
+
+static bool s_amount(wrk_ctx_t *c, int64_t *amount)
+{
+    if (!wrk_amount(c, "amount", amount))
+        return false;
+    if (*amount <= MAX_AMOUNT)
+        return true;
+    wrk_fail(c, "bad_params", "amount %lld is above the fraud rules' limit of %lld minor units",
+             (long long)*amount, (long long)MAX_AMOUNT);
+    return false;
+}
+
 /* A rule from fraud_rules into *out, or its default when the table has no
    such row. A database error is the caller's: deciding on a default rule
    because the read failed would let a blocked payment through. */
@@ -127,7 +143,7 @@ static wrk_status_t op_fraud_check(wrk_ctx_t *c)
 {
     const char *cust, *cur;
     int64_t amount;
-    if (!wrk_str(c, "customer", &cust) || !wrk_amount(c, "amount", &amount) ||
+    if (!wrk_str(c, "customer", &cust) || !s_amount(c, &amount) ||
         !wrk_currency(c, "currency", &cur))
         return WRK_FAILED;
     if (s_redis(c))
@@ -170,7 +186,7 @@ static wrk_status_t op_risk_assessment(wrk_ctx_t *c)
 {
     const char *cust, *cur, *acct;
     int64_t amount;
-    if (!wrk_str(c, "customer", &cust) || !wrk_amount(c, "amount", &amount) ||
+    if (!wrk_str(c, "customer", &cust) || !s_amount(c, &amount) ||
         !wrk_currency(c, "currency", &cur) || !wrk_str_opt(c, "account", "", &acct))
         return WRK_FAILED;
     if (s_redis(c))

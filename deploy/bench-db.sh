@@ -1,0 +1,84 @@
+#!/bin/sh
+# Benchmark each worker against its own database's raw transaction rate.
+#   deploy/bench-db.sh [-n STEPS] [-c IN_FLIGHT] [-a ACCOUNTS]
+# Starts PostgreSQL, MariaDB and Redis in a scratch folder (deploy/servers.sh,
+# with their durable settings), seeds the banking schema with ACCOUNTS
+# accounts on PostgreSQL, MariaDB and SQLite, and for each backend prints
+#   raw:    single-row transactions through the workers' own driver
+#   worker: steps through one worker (banking; fraud on Redis), each step a
+#           new saga running the whole barrier, with IN_FLIGHT at once
+# and, for PostgreSQL, pgbench's figure for the same transaction. Prints
+# figures; docs/benchmarks.md records them with the machine.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+n=20000 c=8 a=100000
+while getopts n:c:a: o; do
+    case $o in n) n=$OPTARG ;; c) c=$OPTARG ;; a) a=$OPTARG ;; *) exit 2 ;; esac
+done
+"$top/deploy/install-deps.sh"
+# The build everyone runs (RelWithDebInfo, -O2). A -O3 Release build of the
+# worker measured slower on the PostgreSQL step here, not yet understood.
+"$top/deploy/build.sh"
+bin=$top/build
+dir=$(mktemp -d /tmp/zsaga-bench-db.XXXXXX)
+cleanup() {
+    "$top/deploy/servers.sh" stop "$dir/servers" >/dev/null 2>&1 || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT INT TERM
+"$top/deploy/servers.sh" start "$dir/servers" >"$dir/servers.log" 2>&1 ||
+    { cat "$dir/servers.log"; exit 1; }
+eval "$("$top/deploy/servers.sh" env "$dir/servers")"
+
+echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)," \
+    "$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
+    "$(df -T "$dir" | awk 'NR == 2 { print $2 }') under $dir"
+echo "durability: PostgreSQL fsync=on synchronous_commit=on; MariaDB" \
+    "innodb_flush_log_at_trx_commit=1; Redis appendonly yes appendfsync" \
+    "${ZSAGA_REDIS_FSYNC:-always}; SQLite WAL synchronous=FULL"
+echo "steps $n, in flight (and raw connections) $c, accounts $a"
+
+worker() { # SYSTEM URI
+    ep="ipc://$dir/w.sock"
+    "$bin/tests/zsaga-bench-db" worker --db "$2" --workers "$ep" -c "$c" -n "$n" &
+    b=$!
+    sleep 0.3
+    "$bin/workers/zsaga-worker-$1" --db "$2" --orchestrator "$ep" --capacity "$c" \
+        --pool-min "$c" --log-level warn &
+    w=$!
+    rc=0
+    wait $b || rc=$?
+    kill -TERM $w
+    wait $w || true
+    return $rc
+}
+
+for backend in pg my sqlite; do
+    case $backend in
+    pg) "$top/deploy/servers.sh" newdb "$dir/servers" zbench pg >/dev/null; uri="$ZSAGA_PG/zbench" ;;
+    my) "$top/deploy/servers.sh" newdb "$dir/servers" zbench my >/dev/null; uri="$ZSAGA_MY/zbench" ;;
+    sqlite) uri="sqlite:$dir/banking.db" ;;
+    esac
+    echo
+    echo "== banking on $backend"
+    "$bin/workers/zsaga-worker-banking" seed "$a" --db "$uri"
+    "$bin/tests/zsaga-bench-db" raw --db "$uri" -c "$c" -n "$n"
+    if [ $backend = pg ]; then
+        cat >"$dir/raw.sql" <<SQL
+\\set k random(1, $a)
+BEGIN;
+UPDATE accounts SET balance = balance + 1 WHERE number = 'AC' || lpad(:k::text, 10, '0');
+END;
+SQL
+        pgbench=$(ls /usr/lib/postgresql/*/bin/pgbench | tail -n 1)
+        "$pgbench" -n -M prepared -c "$c" -j 2 -t $((n / c)) -f "$dir/raw.sql" "$uri" 2>&1 |
+            sed -n 's/^tps = \([0-9]*\).*/pgbench, the same transaction, '"$c"' clients: \1\/s/p'
+    fi
+    worker banking "$uri"
+done
+
+echo
+echo "== fraud on redis"
+redis-cli -u "$ZSAGA_REDIS/0" FLUSHDB >/dev/null
+"$bin/tests/zsaga-bench-db" raw --db "$ZSAGA_REDIS/0" -c "$c" -n "$n"
+worker fraud "$ZSAGA_REDIS/0"
