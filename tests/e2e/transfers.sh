@@ -5,9 +5,8 @@
 # reversed by their saga: they must leave no trace either.
 #
 # With a third argument, an isolation level for the banking worker: at
-# serializable, the database refuses some transfers' transactions
-# (PostgreSQL 40001, MariaDB 1213) and the worker must run them again
-# itself, with the same outcome.
+# serializable, PostgreSQL refuses some transfers' transactions (40001)
+# and the worker must run them again itself, with the same outcome.
 ISO=${3:-read-committed}
 . "$(dirname "$0")/lib.sh"
 seed banking
@@ -75,7 +74,11 @@ big=$(q banking "SELECT COUNT(*) FROM ledger WHERE account = 'ACC005' AND amount
 kill -USR1 "$W_banking"
 sleep 0.3
 replays=$(grep "pool total" "$T/worker-banking.log" | tail -n 1 | sed -n 's/.* db_replays=\([0-9]*\).*/\1/p')
-if [ "$ISO" = serializable ]; then
+# PostgreSQL's serializable isolation refuses conflicting transactions
+# (40001), which the worker must have run again. InnoDB's is lock-based:
+# with the transfer's ordered row locks its transactions wait instead, so
+# there the test proves the invariants hold, not that replays happened.
+if [ "$ISO" = serializable ] && [ "$(backend_of banking)" = pg ]; then
     [ "${replays:-0}" -gt 0 ] || fail "no transaction was refused and run again at serializable"
 fi
 pass "concurrent transfers ($MODE, $ISO): $completed completed, $compensated compensated, ${replays:-0} transactions run again"
