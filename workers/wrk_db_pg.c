@@ -192,7 +192,9 @@ static void p_rows(p_conn_t *c, PGresult *res)
     c->base.rows.changes = t && *t ? strtoll(t, NULL, 10) : 0;
 }
 
-/* A statement nobody reads the result of at once: it waits for the next. */
+/* A statement nobody reads the result of at once: it waits for the next.
+   Only its pointer is kept, so it must be a literal (as all our SQL is:
+   the prepared statement cache keys on the pointer too). */
 static bool p_deferrable(const char *sql)
 {
     return strncmp(sql, "SAVEPOINT ", 10) == 0 || strncmp(sql, "ROLLBACK TO SAVEPOINT ", 22) == 0;
@@ -219,7 +221,6 @@ static db_rc_t p_pipeline(p_conn_t *c, const char *name, int n, const char *cons
         return rc;
     }
     db_rc_t rc = DB_OK;
-    bool aborted = false;
     for (int q = 0; q < nq; q++) {
         PGresult *res = PQgetResult(c->pg);
         if (!res) {
@@ -233,16 +234,13 @@ static db_rc_t p_pipeline(p_conn_t *c, const char *name, int n, const char *cons
             if (q == last && strcmp(PQcmdStatus(res), "COMMIT") != 0 && !rc)
                 rc =
                     wrk_db_fail(&c->base, DB_FAILED, "postgresql: the transaction was rolled back");
-        } else if (st == PGRES_PIPELINE_ABORTED) {
-            aborted = true; /* skipped after an earlier error */
-        } else if (!rc) {
+        } else if (st != PGRES_PIPELINE_ABORTED && !rc) { /* aborted: skipped after an error */
             rc = p_map(c, res);
         }
         PQclear(res);
         while ((res = PQgetResult(c->pg))) /* up to this query's end */
             PQclear(res);
     }
-    (void)aborted;
     /* Then the sync that closes the pipeline. */
     for (PGresult *res; PQstatus(c->pg) == CONNECTION_OK && (res = PQgetResult(c->pg));) {
         bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
