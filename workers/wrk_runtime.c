@@ -121,6 +121,7 @@ static void s_run_job(s_exec_t *x, const void *body, size_t len, msgpack_sbuffer
     }
     const wrk_op_t *op = s_find_op(x->sys, m.op);
     c->nparams = 0;
+    c->replays = 0; /* counted below even when the step never ran */
     if (!op) {
         wrk_fail(c, "unknown_operation", "system %s has no operation %s", x->sys->name, m.op);
         st = WRK_FAILED;
