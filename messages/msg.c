@@ -37,6 +37,7 @@ enum {
     F_DUPLICATE,
     F_METRICS,
     F_STATS,
+    F_LEASE,
     F_COUNT
 };
 
@@ -82,6 +83,7 @@ static const s_field_t s_fields[F_COUNT] = {
     [F_DUPLICATE] = { "duplicate", K_BOOL },
     [F_METRICS] = { "metrics", K_RAW },
     [F_STATS] = { "stats", K_RAW },
+    [F_LEASE] = { "lease", K_UINT },
 };
 
 typedef struct {
@@ -110,12 +112,12 @@ static const s_type_t s_types[MSG_NTYPES] = {
                     B(F_VERSION) },
     [MSG_HEARTBEAT] = { "heartbeat", HDR, B(F_INFLIGHT) | B(F_BOOT) | B(F_METRICS) },
     [MSG_EXECUTE] = { "execute", HDR | B(F_ID) | B(F_STEP) | B(F_OP) | B(F_ATTEMPT) | B(F_PARAMS),
-                      B(F_TIMEOUT) },
+                      B(F_TIMEOUT) | B(F_LEASE) },
     [MSG_COMPENSATE] = { "compensate",
                          HDR | B(F_ID) | B(F_STEP) | B(F_OP) | B(F_ATTEMPT) | B(F_PARAMS),
-                         B(F_TIMEOUT) },
+                         B(F_TIMEOUT) | B(F_LEASE) },
     [MSG_RESULT] = { "result", HDR | B(F_ID) | B(F_STEP) | B(F_PHASE) | B(F_ATTEMPT) | B(F_STATUS),
-                     B(F_CODE) | B(F_MESSAGE) | B(F_OUTPUT) },
+                     B(F_CODE) | B(F_MESSAGE) | B(F_OUTPUT) | B(F_LEASE) },
     [MSG_EVENT] = { "event", HDR | B(F_SEQ) | B(F_TS) | B(F_ID) | B(F_STATE),
                     B(F_STEP) | B(F_ATTEMPT) | B(F_REASON) | B(F_SYSTEM) | B(F_OP) },
 };
@@ -179,6 +181,7 @@ static uint64_t *s_u64_slot(msg_t *m, int f)
     case F_BOOT: return &m->boot;
     case F_SEQ: return &m->seq;
     case F_TS: return &m->ts_ms;
+    case F_LEASE: return &m->lease;
     default: return NULL;
     }
 }

@@ -57,6 +57,7 @@ typedef struct {
     uint64_t boot;  /* orchestrator boot number (heartbeat) */
     uint64_t seq;   /* event sequence number */
     uint64_t ts_ms; /* event time, ms since the epoch */
+    uint64_t lease; /* dispatch lease: execute/compensate, echoed in result */
     uint32_t attempt, capacity, timeout_ms, limit, inflight;
     bool duplicate;
     msg_phase_t phase;

@@ -960,6 +960,14 @@ void orc_engine_result(orc_engine_t *self, const char *rid, const msg_t *m)
         return;
     }
     orc_step_t *st = &saga->steps[i];
+    if (m->lease != st->lease) {
+        /* A zombie's answer: a worker declared lost (paused, cut off) or a
+           dispatch from before a restart, whose step has been sent again
+           since. The new holder's barrier answers for the step; this one
+           is dropped whatever it says. */
+        self->stats.fenced_results++;
+        return;
+    }
     uint32_t holder = m->phase == MSG_PHASE_ACTION ? st->act_worker : st->comp_worker;
     if (w && holder == w->serial)
         s_release(self, st, m->phase);
@@ -1056,13 +1064,18 @@ static void s_dispatch(orc_engine_t *e, orc_saga_t *saga, uint32_t i, orc_worker
             st->started_ms = e->now_ms;
         st->act_worker = w->serial;
     }
+    /* A new lease for every dispatch, resends included: from now on only
+       this dispatch's result counts (orc_engine_result). It is written with
+       the step in this batch, before the dispatch leaves, so a restarted
+       zsagad never hands out the same number twice. */
+    st->lease++;
     w->inflight++;
     s_step_set(e, saga, i, comp ? STEP_COMP_RUNNING : STEP_RUNNING);
     s_arm(e, saga, i, e->now_ms + def->timeout_ms);
     s_event(e, saga, (int32_t)i, comp ? "step.compensating" : "step.dispatched", *attempts, w->rid);
-    *o = (orc_dispatch_t){ saga,       i,  comp ? MSG_PHASE_COMPENSATION : MSG_PHASE_ACTION,
-                           *attempts,  "", copy,
-                           e->buf.size };
+    *o = (orc_dispatch_t){ saga,      i,          comp ? MSG_PHASE_COMPENSATION : MSG_PHASE_ACTION,
+                           *attempts, st->lease,  "",
+                           copy,      e->buf.size };
     strcpy(o->rid, w->rid);
     saga->refs++;
     e->stats.dispatched++;

@@ -36,6 +36,7 @@ typedef struct {
     uint32_t step;
     msg_phase_t phase;
     uint32_t attempt;
+    uint64_t lease;
     char rid[MSG_ID_MAX + 1];
     uint8_t *params; /* resolved params, owned */
     size_t params_len;
@@ -44,7 +45,7 @@ typedef struct {
 typedef struct {
     uint64_t commits, commit_failures;
     uint64_t batch_items; /* state changes written, summed over commits */
-    uint64_t dispatched, results, stale_results, timeouts, workers_lost;
+    uint64_t dispatched, results, stale_results, fenced_results, timeouts, workers_lost;
     uint64_t sagas_started, sagas_completed, sagas_compensated, sagas_parked;
 } orc_stats_t;
 

@@ -46,6 +46,8 @@ typedef struct {
     bool resend;        /* next dispatch repeats the current try (no new attempt) */
     bool queued;        /* an entry for it sits in its system's queue */
     uint32_t attempts, comp_attempts;
+    uint64_t lease; /* number of the last dispatch (either phase); only its
+                       holder's result counts */
     uint64_t started_ms, finished_ms, comp_started_ms, comp_finished_ms;
     uint64_t due_ms;      /* deadline (RUNNING) or next try (WAITING), 0 if none */
     uint32_t timer_gen;   /* bumps to cancel its pending timer entries */

@@ -270,7 +270,7 @@ static void s_pack_stats(s_server_t *s, msgpack_packer *pk)
     const orc_stats_t *st = orc_engine_stats(s->engine);
     size_t used, map;
     jnl_usage(s->jnl, &used, &map);
-    msgpack_pack_map(pk, 20);
+    msgpack_pack_map(pk, 21);
     mp_pack_kv_uint(pk, "boot", orc_engine_boot(s->engine));
     mp_pack_kv_uint(pk, "uptime_ms", s_now() - s->started_ms);
     mp_pack_kv_uint(pk, "commits", st->commits);
@@ -279,6 +279,7 @@ static void s_pack_stats(s_server_t *s, msgpack_packer *pk)
     mp_pack_kv_uint(pk, "dispatched", st->dispatched);
     mp_pack_kv_uint(pk, "results", st->results);
     mp_pack_kv_uint(pk, "stale_results", st->stale_results);
+    mp_pack_kv_uint(pk, "fenced_results", st->fenced_results);
     mp_pack_kv_uint(pk, "timeouts", st->timeouts);
     mp_pack_kv_uint(pk, "workers_lost", st->workers_lost);
     mp_pack_kv_uint(pk, "sagas_started", st->sagas_started);
@@ -636,6 +637,7 @@ static void s_send_outbox(s_server_t *s, int commit_rc)
         strcpy(m.step, def->id);
         strcpy(m.op, d[i].phase == MSG_PHASE_ACTION ? def->action : def->compensation);
         m.attempt = d[i].attempt;
+        m.lease = d[i].lease;
         m.timeout_ms = def->timeout_ms;
         m.params = d[i].params;
         m.params_len = d[i].params_len;

@@ -81,7 +81,7 @@ int orc_store_put_step(jnl_t *jnl, msgpack_sbuffer *buf, const orc_saga_t *saga,
     uint8_t key[MSG_ID_MAX + 2];
     msgpack_sbuffer_clear(buf);
     msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 13);
+    msgpack_pack_array(&pk, 14);
     msgpack_pack_uint8(&pk, REC_VERSION);
     msgpack_pack_uint8(&pk, st->state);
     msgpack_pack_uint8(&pk, st->maybe_applied ? 1 : 0);
@@ -98,6 +98,7 @@ int orc_store_put_step(jnl_t *jnl, msgpack_sbuffer *buf, const orc_saga_t *saga,
         mp_pack_raw(&pk, st->output, st->output_len);
     else
         msgpack_pack_nil(&pk);
+    msgpack_pack_uint64(&pk, st->lease);
     return jnl_put(jnl, JNL_STEPS, key, s_step_key(key, saga->def->id, i), buf->data, buf->size);
 }
 
@@ -166,7 +167,7 @@ static int s_load_step(mp_reader_t *r, orc_step_t *st)
 {
     uint32_t n;
     uint8_t ver = 0, flags = 0;
-    if (mp_read_array(r, &n) || n != 13 || s_read_u8(r, &ver) || ver != REC_VERSION)
+    if (mp_read_array(r, &n) || (n != 13 && n != 14) || s_read_u8(r, &ver) || ver != REC_VERSION)
         return mp_fail(r, "bad step record");
     s_read_u8(r, &st->state);
     s_read_u8(r, &flags);
@@ -192,6 +193,8 @@ static int s_load_step(mp_reader_t *r, orc_step_t *st)
                 mp_fail(r, "out of memory");
         }
     }
+    if (n == 14)
+        mp_read_uint(r, &st->lease);
     if (!r->err && st->state >= STEP_NSTATES)
         mp_fail(r, "bad step state");
     return r->err ? -1 : 0;

@@ -5,7 +5,8 @@
     release can read what an earlier one wrote:
       saga     [1, state, created_ms, updated_ms, reason|nil, hash-hex, definition]
       step     [1, state, flags, attempts, comp_attempts, started_ms, finished_ms,
-                comp_started_ms, comp_finished_ms, due_ms, code, error|nil, output|nil]
+                comp_started_ms, comp_finished_ms, due_ms, code, error|nil, output|nil,
+                lease]   (a 13-element record, written before leases, reads as lease 0)
       history  [1, ts_ms, step index or -1, what, attempt, reason|nil]
       system   [1, [operation, ...]]
     Keys are described in journal/jnl.h. Every put joins the journal's open

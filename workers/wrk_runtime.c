@@ -92,6 +92,7 @@ static void s_result(msgpack_sbuffer *out, const msg_t *req, wrk_status_t st, co
     strcpy(m.step, req->step);
     m.phase = req->type == MSG_COMPENSATE ? MSG_PHASE_COMPENSATION : MSG_PHASE_ACTION;
     m.attempt = req->attempt;
+    m.lease = req->lease; /* the orchestrator counts only its latest lease */
     m.status = st == WRK_OK       ? MSG_STATUS_OK
                : st == WRK_FAILED ? MSG_STATUS_FAILED
                                   : MSG_STATUS_RETRY;

@@ -76,6 +76,7 @@ static void *s_null_worker(void *arg)
                 strcpy(m.step, in.step);
                 m.phase = in.type == MSG_EXECUTE ? MSG_PHASE_ACTION : MSG_PHASE_COMPENSATION;
                 m.attempt = in.attempt;
+                m.lease = in.lease;
                 m.status = MSG_STATUS_OK;
                 s_send(d, &m, &b);
             } else if (in.type == MSG_HEARTBEAT && in.boot == 0)

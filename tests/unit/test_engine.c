@@ -47,9 +47,29 @@ static int s_setup(void **state)
     return mkdtemp(s_dir) ? 0 : -1;
 }
 
+/* The last lease handed out for each step, as a worker would echo it. */
+static struct {
+    char saga[MSG_ID_MAX + 1], step[MSG_ID_MAX + 1];
+    uint64_t lease;
+} s_leases[256];
+static size_t s_nleases;
+
+static uint64_t *s_lease_slot(const char *saga, const char *step)
+{
+    for (size_t i = 0; i < s_nleases; i++)
+        if (strcmp(s_leases[i].saga, saga) == 0 && strcmp(s_leases[i].step, step) == 0)
+            return &s_leases[i].lease;
+    assert_true(s_nleases < 256);
+    strcpy(s_leases[s_nleases].saga, saga);
+    strcpy(s_leases[s_nleases].step, step);
+    s_leases[s_nleases].lease = 0;
+    return &s_leases[s_nleases++].lease;
+}
+
 static int s_teardown(void **state)
 {
     (void)state;
+    s_nleases = 0;
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s/*", s_dir);
     return system(cmd) == 0 ? 0 : -1;
@@ -131,13 +151,18 @@ static const char *s_batch(s_env_t *env)
         snprintf(one, sizeof one, "%s%s/%s/%u", i ? " " : "", d[i].saga->def->steps[d[i].step].id,
                  d[i].phase == MSG_PHASE_ACTION ? "a" : "c", d[i].attempt);
         strncat(s_out, one, sizeof s_out - strlen(s_out) - 1);
+        uint64_t *lease = s_lease_slot(d[i].saga->def->id, d[i].saga->def->steps[d[i].step].id);
+        assert_true(d[i].lease > *lease); /* every dispatch a new lease */
+        *lease = d[i].lease;
     }
     orc_engine_outbox_clear(env->e);
     return s_out;
 }
 
-static void s_result(s_env_t *env, const char *rid, const char *saga, const char *step,
-                     msg_phase_t phase, uint32_t attempt, msg_status_t status)
+/* A result under the step's latest lease, or under lease + lease_delta. */
+static void s_result_lease(s_env_t *env, const char *rid, const char *saga, const char *step,
+                           msg_phase_t phase, uint32_t attempt, msg_status_t status,
+                           int64_t lease_delta)
 {
     msg_t m;
     msg_init(&m, MSG_RESULT);
@@ -145,10 +170,17 @@ static void s_result(s_env_t *env, const char *rid, const char *saga, const char
     strcpy(m.step, step);
     m.phase = phase;
     m.attempt = attempt;
+    m.lease = (uint64_t)((int64_t)*s_lease_slot(saga, step) + lease_delta);
     m.status = status;
     if (status != MSG_STATUS_OK)
         strcpy(m.code, "nope");
     orc_engine_result(env->e, rid, &m);
+}
+
+static void s_result(s_env_t *env, const char *rid, const char *saga, const char *step,
+                     msg_phase_t phase, uint32_t attempt, msg_status_t status)
+{
+    s_result_lease(env, rid, saga, step, phase, attempt, status, 0);
 }
 
 static const char *s_state(s_env_t *env, const char *id)
@@ -332,6 +364,12 @@ static void test_lost_worker_and_cancel(void **state)
     s_now += 2500;
     s_ready(&env, "w2", "bank", 8);
     assert_string_equal(s_batch(&env), "x/a/1");
+    /* w1 wakes up (a zombie) and answers the same try under its old lease:
+       dropped, whatever it says. Only w2's answer counts. */
+    s_result_lease(&env, "w1", "l1", "x", MSG_PHASE_ACTION, 1, MSG_STATUS_FAILED, -1);
+    s_result_lease(&env, "w1", "l1", "x", MSG_PHASE_ACTION, 1, MSG_STATUS_RETRY, -1);
+    assert_string_equal(s_batch(&env), "");
+    assert_int_equal(orc_engine_stats(env.e)->fenced_results, 2);
     s_result(&env, "w2", "l1", "x", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
     assert_string_equal(s_batch(&env), "y/a/1");
     /* Cancel while y runs: y's outcome is unknown, so y then x are undone. */

@@ -280,6 +280,7 @@ static void test_roundtrip_worker_messages(void **state)
     strcpy(m.step, "debit");
     m.phase = MSG_PHASE_COMPENSATION;
     m.attempt = 3;
+    m.lease = 5000000000ull; /* beyond 32 bits */
     m.status = MSG_STATUS_RETRY;
     strcpy(m.code, "db_busy");
     strcpy(m.text, "locked");
@@ -293,6 +294,7 @@ static void test_roundtrip_worker_messages(void **state)
     assert_int_equal(d.phase, MSG_PHASE_COMPENSATION);
     assert_int_equal(d.status, MSG_STATUS_RETRY);
     assert_int_equal(d.attempt, 3);
+    assert_true(d.lease == 5000000000ull);
     assert_string_equal(d.text, "locked");
     msg_kv_t kv[MSG_MAX_PARAMS];
     int n = msg_params_parse(d.output, d.output_len, kv, err, sizeof err);
