@@ -75,6 +75,8 @@
 
 #include <czmq.h>
 #include <lmdb.h>
+#include <signal.h>
+#include <unistd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1138,6 +1140,10 @@ int orc_engine_commit(orc_engine_t *self, char *err, size_t errlen)
         rc = jnl_meta_put(self->jnl, "history_seq", self->hist_seq);
     if (!rc && self->stats.commits == 0)
         rc = jnl_meta_put(self->jnl, "boot", self->boot);
+    if (self->cfg.crash_in_commit && self->stats.commits + 1 == self->cfg.crash_in_commit) {
+        kill(getpid(), SIGKILL); /* the harness's "killed mid group commit" */
+        pause();
+    }
     if (!rc)
         rc = jnl_write_commit(self->jnl);
     else

@@ -29,6 +29,9 @@ typedef struct {
     uint32_t heartbeat_timeout_ms; /* a worker silent this long is dead */
     uint32_t reserve_pct;          /* map share kept for running sagas */
     uint64_t seed;                 /* backoff jitter */
+    uint64_t crash_in_commit;      /* failure tests only: die by SIGKILL in
+                                      the middle of this commit (its records
+                                      written, not committed); 0 never */
 } orc_config_t;
 
 typedef struct {

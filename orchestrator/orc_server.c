@@ -691,11 +691,17 @@ static void *s_socket(s_server_t *s, int type, const char *ep)
         zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
         zmq_setsockopt(sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
     }
-    if (ep && zmq_bind(sock, ep)) {
-        zlog_error("cannot bind %s: %s", ep, zmq_strerror(zmq_errno()));
-        zmq_close(sock);
-        return NULL;
-    }
+    /* Several endpoints, comma-separated: workers on this host over ipc
+       and remote ones over tcp, say. */
+    char eps[1024];
+    snprintf(eps, sizeof eps, "%s", ep ? ep : "");
+    for (char *save = NULL, *one_ep = strtok_r(eps, ",", &save); one_ep;
+         one_ep = strtok_r(NULL, ",", &save))
+        if (zmq_bind(sock, one_ep)) {
+            zlog_error("cannot bind %s: %s", one_ep, zmq_strerror(zmq_errno()));
+            zmq_close(sock);
+            return NULL;
+        }
     return sock;
 }
 
@@ -705,7 +711,7 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
     char err[1024];
     int rc = 1;
     jnl_config_t jc = { cfg->map_bytes, cfg->sync };
-    orc_config_t oc = { cfg->heartbeat_timeout_ms, cfg->reserve_pct, 0 };
+    orc_config_t oc = { cfg->heartbeat_timeout_ms, cfg->reserve_pct, 0, cfg->crash_in_commit };
     msgpack_sbuffer_init(&s.out);
     s.started_ms = s_now();
     if (!(s.jnl = jnl_open(cfg->data_dir, &jc, err, sizeof err))) {

@@ -25,7 +25,8 @@ typedef struct {
     jnl_sync_t sync;
     uint32_t heartbeat_timeout_ms;
     uint32_t reserve_pct;
-    uint32_t max_batch; /* messages read per batch */
+    uint32_t max_batch;       /* messages read per batch */
+    uint64_t crash_in_commit; /* failure tests: see orc_config_t */
 } orc_server_config_t;
 
 int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop);

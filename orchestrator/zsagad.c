@@ -29,7 +29,9 @@ static void s_usage(FILE *f)
                "  --heartbeat-timeout MS   a silent worker is dead after this (default 3000)\n"
                "  --reserve PCT            journal share kept for running sagas (default 10)\n"
                "  --batch N                messages per group commit at most (default 512)\n"
-               "  --log-level LEVEL        error, warn, info or debug (default info)\n");
+               "  --log-level LEVEL        error, warn, info or debug (default info)\n"
+               "  --crash-in-commit N      failure tests only: SIGKILL itself in the middle\n"
+               "                           of group commit N (records written, not committed)\n");
 }
 
 int main(int argc, char **argv)
@@ -57,6 +59,7 @@ int main(int argc, char **argv)
         { "reserve", required_argument, 0, 'r' },
         { "batch", required_argument, 0, 'b' },
         { "log-level", required_argument, 0, 'l' },
+        { "crash-in-commit", required_argument, 0, 'K' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -83,6 +86,7 @@ int main(int argc, char **argv)
         case 't': cfg.heartbeat_timeout_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'r': cfg.reserve_pct = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'b': cfg.max_batch = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'K': cfg.crash_in_commit = strtoull(optarg, NULL, 10); break;
         case 'l':
             if ((level = zlog_level_parse(optarg)) < 0) {
                 fprintf(stderr, "zsagad: unknown log level '%s'\n", optarg);
