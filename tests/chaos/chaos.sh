@@ -112,7 +112,7 @@ supervise() {
             echo "restart $(date +%s)" >>"$T/restarts.$slot"
             sleep 0.3
         done
-    ) &
+    ) 2>>"$T/$slot.log" & # the shell's own "Killed" notes go there too
     SUPS="$SUPS $!"
 }
 pid_of() { cat "$T/pid.$1" 2>/dev/null; }
