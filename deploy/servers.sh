@@ -25,21 +25,37 @@ shift 2
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
-free_port() { # the first port from $1 up that nothing listens on
+# Ports handed out and not yet given back, one a line: two sets started
+# at once must not choose the same free port before either listens.
+reserved=${TMPDIR:-/tmp}/zsaga-servers.ports
+free_port() { # the first port from $1 up that nothing listens on or holds
     p=$1
-    while ss -Hltn "sport = :$p" | grep -q .; do p=$((p + 1)); done
+    while ss -Hltn "sport = :$p" | grep -q . || grep -qx "$p" "$reserved" 2>/dev/null; do
+        p=$((p + 1))
+    done
     echo "$p"
 }
 
-if [ -f "$dir/ports" ]; then
-    . "$dir/ports"
-else
-    pg_port=$(free_port "${ZSAGA_PG_PORT:-55432}")
-    my_port=$(free_port "${ZSAGA_MY_PORT:-53306}")
-    redis_port=$(free_port "${ZSAGA_REDIS_PORT:-56379}")
-    printf 'pg_port=%s\nmy_port=%s\nredis_port=%s\n' "$pg_port" "$my_port" "$redis_port" \
-        >"$dir/ports"
+if [ ! -f "$dir/ports" ]; then
+    (
+        flock 9
+        pg_port=$(free_port "${ZSAGA_PG_PORT:-55432}")
+        my_port=$(free_port "${ZSAGA_MY_PORT:-53306}")
+        redis_port=$(free_port "${ZSAGA_REDIS_PORT:-56379}")
+        printf '%s\n%s\n%s\n' "$pg_port" "$my_port" "$redis_port" >>"$reserved"
+        printf 'pg_port=%s\nmy_port=%s\nredis_port=%s\n' "$pg_port" "$my_port" "$redis_port" \
+            >"$dir/ports"
+    ) 9>"$reserved.lock"
 fi
+. "$dir/ports"
+# give_back: this set's ports are free for others again (after a full stop).
+give_back() {
+    (
+        flock 9
+        grep -vx -e "$pg_port" -e "$my_port" -e "$redis_port" "$reserved" >"$reserved.new" || true
+        mv "$reserved.new" "$reserved"
+    ) 9>"$reserved.lock"
+}
 which=${*:-pg my redis}
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 root=false
@@ -175,7 +191,10 @@ start)
         esac
     done
     ;;
-stop) for s in $which; do stop_one "$s"; done ;;
+stop)
+    for s in $which; do stop_one "$s"; done
+    [ -n "${*:-}" ] || give_back
+    ;;
 kill)
     p=$(pid_of "$1")
     [ -n "$p" ] || exit 0
