@@ -182,6 +182,14 @@ wait_state() { # ID STATE [seconds]
     done
 }
 
+wait_history() { # ID WHAT: the saga's history records WHAT (step.dispatched, ...)
+    deadline=$(( $(date +%s) + 20 ))
+    until zsaga status "$1" --json | grep -q "\"what\": \"$2\""; do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "saga $1 never recorded $2"
+        sleep 0.05
+    done
+}
+
 # submit FILE ID: submit an example saga under a chosen id.
 submit() {
     sed "s/^{/{ \"id\": \"$2\",/" "$1" > "$T/$2.json"

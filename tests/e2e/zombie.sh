@@ -21,18 +21,10 @@ cat >"$T/z1.json" <<'JSON'
 JSON
 zsaga submit "$T/z1.json" >/dev/null
 # A holds the step (it sleeps inside its transaction): freeze it there.
-deadline=$(($(date +%s) + 20))
-until zsaga status z1 --json | grep -q '"what": "step.dispatched"'; do
-    [ "$(date +%s)" -lt "$deadline" ] || fail "the debit was never dispatched"
-    sleep 0.05
-done
+wait_history z1 step.dispatched
 kill -STOP "$A"
 start_worker banking --instance B
-deadline=$(($(date +%s) + 20))
-until zsaga status z1 --json | grep -q '"what": "step.reassigned"'; do
-    [ "$(date +%s)" -lt "$deadline" ] || fail "A was never declared lost"
-    sleep 0.05
-done
+wait_history z1 step.reassigned
 kill -CONT "$A"
 wait_state z1 completed 60
 # A's late answer arrives after its sleep; zsagad must count it as fenced.
