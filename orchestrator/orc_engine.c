@@ -54,6 +54,9 @@
     5. Dispatch repeats: after a restart or a lost worker the same try is
        sent again (resend, no new attempt); the worker's barrier returns
        the stored outcome if the first one committed.
+    6. Every dispatch carries a new lease (per step, journaled before the
+       dispatch leaves); only a result under the step's latest lease
+       counts, so a zombie worker's late answer cannot move a saga.
 
     Transitions and who makes them
         PENDING -> READY                  s_start_ready

@@ -42,7 +42,7 @@ typedef struct {
     uint8_t *body;
     size_t len;
     int64_t sent_ms;
-    uint64_t req; /* a reply that cannot name the saga names the request */
+    uint64_t req;      /* a reply that cannot name the saga names the request */
     bool cancel;       /* send a cancel once accepted */
     int64_t cancel_ms; /* that long after */
 } s_pending_t;
