@@ -965,6 +965,14 @@ void orc_engine_result(orc_engine_t *self, const char *rid, const msg_t *m)
         return;
     }
     orc_step_t *st = &saga->steps[i];
+    /* The answer frees the capacity its dispatch took, even when it is
+       fenced below: a step cancelled while its action ran has its
+       compensation sent under a newer lease, and the action's answer
+       still ends a dispatch its worker counted. */
+    bool act = m->phase == MSG_PHASE_ACTION;
+    if (w && (act ? st->act_worker : st->comp_worker) == w->serial &&
+        (act ? st->act_lease : st->comp_lease) == m->lease)
+        s_release(self, st, m->phase);
     if (m->lease != st->lease) {
         /* A zombie's answer: a worker declared lost (paused, cut off) or a
            dispatch from before a restart, whose step has been sent again
@@ -973,9 +981,6 @@ void orc_engine_result(orc_engine_t *self, const char *rid, const msg_t *m)
         self->stats.fenced_results++;
         return;
     }
-    uint32_t holder = m->phase == MSG_PHASE_ACTION ? st->act_worker : st->comp_worker;
-    if (w && holder == w->serial)
-        s_release(self, st, m->phase);
     if (m->phase == MSG_PHASE_ACTION)
         s_action_result(self, saga, (uint32_t)i, m);
     else
@@ -1074,6 +1079,10 @@ static void s_dispatch(orc_engine_t *e, orc_saga_t *saga, uint32_t i, orc_worker
        the step in this batch, before the dispatch leaves, so a restarted
        zsagad never hands out the same number twice. */
     st->lease++;
+    if (comp)
+        st->comp_lease = st->lease;
+    else
+        st->act_lease = st->lease;
     w->inflight++;
     s_step_set(e, saga, i, comp ? STEP_COMP_RUNNING : STEP_RUNNING);
     s_arm(e, saga, i, e->now_ms + def->timeout_ms);

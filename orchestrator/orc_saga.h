@@ -53,6 +53,8 @@ typedef struct {
     uint32_t timer_gen;   /* bumps to cancel its pending timer entries */
     uint32_t act_worker;  /* serial of the worker holding the action, 0 if none */
     uint32_t comp_worker; /* same for the compensation */
+    uint64_t act_lease;   /* the lease act_worker was given */
+    uint64_t comp_lease;  /* the lease comp_worker was given */
     char code[MSG_CODE_MAX + 1];
     char *error;     /* last error text, owned */
     uint8_t *output; /* action output map, owned */

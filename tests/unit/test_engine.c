@@ -386,6 +386,34 @@ static void test_lost_worker_and_cancel(void **state)
     s_close(&env);
 }
 
+/* A saga cancelled while its action runs sends the compensation under a
+   newer lease; the action's late answer is fenced, yet it still gives the
+   worker back the capacity its dispatch took. */
+static void test_fenced_answer_frees_capacity(void **state)
+{
+    (void)state;
+    s_env_t env;
+    char err[256];
+    s_open(&env, 0);
+    s_ready(&env, "w1", "bank", 2);
+    const char *one[] = { "x:bank" };
+    s_submit(&env, s_def("c1", 1, one, 3, 60000), NULL);
+    assert_string_equal(s_batch(&env), "x/a/1");
+    assert_null(orc_engine_cancel(env.e, "c1", "test", err, sizeof err));
+    assert_string_equal(s_batch(&env), "x/c/1"); /* w1 now holds two dispatches */
+    /* The action's answer, under the lease before the compensation's. */
+    s_result_lease(&env, "w1", "c1", "x", MSG_PHASE_ACTION, 1, MSG_STATUS_OK, -1);
+    assert_int_equal(orc_engine_stats(env.e)->fenced_results, 1);
+    s_result(&env, "w1", "c1", "x", MSG_PHASE_COMPENSATION, 1, MSG_STATUS_OK);
+    s_batch(&env);
+    assert_string_equal(s_state(&env, "c1"), "compensated");
+    /* Both dispatches ended: two new sagas fit on w1 at once. */
+    s_submit(&env, s_def("c2", 1, one, 3, 60000), NULL);
+    s_submit(&env, s_def("c3", 1, one, 3, 60000), NULL);
+    assert_string_equal(s_batch(&env), "x/a/1 x/a/1");
+    s_close(&env);
+}
+
 static void test_submit_checks(void **state)
 {
     (void)state;
@@ -458,6 +486,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compensation_failure_parks, s_teardown, s_teardown),
         cmocka_unit_test_setup_teardown(test_recovery_resends_same_attempt, s_teardown, s_teardown),
         cmocka_unit_test_setup_teardown(test_lost_worker_and_cancel, s_teardown, s_teardown),
+        cmocka_unit_test_setup_teardown(test_fenced_answer_frees_capacity, s_teardown, s_teardown),
         cmocka_unit_test_setup_teardown(test_submit_checks, s_teardown, s_teardown),
         cmocka_unit_test_setup_teardown(test_journal_full_refuses_new_sagas, s_teardown,
                                         s_teardown),
