@@ -694,7 +694,12 @@ static void *s_socket(s_server_t *s, int type, const char *ep)
     /* Several endpoints, comma-separated: workers on this host over ipc
        and remote ones over tcp, say. */
     char eps[1024];
-    snprintf(eps, sizeof eps, "%s", ep ? ep : "");
+    if (snprintf(eps, sizeof eps, "%s", ep ? ep : "") >= (int)sizeof eps) {
+        /* Cut short, the last endpoint could be another valid address. */
+        zlog_error("endpoint list too long (%zu bytes, at most %zu)", strlen(ep), sizeof eps - 1);
+        zmq_close(sock);
+        return NULL;
+    }
     for (char *save = NULL, *one_ep = strtok_r(eps, ",", &save); one_ep;
          one_ep = strtok_r(NULL, ",", &save))
         if (zmq_bind(sock, one_ep)) {

@@ -33,4 +33,12 @@ assert_eq "" "$(zsaga list --json | tr -d '[] \n')" "nothing stored"
 # zsagad is still fine after all that.
 submit "$EXAMPLES/insufficient-funds.json" after-1
 wait_state after-1 compensated
+# zsagad itself refuses an endpoint list it would have to cut short (the
+# cut could be another valid address) and says why.
+long="ipc://$T/$(printf '%01100d' 0)"
+if "$BIN/orchestrator/zsagad" --data "$T/journal2" --clients "ipc://$T/c2" \
+    --workers "ipc://$T/w2,$long" 2>"$T/long.err"; then
+    fail "zsagad started with a 1,100-byte endpoint list"
+fi
+grep -q "endpoint list too long" "$T/long.err" || fail "long endpoint list: $(cat "$T/long.err")"
 pass "reject"
