@@ -25,12 +25,14 @@ shift 2
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
-# Ports handed out and not yet given back, one a line: two sets started
-# at once must not choose the same free port before either listens.
+# Ports handed out and not yet given back, "port folder" a line: two sets
+# started at once must not choose the same free port before either
+# listens. A line whose folder is gone (a run killed before its stop) is
+# dropped at the next reservation, so none is held for good.
 reserved=${TMPDIR:-/tmp}/zsaga-servers.ports
 free_port() { # the first port from $1 up that nothing listens on or holds
     p=$1
-    while ss -Hltn "sport = :$p" | grep -q . || grep -qx "$p" "$reserved" 2>/dev/null; do
+    while ss -Hltn "sport = :$p" | grep -q . || grep -q "^$p " "$reserved" 2>/dev/null; do
         p=$((p + 1))
     done
     echo "$p"
@@ -39,10 +41,15 @@ free_port() { # the first port from $1 up that nothing listens on or holds
 if [ ! -f "$dir/ports" ]; then
     (
         flock 9
+        touch "$reserved"
+        while read -r port owner; do
+            [ ! -d "$owner" ] || echo "$port $owner"
+        done <"$reserved" >"$reserved.new"
+        mv "$reserved.new" "$reserved"
         pg_port=$(free_port "${ZSAGA_PG_PORT:-55432}")
         my_port=$(free_port "${ZSAGA_MY_PORT:-53306}")
         redis_port=$(free_port "${ZSAGA_REDIS_PORT:-56379}")
-        printf '%s\n%s\n%s\n' "$pg_port" "$my_port" "$redis_port" >>"$reserved"
+        printf '%s %s\n' "$pg_port" "$dir" "$my_port" "$dir" "$redis_port" "$dir" >>"$reserved"
         printf 'pg_port=%s\nmy_port=%s\nredis_port=%s\n' "$pg_port" "$my_port" "$redis_port" \
             >"$dir/ports"
     ) 9>"$reserved.lock"
@@ -52,7 +59,9 @@ fi
 give_back() {
     (
         flock 9
-        grep -vx -e "$pg_port" -e "$my_port" -e "$redis_port" "$reserved" >"$reserved.new" || true
+        grep -vxF "$pg_port $dir
+$my_port $dir
+$redis_port $dir" "$reserved" >"$reserved.new" || true
         mv "$reserved.new" "$reserved"
     ) 9>"$reserved.lock"
 }
