@@ -6,6 +6,8 @@
     non-zero: 1 for a refusal or error from zsagad, 2 for bad usage or input,
     3 when zsagad does not answer in time.
 */
+#include "common/zcfg.h"
+#include "common/zkeys.h"
 #include "journal/jnl.h"
 #include "messages/msg.h"
 
@@ -19,6 +21,9 @@
 
 typedef struct {
     const char *endpoint, *events;
+    const char *key, *server_key; /* own key pair, zsagad's public key */
+    bool insecure;
+    const char *role, *systems, *operations, *dir; /* keygen */
     int timeout_ms;
     bool json;
     const char *state, *reason, *saga;
@@ -121,15 +126,35 @@ static json_t *s_mp_to_json(mp_reader_t *r, int depth)
 
 /* ---- request / reply -------------------------------------------------- */
 
-static json_t *s_request(const s_opts_t *o, msgpack_sbuffer *req)
+/* A socket of this type connected to ep: a CURVE client of zsagad unless
+   --insecure. NULL after saying why. */
+static zsock_t *s_connect(const s_opts_t *o, int type, const char *ep)
 {
-    zsock_t *sock = zsock_new_dealer(o->endpoint);
-    json_t *reply = NULL;
+    char err[1024];
+    zsock_t *sock = zsock_new(type);
     if (!sock) {
-        s_die(2, "cannot connect to %s", o->endpoint);
+        s_die(2, "cannot make a socket");
         return NULL;
     }
     zsock_set_linger(sock, 0);
+    if (!o->insecure && zkeys_client(zsock_resolve(sock), o->key, o->server_key, err, sizeof err)) {
+        s_die(2, "%s", err);
+        zsock_destroy(&sock);
+        return NULL;
+    }
+    if (zsock_connect(sock, "%s", ep)) {
+        s_die(2, "cannot connect to %s", ep);
+        zsock_destroy(&sock);
+    }
+    return sock;
+}
+
+static json_t *s_request(const s_opts_t *o, msgpack_sbuffer *req)
+{
+    zsock_t *sock = s_connect(o, ZMQ_DEALER, o->endpoint);
+    json_t *reply = NULL;
+    if (!sock)
+        return NULL;
     zframe_t *f = zframe_new(req->data, req->size);
     zframe_send(&f, sock, 0);
     zpoller_t *p = zpoller_new(sock, NULL);
@@ -142,7 +167,10 @@ static json_t *s_request(const s_opts_t *o, msgpack_sbuffer *req)
             zframe_destroy(&body);
         }
     } else
-        s_die(3, "no answer from zsagad at %s within %d ms", o->endpoint, o->timeout_ms);
+        s_die(3, "no answer from zsagad at %s within %d ms%s", o->endpoint, o->timeout_ms,
+              o->insecure ? ""
+                          : " (zsagad refuses a key it does not know, or the wrong "
+                            "--server-key, at the handshake, without a word)");
     zpoller_destroy(&p);
     zsock_destroy(&sock);
     return reply;
@@ -451,9 +479,10 @@ static int s_stats(const s_opts_t *o)
 
 static int s_watch(const s_opts_t *o)
 {
-    zsock_t *sub = zsock_new_sub(o->events, "");
+    zsock_t *sub = s_connect(o, ZMQ_SUB, o->events);
     if (!sub)
-        return s_die(2, "cannot connect to %s", o->events);
+        return 2;
+    zsock_set_subscribe(sub, "");
     while (!zsys_interrupted) {
         zmsg_t *msg = zmsg_recv(sub);
         if (!msg)
@@ -493,6 +522,36 @@ static int s_watch(const s_opts_t *o)
     return 0;
 }
 
+/* ---- keys ------------------------------------------------------------- */
+
+static int s_keygen(const s_opts_t *o, const char *name)
+{
+    static const char *roles[] = { "worker", "submit", "operator", "admin", "server" };
+    char err[1024];
+    bool known = false;
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
+        known |= o->role && strcmp(o->role, roles[i]) == 0;
+    if (!known)
+        return s_die(2, "keygen needs --role worker|submit|operator|admin|server");
+    if (!msg_id_valid(name, strlen(name)))
+        return s_die(2, "a key's name is 1-%d characters of [A-Za-z0-9._:-]", MSG_ID_MAX);
+    if (strcmp(o->role, "worker") == 0 && (!o->systems || !*o->systems))
+        return s_die(2, "a worker key needs --systems (the systems it may serve)");
+    if (strcmp(o->role, "worker") != 0 && (o->systems || o->operations))
+        return s_die(2, "--systems and --operations are for worker keys");
+    const char *meta[] = { "role", o->role, "systems", o->systems, "operations", o->operations };
+    if (zkeys_generate(o->dir ? o->dir : ".", name, meta, 6, err, sizeof err))
+        return s_die(1, "keygen: %s", err);
+    bool server = strcmp(o->role, "server") == 0;
+    printf("%s/%s.key          public: %s\n"
+           "%s/%s.key_secret   secret (mode 0600): stays with its holder\n",
+           o->dir ? o->dir : ".", name,
+           server ? "workers and clients take it as --server-key"
+                  : "copy it into zsagad's authorized directory",
+           o->dir ? o->dir : ".", name);
+    return 0;
+}
+
 static void s_usage(FILE *f)
 {
     fprintf(f, "usage: zsaga [options] COMMAND [ARGS]\n"
@@ -506,48 +565,111 @@ static void s_usage(FILE *f)
                "  watch [--saga ID]          follow the event stream\n"
                "  cancel ID [--reason TEXT]  stop a running saga and undo what it did\n"
                "  retry ID                   give a parked saga's compensations new tries\n"
-               "  resolve ID --reason TEXT   close a parked saga by hand\n"
-               "  backup DIR                 hot backup of the running journal into DIR\n"
+               "  resolve ID --note TEXT     close a parked saga by hand (the note is required)\n"
+               "  backup NAME                hot backup of the running journal into NAME under\n"
+               "                             zsagad's backup directory (admin key)\n"
                "  restore BACKUP DATA        put a backup in place (zsagad stopped)\n"
                "  stats                      orchestrator counters\n"
+               "  keygen NAME --role ROLE [--systems LIST] [--operations LIST] [--dir DIR]\n"
+               "                             write NAME.key and NAME.key_secret; ROLE is worker,\n"
+               "                             submit, operator, admin, or server (zsagad's own)\n"
                "options:\n"
+               "  --config FILE   read options from FILE first (INI, [client]); also $ZSAGA_CONFIG\n"
                "  --endpoint EP   zsagad client socket (default tcp://127.0.0.1:5570)\n"
                "  --events EP     event stream (default tcp://127.0.0.1:5572)\n"
+               "  --key FILE      your key pair (NAME.key_secret); also $ZSAGA_KEY\n"
+               "  --server-key F  zsagad's public key (zsagad.key); also $ZSAGA_SERVER_KEY\n"
+               "  --insecure      plaintext, no keys: only against a zsagad run --insecure\n"
                "  --timeout MS    wait this long for an answer (default 5000)\n"
                "  --wait-s S      run/wait: give up after S seconds (default 60)\n"
                "  --limit N       list: at most N sagas (default 100)\n"
                "  --json          JSON output for scripts\n");
 }
 
+typedef struct {
+    s_opts_t *o;
+    int *wait_s;
+} s_parse_t;
+
+static int s_apply(void *arg, int c, const char *v)
+{
+    s_parse_t *p = arg;
+    s_opts_t *o = p->o;
+    char *end;
+    long n;
+    const char *keep = zcfg_keep(v);
+    switch (c) {
+    case 'C': return 0;
+    case 'e': o->endpoint = keep; return 0;
+    case 'E': o->events = keep; return 0;
+    case 'k': o->key = keep; return 0;
+    case 'K': o->server_key = keep; return 0;
+    case 'X': o->insecure = true; return 0;
+    case 'R': o->role = keep; return 0;
+    case 'Y': o->systems = keep; return 0;
+    case 'O': o->operations = keep; return 0;
+    case 'D': o->dir = keep; return 0;
+    case 't':
+    case 'w':
+    case 'l':
+        n = strtol(v, &end, 10);
+        if (end == v || *end || n < 1 || n > 100000000) {
+            fprintf(stderr, "zsaga: --%s takes a whole number from 1, not '%s'\n",
+                    c == 't' ? "timeout" : c == 'w' ? "wait-s" : "limit", v);
+            return -1;
+        }
+        if (c == 't')
+            o->timeout_ms = (int)n;
+        else if (c == 'w')
+            *p->wait_s = (int)n;
+        else
+            o->limit = (uint32_t)n;
+        return 0;
+    case 'j': o->json = true; return 0;
+    case 's': o->state = keep; return 0;
+    case 'r': o->reason = keep; return 0;
+    case 'S': o->saga = keep; return 0;
+    default: return -1;
+    }
+}
+
 int main(int argc, char **argv)
 {
     s_opts_t o = { .endpoint = "tcp://127.0.0.1:5570",
                    .events = "tcp://127.0.0.1:5572",
+                   .key = getenv("ZSAGA_KEY"),
+                   .server_key = getenv("ZSAGA_SERVER_KEY"),
                    .timeout_ms = 5000,
                    .limit = 100 };
     int wait_s = 60;
+    s_parse_t parse = { &o, &wait_s };
     static const struct option opts[] = {
-        { "endpoint", required_argument, 0, 'e' }, { "events", required_argument, 0, 'E' },
+        { "config", required_argument, 0, 'C' },   { "endpoint", required_argument, 0, 'e' },
+        { "events", required_argument, 0, 'E' },   { "key", required_argument, 0, 'k' },
+        { "server-key", required_argument, 0, 'K' }, { "insecure", no_argument, 0, 'X' },
         { "timeout", required_argument, 0, 't' },  { "wait-s", required_argument, 0, 'w' },
         { "json", no_argument, 0, 'j' },           { "state", required_argument, 0, 's' },
         { "limit", required_argument, 0, 'l' },    { "reason", required_argument, 0, 'r' },
         { "note", required_argument, 0, 'r' },     { "saga", required_argument, 0, 'S' },
+        { "role", required_argument, 0, 'R' },     { "systems", required_argument, 0, 'Y' },
+        { "operations", required_argument, 0, 'O' }, { "dir", required_argument, 0, 'D' },
         { "help", no_argument, 0, 'h' },           { 0, 0, 0, 0 },
     };
+    const char *conf = zcfg_find(argc, argv);
+    char cerr[1024];
+    if (!conf)
+        conf = getenv("ZSAGA_CONFIG");
+    if (conf && *conf && zcfg_load(conf, "client", opts, s_apply, &parse, cerr, sizeof cerr))
+        return s_die(2, "%s", cerr);
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'e': o.endpoint = optarg; break;
-        case 'E': o.events = optarg; break;
-        case 't': o.timeout_ms = atoi(optarg); break;
-        case 'w': wait_s = atoi(optarg); break;
-        case 'j': o.json = true; break;
-        case 's': o.state = optarg; break;
-        case 'l': o.limit = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'r': o.reason = optarg; break;
-        case 'S': o.saga = optarg; break;
-        case 'h': s_usage(stdout); return 0;
-        default: s_usage(stderr); return 2;
+        if (c == 'h') {
+            s_usage(stdout);
+            return 0;
+        }
+        if (c == '?' || s_apply(&parse, c, optarg)) {
+            s_usage(stderr);
+            return 2;
         }
     }
     if (optind >= argc) {
@@ -577,8 +699,12 @@ int main(int argc, char **argv)
         rc = s_op(&o, MSG_CANCEL, a1);
     else if (strcmp(cmd, "retry") == 0)
         rc = s_op(&o, MSG_RETRY, a1);
-    else if (strcmp(cmd, "resolve") == 0)
+    else if (strcmp(cmd, "resolve") == 0) {
+        if (!o.reason || !*o.reason)
+            return s_die(2, "resolve needs --note TEXT: what was done by hand, for the record");
         rc = s_op(&o, MSG_RESOLVE, a1);
+    } else if (strcmp(cmd, "keygen") == 0)
+        rc = s_keygen(&o, a1);
     else if (strcmp(cmd, "backup") == 0)
         rc = s_op(&o, MSG_BACKUP, a1);
     else if (strcmp(cmd, "stats") == 0)

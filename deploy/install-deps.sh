@@ -8,6 +8,7 @@ PKGS="build-essential cmake pkg-config clang-format
 libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev lmdb-utils
 libsqlite3-dev sqlite3 libcmocka-dev libjansson-dev libsodium-dev
 libpq-dev default-libmysqlclient-dev libhiredis-dev
+libinih-dev liburiparser-dev libssl-dev openssl python3-zmq python3-msgpack
 postgresql mariadb-server mariadb-client redis-server redis-tools
 iproute2 procps psmisc"
 

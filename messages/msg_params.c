@@ -90,6 +90,12 @@ static int s_read_entry(mp_reader_t *r, const char *what, msg_kv_t *kv, char *er
                      MSG_VALUE_MAX);
             return -1;
         }
+        /* A NUL would be journaled whole and applied cut short by a
+           worker's C string: the two would disagree on what was asked. */
+        if (memchr(kv->s, 0, kv->slen)) {
+            snprintf(err, errlen, "%s.%s: string holds a NUL byte", what, kv->key);
+            return -1;
+        }
         if (kv->slen >= 2 && memcmp(kv->s, "${", 2) == 0) {
             char st[MSG_ID_MAX + 1], ky[MSG_NAME_MAX + 1];
             if (!msg_ref_parse(kv->s, kv->slen, st, ky)) {

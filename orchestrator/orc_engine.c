@@ -524,7 +524,7 @@ static void s_worker_lost(orc_engine_t *e, orc_worker_t *w)
                     st->resend = true;
                     s_step_set(e, saga, i, STEP_READY);
                     s_enqueue(e, saga, i);
-                    s_event(e, saga, (int32_t)i, "step.reassigned", st->attempts, w->rid);
+                    s_event(e, saga, (int32_t)i, "step.reassigned", st->attempts, w->instance);
                 }
             }
             if (st->comp_worker == w->serial) {
@@ -534,7 +534,8 @@ static void s_worker_lost(orc_engine_t *e, orc_worker_t *w)
                     st->resend = true;
                     s_step_set(e, saga, i, STEP_COMP_READY);
                     s_enqueue(e, saga, i);
-                    s_event(e, saga, (int32_t)i, "step.reassigned", st->comp_attempts, w->rid);
+                    s_event(e, saga, (int32_t)i, "step.reassigned", st->comp_attempts,
+                            w->instance);
                 }
             }
         }
@@ -871,12 +872,12 @@ static const char *s_bad_state(orc_saga_t *saga, bool loaded, const char *want, 
     return "bad_state";
 }
 
-const char *orc_engine_cancel(orc_engine_t *self, const char *id, const char *reason, char *err,
-                              size_t errlen)
+const char *orc_engine_cancel(orc_engine_t *self, const char *id, const char *who,
+                              const char *reason, char *err, size_t errlen)
 {
     const char *code = NULL;
     orc_saga_t *saga = s_find(self, id, &code, err, errlen);
-    char text[MSG_TEXT_MAX + 32];
+    char text[MSG_TEXT_MAX + MSG_ID_MAX + 32];
     if (!saga)
         return code;
     if (!saga->in_table)
@@ -885,16 +886,18 @@ const char *orc_engine_cancel(orc_engine_t *self, const char *id, const char *re
         return NULL; /* already undoing: cancel is idempotent */
     if (saga->state != SAGA_RUNNING)
         return s_bad_state(saga, false, "running", err, errlen);
-    snprintf(text, sizeof text, "cancelled%s%s", reason && reason[0] ? ": " : "",
+    snprintf(text, sizeof text, "cancelled by %s%s%s", who, reason && reason[0] ? ": " : "",
              reason ? reason : "");
     s_abort(self, saga, text);
     return NULL;
 }
 
-const char *orc_engine_retry(orc_engine_t *self, const char *id, char *err, size_t errlen)
+const char *orc_engine_retry(orc_engine_t *self, const char *id, const char *who, char *err,
+                             size_t errlen)
 {
     const char *code = NULL;
     orc_saga_t *saga = s_find(self, id, &code, err, errlen);
+    char text[MSG_ID_MAX + 32];
     if (!saga)
         return code;
     if (saga->state != SAGA_PARKED)
@@ -910,17 +913,23 @@ const char *orc_engine_retry(orc_engine_t *self, const char *id, char *err, size
             s_step_set(self, saga, i, STEP_COMP_READY);
             s_enqueue(self, saga, i);
         }
-    s_saga_set(self, saga, SAGA_COMPENSATING, "operator retry");
+    snprintf(text, sizeof text, "operator retry by %s", who);
+    s_saga_set(self, saga, SAGA_COMPENSATING, text);
     s_comp_progress(self, saga);
     return NULL;
 }
 
-const char *orc_engine_resolve(orc_engine_t *self, const char *id, const char *note, char *err,
-                               size_t errlen)
+const char *orc_engine_resolve(orc_engine_t *self, const char *id, const char *who,
+                               const char *note, char *err, size_t errlen)
 {
     const char *code = NULL;
+    if (!note || !note[0]) {
+        /* A saga closed by hand must say why, for whoever reads it later. */
+        snprintf(err, errlen, "resolve needs a note saying what was done by hand");
+        return "invalid";
+    }
     orc_saga_t *saga = s_find(self, id, &code, err, errlen);
-    char text[MSG_TEXT_MAX + 32];
+    char text[MSG_TEXT_MAX + MSG_ID_MAX + 32];
     if (!saga)
         return code;
     if (saga->state != SAGA_PARKED)
@@ -930,18 +939,64 @@ const char *orc_engine_resolve(orc_engine_t *self, const char *id, const char *n
         snprintf(err, errlen, "out of memory");
         return "internal";
     }
-    snprintf(text, sizeof text, "resolved by operator%s%s", note && note[0] ? ": " : "",
-             note ? note : "");
+    snprintf(text, sizeof text, "resolved by %s: %s", who, note);
     s_saga_set(self, saga, SAGA_RESOLVED, text);
     return NULL;
 }
 
-void orc_engine_ready(orc_engine_t *self, const char *rid, const msg_t *m)
+const char *orc_engine_ready(orc_engine_t *self, const char *rid, const char *key,
+                             const char *key_name, const msg_t *m, char *err, size_t errlen)
 {
-    orc_system_t *sys =
-        orc_registry_define(self->reg, m->system, (char(*)[MSG_NAME_MAX + 1]) m->ops, m->nops);
-    if (sys)
-        orc_registry_ready(self->reg, rid, sys, m->capacity, self->now_ms);
+    orc_registry_t *reg = self->reg;
+    orc_worker_t *same = orc_registry_worker(reg, rid);
+    orc_worker_t *inst = orc_registry_instance(reg, m->instance);
+    if (inst && inst != same && strcmp(inst->key, key) != 0) {
+        /* Another key holds this instance: never let it take the steps. */
+        self->stats.ready_refused++;
+        snprintf(err, errlen, "instance '%s' is registered under another key", m->instance);
+        return "instance_taken";
+    }
+    /* Catalog admission: a new system, or new operations of a known one,
+       are journaled forever, so they pass the same reserve check as a
+       submit and stay within the limits. */
+    orc_system_t *sys = orc_registry_system(reg, m->system);
+    uint32_t fresh = 0;
+    for (uint32_t i = 0; i < m->nops; i++)
+        if (!sys || !orc_system_has_op(sys, m->ops[i]))
+            fresh++;
+    uint32_t max_systems = self->cfg.max_systems ? self->cfg.max_systems : 64;
+    if (!sys && orc_registry_system_count(reg) >= max_systems) {
+        self->stats.ready_refused++;
+        snprintf(err, errlen, "zsagad already knows %u systems, its limit", max_systems);
+        return "limit";
+    }
+    if (fresh && (sys ? sys->nops : 0) + fresh > MSG_MAX_OPS) {
+        self->stats.ready_refused++;
+        snprintf(err, errlen, "system %s would have more than %d operations", m->system,
+                 MSG_MAX_OPS);
+        return "limit";
+    }
+    if ((fresh || !sys) && orc_engine_journal_full(self)) {
+        self->stats.ready_refused++;
+        snprintf(err, errlen, "journal full: new system or operations not recorded");
+        return "journal_full";
+    }
+    if (same && (strcmp(same->instance, m->instance) || strcmp(same->system, m->system)))
+        s_worker_lost(self, same); /* this connection was another worker */
+    if (inst && inst != same)
+        s_worker_lost(self, inst); /* a restart: its old connection is dead */
+    if (!(sys = orc_registry_define(reg, m->system, (char(*)[MSG_NAME_MAX + 1]) m->ops, m->nops))) {
+        snprintf(err, errlen, "out of memory");
+        return "internal";
+    }
+    orc_worker_t *w = orc_registry_ready(reg, rid, m->instance, sys, m->capacity, self->now_ms);
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return "internal";
+    }
+    snprintf(w->key, sizeof w->key, "%s", key);
+    snprintf(w->key_name, sizeof w->key_name, "%s", key_name);
+    return NULL;
 }
 
 bool orc_engine_heartbeat(orc_engine_t *self, const char *rid)
@@ -979,6 +1034,19 @@ void orc_engine_result(orc_engine_t *self, const char *rid, const msg_t *m)
            since. The new holder's barrier answers for the step; this one
            is dropped whatever it says. */
         self->stats.fenced_results++;
+        return;
+    }
+    if (!w || w->serial != st->lease_worker) {
+        if (!s_worker_by_serial(self, st->lease_worker)) {
+            /* The lease went to a worker since lost: a zombie again. */
+            self->stats.fenced_results++;
+            return;
+        }
+        /* The latest lease, from someone it was not given to: a guess or
+           a replay. Never applied. */
+        if (self->stats.forged_results++ % 100 == 0)
+            fprintf(stderr, "zsagad: dropped a forged result for %s/%s from %s\n", saga->def->id,
+                    m->step, w ? w->instance : "an unregistered connection");
         return;
     }
     if (m->phase == MSG_PHASE_ACTION)
@@ -1079,6 +1147,7 @@ static void s_dispatch(orc_engine_t *e, orc_saga_t *saga, uint32_t i, orc_worker
        the step in this batch, before the dispatch leaves, so a restarted
        zsagad never hands out the same number twice. */
     st->lease++;
+    st->lease_worker = w->serial;
     if (comp)
         st->comp_lease = st->lease;
     else
@@ -1086,7 +1155,8 @@ static void s_dispatch(orc_engine_t *e, orc_saga_t *saga, uint32_t i, orc_worker
     w->inflight++;
     s_step_set(e, saga, i, comp ? STEP_COMP_RUNNING : STEP_RUNNING);
     s_arm(e, saga, i, e->now_ms + def->timeout_ms);
-    s_event(e, saga, (int32_t)i, comp ? "step.compensating" : "step.dispatched", *attempts, w->rid);
+    s_event(e, saga, (int32_t)i, comp ? "step.compensating" : "step.dispatched", *attempts,
+             w->instance);
     *o = (orc_dispatch_t){ saga,      i,          comp ? MSG_PHASE_COMPENSATION : MSG_PHASE_ACTION,
                            *attempts, st->lease,  "",
                            copy,      e->buf.size };

@@ -32,6 +32,7 @@ typedef struct {
     uint64_t crash_in_commit;      /* failure tests only: die by SIGKILL in
                                       the middle of this commit (its records
                                       written, not committed); 0 never */
+    uint32_t max_systems;          /* systems the catalog may hold; 0: 64 */
 } orc_config_t;
 
 typedef struct {
@@ -48,7 +49,8 @@ typedef struct {
 typedef struct {
     uint64_t commits, commit_failures;
     uint64_t batch_items; /* state changes written, summed over commits */
-    uint64_t dispatched, results, stale_results, fenced_results, timeouts, workers_lost;
+    uint64_t dispatched, results, stale_results, fenced_results, forged_results, timeouts,
+        workers_lost, ready_refused;
     uint64_t sagas_started, sagas_completed, sagas_compensated, sagas_parked;
 } orc_stats_t;
 
@@ -64,17 +66,30 @@ void orc_engine_now(orc_engine_t *self, uint64_t now_ms);
  *state is the saga's state and *duplicate tells whether it existed. */
 const char *orc_engine_submit(orc_engine_t *self, msg_saga_t **def_p, uint8_t *state,
                               bool *duplicate, char *err, size_t errlen);
-const char *orc_engine_cancel(orc_engine_t *self, const char *id, const char *reason, char *err,
-                              size_t errlen);
+/* Operator commands record who gave them (a key's name) in the history. */
+const char *orc_engine_cancel(orc_engine_t *self, const char *id, const char *who,
+                              const char *reason, char *err, size_t errlen);
 /* Operator: give a parked saga's compensations a fresh set of tries. */
-const char *orc_engine_retry(orc_engine_t *self, const char *id, char *err, size_t errlen);
-/* Operator: close a parked saga by hand, with a note. */
-const char *orc_engine_resolve(orc_engine_t *self, const char *id, const char *note, char *err,
-                               size_t errlen);
+const char *orc_engine_retry(orc_engine_t *self, const char *id, const char *who, char *err,
+                             size_t errlen);
+/* Operator: close a parked saga by hand. The note is required. */
+const char *orc_engine_resolve(orc_engine_t *self, const char *id, const char *who,
+                               const char *note, char *err, size_t errlen);
 
-void orc_engine_ready(orc_engine_t *self, const char *rid, const msg_t *m);
+/* A worker registers from connection rid with key (its public key, "" in
+   insecure mode; key_name for people). The caller has checked the key's
+   grant. Refused with "instance_taken" (another key holds that instance),
+   "journal_full" (a new system or operation would eat the running sagas'
+   reserve) or "limit" (too many systems or operations). A new connection
+   of a known instance under the same key is a restart: the old
+   connection's steps are sent again at once. */
+const char *orc_engine_ready(orc_engine_t *self, const char *rid, const char *key,
+                             const char *key_name, const msg_t *m, char *err, size_t errlen);
 /* False if the worker is not registered (it should send ready again). */
 bool orc_engine_heartbeat(orc_engine_t *self, const char *rid);
+/* A result counts only from the worker the step's latest lease went to,
+   under that lease. Anything else is dropped and counted: an older lease
+   is fenced (a zombie); the latest lease from anyone else is forged. */
 void orc_engine_result(orc_engine_t *self, const char *rid, const msg_t *m);
 
 void orc_engine_tick(orc_engine_t *self);

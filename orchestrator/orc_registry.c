@@ -87,12 +87,30 @@ orc_worker_t *orc_registry_worker(orc_registry_t *self, const char *rid)
     return NULL;
 }
 
-orc_worker_t *orc_registry_ready(orc_registry_t *self, const char *rid, orc_system_t *sys,
-                                 uint32_t capacity, uint64_t now_ms)
+orc_worker_t *orc_registry_instance(orc_registry_t *self, const char *instance)
+{
+    for (orc_system_t *s = self->systems; s; s = s->next)
+        for (orc_worker_t *w = s->workers; w; w = w->next)
+            if (strcmp(w->instance, instance) == 0)
+                return w;
+    return NULL;
+}
+
+uint32_t orc_registry_system_count(orc_registry_t *self)
+{
+    uint32_t n = 0;
+    for (orc_system_t *s = self->systems; s; s = s->next)
+        n++;
+    return n;
+}
+
+orc_worker_t *orc_registry_ready(orc_registry_t *self, const char *rid, const char *instance,
+                                 orc_system_t *sys, uint32_t capacity, uint64_t now_ms)
 {
     orc_worker_t *w = orc_registry_worker(self, rid);
-    if (w && strcmp(w->system, sys->name) != 0) {
-        /* Same instance id, other system: the old registration is void. */
+    if (w && (strcmp(w->system, sys->name) != 0 || strcmp(w->instance, instance) != 0)) {
+        /* Same connection, another system or instance: the old
+           registration is void (the engine has moved its steps). */
         orc_registry_remove(self, w);
         w = NULL;
     }
@@ -101,6 +119,7 @@ orc_worker_t *orc_registry_ready(orc_registry_t *self, const char *rid, orc_syst
             return NULL;
         w->serial = ++self->next_serial;
         strcpy(w->rid, rid);
+        strcpy(w->instance, instance);
         strcpy(w->system, sys->name);
         w->next = sys->workers;
         sys->workers = w;

@@ -4,7 +4,8 @@
     The catalog (system -> operations) is what submits are checked against;
     the engine persists it so that a restarted orchestrator still knows
     every system before its workers come back. A worker instance is known by
-    its routing id (its instance id). Queue entries hold a saga reference
+    its connection's routing id, which ZeroMQ assigns (a peer cannot choose
+    another's), and carries the instance id and the key it registered with. Queue entries hold a saga reference
     (refs) and are checked when popped, so stale entries cost nothing.
     Single thread.
 */
@@ -15,7 +16,10 @@
 
 typedef struct orc_worker_s {
     uint32_t serial; /* never reused; steps remember it */
-    char rid[MSG_ID_MAX + 1];
+    char rid[MSG_ID_MAX + 1];      /* its connection (hex of ZeroMQ's routing id) */
+    char instance[MSG_ID_MAX + 1]; /* the id it gave in ready */
+    char key[41];                  /* the CURVE key it registered with */
+    char key_name[MSG_ID_MAX + 1]; /* that key's certificate name */
     char system[MSG_NAME_MAX + 1];
     uint32_t capacity, inflight;
     uint64_t last_seen_ms;
@@ -56,9 +60,11 @@ bool orc_system_has_op(const orc_system_t *sys, const char *op);
 orc_system_t *orc_registry_systems(orc_registry_t *self); /* list head */
 
 /* Register (or refresh) a worker instance. NULL when out of memory. */
-orc_worker_t *orc_registry_ready(orc_registry_t *self, const char *rid, orc_system_t *sys,
-                                 uint32_t capacity, uint64_t now_ms);
+orc_worker_t *orc_registry_ready(orc_registry_t *self, const char *rid, const char *instance,
+                                 orc_system_t *sys, uint32_t capacity, uint64_t now_ms);
 orc_worker_t *orc_registry_worker(orc_registry_t *self, const char *rid);
+orc_worker_t *orc_registry_instance(orc_registry_t *self, const char *instance);
+uint32_t orc_registry_system_count(orc_registry_t *self);
 /* The live worker with the most free capacity, or NULL. */
 orc_worker_t *orc_registry_pick(orc_system_t *sys);
 /* Remove a worker; the caller has already moved its steps. */

@@ -55,6 +55,8 @@ typedef struct {
     uint32_t comp_worker; /* same for the compensation */
     uint64_t act_lease;   /* the lease act_worker was given */
     uint64_t comp_lease;  /* the lease comp_worker was given */
+    uint32_t lease_worker; /* serial of the worker the latest lease went to;
+                              kept after release: only it may answer */
     char code[MSG_CODE_MAX + 1];
     char *error;     /* last error text, owned */
     uint8_t *output; /* action output map, owned */

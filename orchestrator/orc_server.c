@@ -12,7 +12,9 @@
     so a client never sees state that is not durable.
 */
 #include "orc_server.h"
+#include "common/zkeys.h"
 #include "common/zlog.h"
+#include "orc_auth.h"
 #include "orc_engine.h"
 #include "orc_store.h"
 
@@ -23,9 +25,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define RID_MAX 256
+/* Routing ids zsagad keeps for workers, in hex. ZeroMQ assigns 5 bytes. */
+#define WORKER_RID_MAX (MSG_ID_MAX / 2)
 
 /* A client's return address: routing id, and whether it used a REQ
    socket (which puts an empty delimiter frame before the body). */
@@ -33,6 +39,7 @@ typedef struct {
     uint8_t rid[RID_MAX];
     size_t rid_len;
     bool delim;
+    int frames; /* after the routing id; a request has one (two with REQ's delimiter) */
 } s_envelope_t;
 
 /* One answer owed to a client, sent after the batch commits. */
@@ -75,6 +82,9 @@ typedef struct {
     s_backup_t backup;
     uint64_t started_ms;
     uint64_t bad_worker_msgs;
+    orc_auth_t *auth;
+    zcert_t *cert;
+    uint64_t forbidden, multipart, next_refresh_ms;
 } s_server_t;
 
 static uint64_t s_now(void)
@@ -121,6 +131,35 @@ static s_pending_t *s_pend(s_server_t *s, const s_envelope_t *env, const msg_t *
     p->req = m->req;
     snprintf(p->id, sizeof p->id, "%s", m->id);
     return p;
+}
+
+/* Workers are known by the hex of the routing id ZeroMQ gave their
+   connection; these convert both ways. */
+static bool s_rid_hex(const s_envelope_t *env, char *hex)
+{
+    if (env->rid_len == 0 || env->rid_len > WORKER_RID_MAX)
+        return false;
+    for (size_t i = 0; i < env->rid_len; i++)
+        sprintf(hex + 2 * i, "%02x", env->rid[i]);
+    return true;
+}
+
+static size_t s_rid_bytes(const char *hex, uint8_t *out)
+{
+    size_t n = strlen(hex) / 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        sscanf(hex + 2 * i, "%2x", &v);
+        out[i] = (uint8_t)v;
+    }
+    return n;
+}
+
+static void s_send_worker(s_server_t *s, const char *rid, const msgpack_sbuffer *body)
+{
+    uint8_t raw[WORKER_RID_MAX];
+    size_t n = s_rid_bytes(rid, raw);
+    s_send_envelope(s->workers, raw, n, false, body);
 }
 
 /* ---- status, list and stats replies (after commit) ---------------------- */
@@ -270,8 +309,10 @@ static void s_pack_stats(s_server_t *s, msgpack_packer *pk)
     const orc_stats_t *st = orc_engine_stats(s->engine);
     size_t used, map;
     jnl_usage(s->jnl, &used, &map);
-    msgpack_pack_map(pk, 21);
+    const orc_auth_stats_t *as = orc_auth_stats(s->auth);
+    msgpack_pack_map(pk, 30);
     mp_pack_kv_uint(pk, "boot", orc_engine_boot(s->engine));
+    mp_pack_kv_str(pk, "security", orc_auth_insecure(s->auth) ? "insecure" : "curve");
     mp_pack_kv_uint(pk, "uptime_ms", s_now() - s->started_ms);
     mp_pack_kv_uint(pk, "commits", st->commits);
     mp_pack_kv_uint(pk, "commit_failures", st->commit_failures);
@@ -280,6 +321,14 @@ static void s_pack_stats(s_server_t *s, msgpack_packer *pk)
     mp_pack_kv_uint(pk, "results", st->results);
     mp_pack_kv_uint(pk, "stale_results", st->stale_results);
     mp_pack_kv_uint(pk, "fenced_results", st->fenced_results);
+    mp_pack_kv_uint(pk, "forged_results", st->forged_results);
+    mp_pack_kv_uint(pk, "ready_refused", st->ready_refused);
+    mp_pack_kv_uint(pk, "forbidden_requests", s->forbidden);
+    mp_pack_kv_uint(pk, "multipart_refused", s->multipart);
+    mp_pack_kv_uint(pk, "handshakes_allowed", as->allowed);
+    mp_pack_kv_uint(pk, "handshakes_denied", as->denied);
+    mp_pack_kv_uint(pk, "keys_banned", as->banned);
+    mp_pack_kv_uint(pk, "keys_revoked", as->revoked);
     mp_pack_kv_uint(pk, "timeouts", st->timeouts);
     mp_pack_kv_uint(pk, "workers_lost", st->workers_lost);
     mp_pack_kv_uint(pk, "sagas_started", st->sagas_started);
@@ -297,8 +346,9 @@ static void s_pack_stats(s_server_t *s, msgpack_packer *pk)
     msgpack_pack_array(pk, orc_registry_worker_count(reg));
     for (orc_system_t *sys = orc_registry_systems(reg); sys; sys = sys->next)
         for (orc_worker_t *w = sys->workers; w; w = w->next) {
-            msgpack_pack_map(pk, 6);
-            mp_pack_kv_str(pk, "instance", w->rid);
+            msgpack_pack_map(pk, 7);
+            mp_pack_kv_str(pk, "instance", w->instance);
+            mp_pack_kv_str(pk, "key", w->key_name);
             mp_pack_kv_str(pk, "system", w->system);
             mp_pack_kv_uint(pk, "capacity", w->capacity);
             mp_pack_kv_uint(pk, "inflight", w->inflight);
@@ -427,10 +477,27 @@ static void s_backup_start(s_server_t *s, const s_envelope_t *env, const msg_t *
         }
         return;
     }
+    /* Backups go only under the configured directory, by a plain name:
+       a client never picks a path on zsagad's host. */
+    const char *name = m->text, *why = NULL;
+    if (!s->cfg->backup_dir)
+        why = "backups are off: zsagad has no backup directory (--backup-dir)";
+    else if (!name[0] || name[0] == '.' || strchr(name, '/') ||
+             strlen(name) + strlen(s->cfg->backup_dir) + 2 > sizeof b->path)
+        why = "a backup is named by a plain name (no '/', not starting with '.'), written under "
+              "zsagad's backup directory";
+    if (why) {
+        s_pending_t *p = s_pend(s, env, m);
+        if (p) {
+            p->code = "invalid";
+            snprintf(p->err, sizeof p->err, "%s", why);
+        }
+        return;
+    }
     b->env = *env;
     b->req = m->req;
     b->jnl = s->jnl;
-    snprintf(b->path, sizeof b->path, "%s", m->text);
+    snprintf(b->path, sizeof b->path, "%s/%s", s->cfg->backup_dir, name);
     b->err[0] = 0;
     if (pthread_create(&b->thread, NULL, s_backup_thread, b) == 0)
         b->running = true;
@@ -480,6 +547,7 @@ static int s_recv(void *sock, s_envelope_t *env, zmq_msg_t *body)
     env->rid_len = zmq_msg_size(&f) < RID_MAX ? zmq_msg_size(&f) : RID_MAX;
     memcpy(env->rid, zmq_msg_data(&f), env->rid_len);
     env->delim = false;
+    env->frames = 0;
     zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz);
     zmq_msg_close(&f);
     while (more) {
@@ -489,6 +557,7 @@ static int s_recv(void *sock, s_envelope_t *env, zmq_msg_t *body)
             break;
         }
         zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz);
+        env->frames++;
         if (n == 0 && zmq_msg_size(&f) == 0 && more) {
             env->delim = true; /* REQ-style envelope */
             zmq_msg_close(&f);
@@ -501,12 +570,46 @@ static int s_recv(void *sock, s_envelope_t *env, zmq_msg_t *body)
     return 1;
 }
 
+/* A message of more frames than the protocol has: ZeroMQ buffered it
+   whole before we could see it, so the sender is abusing its key. */
+static bool s_multipart(s_server_t *s, const s_envelope_t *env, const orc_principal_t *who)
+{
+    if (env->frames <= (env->delim ? 2 : 1))
+        return false;
+    s->multipart++;
+    zlog_warn("refused a message of %d frames from %s", env->frames, who ? who->name : "?");
+    if (who)
+        orc_auth_ban(s->auth, who);
+    return true;
+}
+
 static void s_client_message(s_server_t *s, const s_envelope_t *env, zmq_msg_t *body)
 {
     msg_t m;
     char err[MSG_TEXT_MAX + 1];
+    const orc_principal_t *who = orc_auth_peer(s->auth, body);
+    if (s_multipart(s, env, who))
+        return;
     const char *code = msg_decode(zmq_msg_data(body), zmq_msg_size(body), &m, err, sizeof err);
     s_pending_t *p;
+    if (!code && (!who || !orc_auth_may(who, m.type))) {
+        s->forbidden++;
+        if ((p = s_pend(s, env, &m))) {
+            p->code = "forbidden";
+            if (!who)
+                snprintf(p->err, sizeof p->err, "this key is no longer authorized");
+            else
+                snprintf(p->err, sizeof p->err, "key %s has role %s; '%s' needs %s", who->name,
+                         orc_role_name(who->role), msg_type_name(m.type),
+                         orc_auth_needed(m.type) ? orc_role_name(orc_auth_needed(m.type))
+                                                 : "a worker's socket");
+        }
+        if (who && orc_auth_needed(m.type) >= ORC_ROLE_OPERATOR)
+            zlog_warn("refused %s of saga %s from key %s (role %s)", msg_type_name(m.type), m.id,
+                      who->name, orc_role_name(who->role));
+        msg_clear(&m);
+        return;
+    }
     if (code) {
         /* msg_decode keeps the type and req it got to, for the reply. */
         if ((p = s_pend(s, env, &m))) {
@@ -541,15 +644,16 @@ static void s_client_message(s_server_t *s, const s_envelope_t *env, zmq_msg_t *
         break;
     case MSG_CANCEL:
         if ((p = s_pend(s, env, &m)))
-            p->code = orc_engine_cancel(s->engine, m.id, m.text, p->err, sizeof p->err);
+            p->code = orc_engine_cancel(s->engine, m.id, who->name, m.text, p->err, sizeof p->err);
         break;
     case MSG_RETRY:
         if ((p = s_pend(s, env, &m)))
-            p->code = orc_engine_retry(s->engine, m.id, p->err, sizeof p->err);
+            p->code = orc_engine_retry(s->engine, m.id, who->name, p->err, sizeof p->err);
         break;
     case MSG_RESOLVE:
         if ((p = s_pend(s, env, &m)))
-            p->code = orc_engine_resolve(s->engine, m.id, m.text, p->err, sizeof p->err);
+            p->code =
+                orc_engine_resolve(s->engine, m.id, who->name, m.text, p->err, sizeof p->err);
         break;
     case MSG_BACKUP: s_backup_start(s, env, &m); break;
     default:
@@ -579,29 +683,66 @@ static void s_owe_heartbeat(s_server_t *s, const char *rid, bool known)
     s->hb_known[s->nhb++] = known;
 }
 
+/* Tell a worker why it was refused (no journal change: sent at once). */
+static void s_refuse_worker(s_server_t *s, const char *rid, const char *code, const char *why)
+{
+    msg_t m;
+    msg_init(&m, MSG_ERROR);
+    snprintf(m.code, sizeof m.code, "%s", code);
+    snprintf(m.text, sizeof m.text, "%s", why);
+    s_pack_msg(s, &m);
+    s_send_worker(s, rid, &s->out);
+}
+
 static void s_worker_message(s_server_t *s, const s_envelope_t *env, zmq_msg_t *body)
 {
     msg_t m;
     char err[MSG_TEXT_MAX + 1], rid[MSG_ID_MAX + 1];
-    if (!msg_id_valid((const char *)env->rid, env->rid_len)) {
-        s->bad_worker_msgs++;
-        return; /* workers name themselves; anything else is not a worker */
+    const orc_principal_t *who = orc_auth_peer(s->auth, body);
+    if (s_multipart(s, env, who))
+        return;
+    if (!who || !s_rid_hex(env, rid)) {
+        s->bad_worker_msgs++; /* a revoked key, or a routing id ZeroMQ never gave */
+        return;
     }
-    memcpy(rid, env->rid, env->rid_len);
-    rid[env->rid_len] = 0;
     const char *code = msg_decode(zmq_msg_data(body), zmq_msg_size(body), &m, err, sizeof err);
     if (code) {
         if (s->bad_worker_msgs++ % 1000 == 0)
-            zlog_warn("worker %s sent a bad message (%s): %s", rid, code, err);
+            zlog_warn("worker %s sent a bad message (%s): %s", who->name, code, err);
         return;
     }
     switch (m.type) {
-    case MSG_READY:
-        orc_engine_ready(s->engine, rid, &m);
-        zlog_info("worker %s registered for system %s (capacity %u, %u operations)", rid, m.system,
-                  m.capacity, m.nops);
+    case MSG_READY: {
+        const char *why = NULL;
+        char reason[MSG_TEXT_MAX + 1];
+        if (!orc_auth_serves(who, m.system)) {
+            snprintf(reason, sizeof reason, "key %s may not serve system %s (it may serve: %s)",
+                     who->name, m.system, who->systems[0] ? who->systems : "none");
+            why = "forbidden";
+        }
+        for (uint32_t i = 0; !why && i < m.nops; i++)
+            if (!orc_auth_op_allowed(who, m.ops[i])) {
+                snprintf(reason, sizeof reason, "key %s may not register operation %s",
+                         who->name, m.ops[i]);
+                why = "forbidden";
+            }
+        if (!why)
+            why = orc_engine_ready(s->engine, rid, who->key, who->name, &m, reason,
+                                   sizeof reason);
+        if (why) {
+            if (strcmp(why, "forbidden") == 0)
+                s->forbidden++;
+            if (s->bad_worker_msgs++ % 100 == 0)
+                zlog_warn("refused worker %s (key %s): %s: %s", m.instance, who->name, why,
+                          reason);
+            s_refuse_worker(s, rid, why, reason);
+            break;
+        }
+        zlog_info("worker %s registered for system %s (key %s, capacity %u, %u operations)",
+                  m.instance, m.system, who->name, m.capacity, m.nops);
         s_owe_heartbeat(s, rid, true);
         break;
+    }
     case MSG_HEARTBEAT: {
         bool known = orc_engine_heartbeat(s->engine, rid);
         orc_worker_t *w = orc_registry_worker(orc_engine_registry(s->engine), rid);
@@ -617,7 +758,8 @@ static void s_worker_message(s_server_t *s, const s_envelope_t *env, zmq_msg_t *
     case MSG_RESULT: orc_engine_result(s->engine, rid, &m); break;
     default:
         if (s->bad_worker_msgs++ % 1000 == 0)
-            zlog_warn("worker %s sent '%s', which workers do not send", rid, msg_type_name(m.type));
+            zlog_warn("worker %s sent '%s', which workers do not send", who->name,
+                      msg_type_name(m.type));
         break;
     }
     msg_clear(&m);
@@ -642,7 +784,7 @@ static void s_send_outbox(s_server_t *s, int commit_rc)
         m.params = d[i].params;
         m.params_len = d[i].params_len;
         s_pack_msg(s, &m);
-        s_send_envelope(s->workers, (const uint8_t *)d[i].rid, strlen(d[i].rid), false, &s->out);
+        s_send_worker(s, d[i].rid, &s->out);
     }
     orc_event_t *ev = orc_engine_events(s->engine, &n);
     for (size_t i = 0; i < n; i++) {
@@ -667,7 +809,7 @@ static void s_send_outbox(s_server_t *s, int commit_rc)
         /* boot 0 tells an unknown worker to send ready again. */
         m.boot = s->hb_known[i] ? orc_engine_boot(s->engine) : 0;
         s_pack_msg(s, &m);
-        s_send_envelope(s->workers, (const uint8_t *)s->hb[i], strlen(s->hb[i]), false, &s->out);
+        s_send_worker(s, s->hb[i], &s->out);
     }
     s->nhb = 0;
     orc_engine_outbox_clear(s->engine);
@@ -675,24 +817,33 @@ static void s_send_outbox(s_server_t *s, int commit_rc)
 
 /* ---- setup and loop --------------------------------------------------- */
 
-static void *s_socket(s_server_t *s, int type, const char *ep)
+/* A socket bound to every endpoint of ep (comma-separated: local workers
+   over ipc and remote ones over tcp, say). domain names the socket to the
+   ZAP handler; with a domain and a key the socket is a CURVE server. */
+static void *s_socket(s_server_t *s, int type, const char *ep, const char *domain)
 {
     void *sock = zmq_socket(s->ctx, type);
-    int linger = 0, hwm = 100000, maxmsg = 4 * MSG_MAX_BYTES, one = 1;
+    int linger = 0, hwm = 100000, zero = 0;
     if (!sock)
         return NULL;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
     if (type == ZMQ_ROUTER) {
-        /* A peer sending more than this is cut off by ZeroMQ itself;
-           anything up to it gets a readable "too_large" from the decoder. */
-        int64_t max = maxmsg;
+        /* A frame larger than this cuts the peer off inside ZeroMQ, before
+           it is buffered; anything up to it gets a readable "too_large"
+           from the decoder. */
+        int64_t max = 2 * MSG_MAX_BYTES;
         zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
-        zmq_setsockopt(sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+        /* No handover: a routing id is never taken from a live peer. */
+        zmq_setsockopt(sock, ZMQ_ROUTER_HANDOVER, &zero, sizeof zero);
     }
-    /* Several endpoints, comma-separated: workers on this host over ipc
-       and remote ones over tcp, say. */
+    if (domain && s->cert && zkeys_server(sock, s->cert, domain)) {
+        zlog_error("cannot make the %s socket a CURVE server: %s", domain,
+                   zmq_strerror(zmq_errno()));
+        zmq_close(sock);
+        return NULL;
+    }
     char eps[1024];
     if (snprintf(eps, sizeof eps, "%s", ep ? ep : "") >= (int)sizeof eps) {
         /* Cut short, the last endpoint could be another valid address. */
@@ -701,13 +852,51 @@ static void *s_socket(s_server_t *s, int type, const char *ep)
         return NULL;
     }
     for (char *save = NULL, *one_ep = strtok_r(eps, ",", &save); one_ep;
-         one_ep = strtok_r(NULL, ",", &save))
+         one_ep = strtok_r(NULL, ",", &save)) {
         if (zmq_bind(sock, one_ep)) {
             zlog_error("cannot bind %s: %s", one_ep, zmq_strerror(zmq_errno()));
             zmq_close(sock);
             return NULL;
         }
+        /* The socket file is born 0600 (umask 077); widen it only as far
+           as configured, for workers of the same group. */
+        if (strncmp(one_ep, "ipc://", 6) == 0 && one_ep[6] != '@' &&
+            chmod(one_ep + 6, s->cfg->ipc_mode ? s->cfg->ipc_mode : 0600)) {
+            zlog_error("cannot set the mode of %s: %s", one_ep + 6, strerror(errno));
+            zmq_close(sock);
+            return NULL;
+        }
+    }
     return sock;
+}
+
+/* Load zsagad's key and start the ZAP handler, or refuse to start. */
+static int s_security(s_server_t *s)
+{
+    const orc_server_config_t *cfg = s->cfg;
+    char err[1024];
+    if (cfg->insecure) {
+        zlog_warn("INSECURE: plaintext sockets and no authentication; anyone who reaches a "
+                  "socket can move money. For tests on one host only.");
+        s->auth = orc_auth_new(s->ctx, NULL, err, sizeof err);
+        return s->auth ? 0 : -1;
+    }
+    if (!cfg->key_file || !cfg->authorized) {
+        zlog_error("zsagad needs --key (its key pair) and --authorized (the directory of the "
+                   "public keys allowed in); make them with `zsaga keygen`. --insecure runs "
+                   "without, for a plaintext test setup");
+        return -1;
+    }
+    if (!(s->cert = zkeys_load_secret(cfg->key_file, err, sizeof err))) {
+        zlog_error("%s", err);
+        return -1;
+    }
+    /* The ZAP handler first: a CURVE server with none would admit any key. */
+    if (!(s->auth = orc_auth_new(s->ctx, cfg->authorized, err, sizeof err))) {
+        zlog_error("%s", err);
+        return -1;
+    }
+    return 0;
 }
 
 int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
@@ -716,7 +905,9 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
     char err[1024];
     int rc = 1;
     jnl_config_t jc = { cfg->map_bytes, cfg->sync };
-    orc_config_t oc = { cfg->heartbeat_timeout_ms, cfg->reserve_pct, 0, cfg->crash_in_commit };
+    orc_config_t oc = { cfg->heartbeat_timeout_ms, cfg->reserve_pct, 0, cfg->crash_in_commit,
+                        cfg->max_systems };
+    umask(077);
     msgpack_sbuffer_init(&s.out);
     s.started_ms = s_now();
     if (!(s.jnl = jnl_open(cfg->data_dir, &jc, err, sizeof err))) {
@@ -728,18 +919,19 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
         goto done;
     }
     s.ctx = zmq_ctx_new();
-    if (!(s.clients = s_socket(&s, ZMQ_ROUTER, cfg->client_ep)) ||
-        !(s.workers = s_socket(&s, ZMQ_ROUTER, cfg->worker_ep)) ||
-        !(s.events = s_socket(&s, ZMQ_PUB, cfg->event_ep)) ||
-        !(s.pipe = s_socket(&s, ZMQ_PAIR, "inproc://backup")) ||
-        !(s.backup.pipe = s_socket(&s, ZMQ_PAIR, NULL)) ||
+    if (s_security(&s) || !(s.clients = s_socket(&s, ZMQ_ROUTER, cfg->client_ep, "clients")) ||
+        !(s.workers = s_socket(&s, ZMQ_ROUTER, cfg->worker_ep, "workers")) ||
+        !(s.events = s_socket(&s, ZMQ_PUB, cfg->event_ep, "events")) ||
+        !(s.pipe = s_socket(&s, ZMQ_PAIR, "inproc://backup", NULL)) ||
+        !(s.backup.pipe = s_socket(&s, ZMQ_PAIR, NULL, NULL)) ||
         zmq_connect(s.backup.pipe, "inproc://backup"))
         goto done;
     int mandatory = 1;
     zmq_setsockopt(s.workers, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory);
-    zlog_info("zsagad %s up (boot %llu): clients %s, workers %s, events %s, journal %s (%s sync), "
-              "%zu sagas resumed",
-              ZSAGA_VERSION, (unsigned long long)orc_engine_boot(s.engine), cfg->client_ep,
+    zlog_info("zsagad %s up (boot %llu, %s): clients %s, workers %s, events %s, journal %s (%s "
+              "sync), %zu sagas resumed",
+              ZSAGA_VERSION, (unsigned long long)orc_engine_boot(s.engine),
+              cfg->insecure ? "INSECURE" : "CURVE", cfg->client_ep,
               cfg->worker_ep, cfg->event_ep, cfg->data_dir,
               cfg->sync == JNL_SYNC_FULL     ? "full"
               : cfg->sync == JNL_SYNC_NOMETA ? "nometa"
@@ -752,17 +944,26 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
         zlog_error("%s", err);
     s_send_outbox(&s, 0);
 
+    /* The ZAP socket last: in insecure mode there is none to poll. */
     zmq_pollitem_t items[] = { { s.clients, 0, ZMQ_POLLIN, 0 },
                                { s.workers, 0, ZMQ_POLLIN, 0 },
-                               { s.pipe, 0, ZMQ_POLLIN, 0 } };
+                               { s.pipe, 0, ZMQ_POLLIN, 0 },
+                               { orc_auth_socket(s.auth), 0, ZMQ_POLLIN, 0 } };
+    int nitems = orc_auth_socket(s.auth) ? 4 : 3;
     zmq_msg_t body;
     s_envelope_t env;
     uint64_t last_fail_log = 0;
     while (!*stop) {
         uint64_t now = s_now(), due = orc_engine_next_due(s.engine);
         long timeout = due <= now ? 0 : due - now > 250 ? 250 : (long)(due - now);
-        if (zmq_poll(items, 3, timeout) < 0 && zmq_errno() != EINTR)
+        if (zmq_poll(items, nitems, timeout) < 0 && zmq_errno() != EINTR)
             break;
+        if (nitems > 3 && (items[3].revents & ZMQ_POLLIN))
+            orc_auth_handle(s.auth);
+        if (s_now() >= s.next_refresh_ms) {
+            orc_auth_refresh(s.auth);
+            s.next_refresh_ms = s_now() + 2000;
+        }
         orc_engine_now(s.engine, s_now());
         for (uint32_t n = 0; n < cfg->max_batch;) {
             int got = 0;
@@ -813,6 +1014,8 @@ done:
         zmq_close(s.pipe);
     if (s.backup.pipe)
         zmq_close(s.backup.pipe);
+    orc_auth_destroy(&s.auth);
+    zcert_destroy(&s.cert);
     if (s.ctx)
         zmq_ctx_term(s.ctx);
     orc_engine_destroy(&s.engine);

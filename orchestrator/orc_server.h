@@ -2,11 +2,14 @@
     engine; runs batches (read what is waiting, commit once, then send)
     until *stop becomes non-zero, then shuts down cleanly.
 
-    Sockets (all bound by zsagad):
+    Sockets (all bound by zsagad, all CURVE servers; see orc_auth.h for
+    who may connect to each and send what):
       clients  ROUTER  submit, status, list, cancel, retry, resolve, backup, stats
       workers  ROUTER  ready, heartbeat, result in; execute, compensate, heartbeat out
       events   PUB     one message per transition: [topic "saga.completed"][event]
     Runs on the calling thread, plus one short-lived thread per hot backup.
+    Sets the process umask to 077: the journal, backups and ipc sockets are
+    its owner's alone (ipc sockets get ipc_mode after bind).
     Returns 0 on clean shutdown, non-zero (with a logged reason) if it
     could not start.
 */
@@ -27,6 +30,12 @@ typedef struct {
     uint32_t reserve_pct;
     uint32_t max_batch;       /* messages read per batch */
     uint64_t crash_in_commit; /* failure tests: see orc_config_t */
+    const char *key_file;     /* zsagad's key pair (NAME.key_secret) */
+    const char *authorized;   /* directory of the public keys allowed in */
+    bool insecure;            /* plaintext, no authentication (tests only) */
+    const char *backup_dir;   /* backups go only here; NULL: no backups */
+    unsigned ipc_mode;        /* mode of ipc socket files (default 0600) */
+    uint32_t max_systems;     /* systems the catalog may hold */
 } orc_server_config_t;
 
 int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop);

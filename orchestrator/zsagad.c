@@ -1,9 +1,11 @@
-/*  zsagad: the saga orchestrator daemon. Parses options and runs the loop
-    (orc_server.c) until SIGINT or SIGTERM. */
+/*  zsagad: the saga orchestrator daemon. Reads its config file and
+    options, then runs the loop (orc_server.c) until SIGINT or SIGTERM. */
+#include "common/zcfg.h"
 #include "common/zlog.h"
 #include "orc_server.h"
 
 #include <czmq.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,10 +22,19 @@ static void s_on_signal(int sig)
 static void s_usage(FILE *f)
 {
     fprintf(f, "usage: zsagad [options]\n"
+               "  --config FILE            read options from FILE first (INI, keys are these\n"
+               "                           options' names; see deploy/config/zsagad.conf)\n"
                "  --data DIR               journal directory (default ./zsaga-data)\n"
                "  --clients ENDPOINT       client socket (default tcp://127.0.0.1:5570)\n"
                "  --workers ENDPOINT       worker socket (default tcp://127.0.0.1:5571)\n"
                "  --events ENDPOINT        event stream (default tcp://127.0.0.1:5572)\n"
+               "  --key FILE               zsagad's key pair (NAME.key_secret, mode 0600)\n"
+               "  --authorized DIR         public keys of the workers and clients allowed in\n"
+               "  --insecure               plaintext, no authentication: tests on one host only\n"
+               "  --backup-dir DIR         where `zsaga backup NAME` writes (default: no backups)\n"
+               "  --ipc-mode MODE          mode of ipc socket files (default 0600; 0660 lets the\n"
+               "                           group connect)\n"
+               "  --max-systems N          systems workers may define (default 64)\n"
                "  --map-size MIB           journal map size (default 1024)\n"
                "  --sync full|nometa|none  journal durability (default full)\n"
                "  --heartbeat-timeout MS   a silent worker is dead after this (default 3000)\n"
@@ -34,25 +45,126 @@ static void s_usage(FILE *f)
                "                           of group commit N (records written, not committed)\n");
 }
 
+typedef struct {
+    orc_server_config_t cfg;
+    int level;
+} s_opts_t;
+
+/* A whole number in [min, max]; anything else is an error that names it. */
+static int s_num(const char *opt, const char *v, int base, unsigned long long min,
+                 unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, base);
+    if (errno || end == v || *end || v[0] == '-' || n < min || n > max) {
+        fprintf(stderr, "zsagad: --%s must be a whole number from %llu to %llu, not '%s'\n", opt,
+                min, max, v);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+static int s_apply(void *arg, int c, const char *v)
+{
+    s_opts_t *o = arg;
+    orc_server_config_t *cfg = &o->cfg;
+    unsigned long long n;
+    switch (c) {
+    case 'C': return 0; /* --config: read before the others */
+    case 'd': cfg->data_dir = zcfg_keep(v); return 0;
+    case 'c': cfg->client_ep = zcfg_keep(v); return 0;
+    case 'w': cfg->worker_ep = zcfg_keep(v); return 0;
+    case 'e': cfg->event_ep = zcfg_keep(v); return 0;
+    case 'k': cfg->key_file = zcfg_keep(v); return 0;
+    case 'a': cfg->authorized = zcfg_keep(v); return 0;
+    case 'B': cfg->backup_dir = zcfg_keep(v); return 0;
+    case 'I': cfg->insecure = true; return 0;
+    case 'p':
+        if (s_num("ipc-mode", v, 8, 0, 0770, &n))
+            return -1;
+        cfg->ipc_mode = (unsigned)n;
+        return 0;
+    case 'S':
+        if (s_num("max-systems", v, 10, 1, 4096, &n))
+            return -1;
+        cfg->max_systems = (uint32_t)n;
+        return 0;
+    case 'm':
+        if (s_num("map-size", v, 10, 1, 1ull << 24, &n))
+            return -1;
+        cfg->map_bytes = (size_t)n << 20;
+        return 0;
+    case 's':
+        if (strcmp(v, "full") == 0)
+            cfg->sync = JNL_SYNC_FULL;
+        else if (strcmp(v, "nometa") == 0)
+            cfg->sync = JNL_SYNC_NOMETA;
+        else if (strcmp(v, "none") == 0)
+            cfg->sync = JNL_SYNC_NONE;
+        else {
+            fprintf(stderr, "zsagad: --sync must be full, nometa or none\n");
+            return -1;
+        }
+        return 0;
+    case 't':
+        if (s_num("heartbeat-timeout", v, 10, 100, 3600000, &n))
+            return -1;
+        cfg->heartbeat_timeout_ms = (uint32_t)n;
+        return 0;
+    case 'r':
+        if (s_num("reserve", v, 10, 0, 99, &n))
+            return -1;
+        cfg->reserve_pct = (uint32_t)n;
+        return 0;
+    case 'b':
+        if (s_num("batch", v, 10, 1, 1000000, &n))
+            return -1;
+        cfg->max_batch = (uint32_t)n;
+        return 0;
+    case 'K':
+        if (s_num("crash-in-commit", v, 10, 0, UINT64_MAX, &n))
+            return -1;
+        cfg->crash_in_commit = n;
+        return 0;
+    case 'l':
+        if ((o->level = zlog_level_parse(v)) < 0) {
+            fprintf(stderr, "zsagad: unknown log level '%s'\n", v);
+            return -1;
+        }
+        return 0;
+    default: return -1;
+    }
+}
+
 int main(int argc, char **argv)
 {
-    orc_server_config_t cfg = {
-        .data_dir = "zsaga-data",
-        .client_ep = "tcp://127.0.0.1:5570",
-        .worker_ep = "tcp://127.0.0.1:5571",
-        .event_ep = "tcp://127.0.0.1:5572",
-        .map_bytes = 1024ul << 20,
-        .sync = JNL_SYNC_FULL,
-        .heartbeat_timeout_ms = 3000,
-        .reserve_pct = 10,
-        .max_batch = 512,
-    };
-    int level = ZLOG_INFO;
+    s_opts_t o = { .cfg = {
+                       .data_dir = "zsaga-data",
+                       .client_ep = "tcp://127.0.0.1:5570",
+                       .worker_ep = "tcp://127.0.0.1:5571",
+                       .event_ep = "tcp://127.0.0.1:5572",
+                       .map_bytes = 1024ul << 20,
+                       .sync = JNL_SYNC_FULL,
+                       .heartbeat_timeout_ms = 3000,
+                       .reserve_pct = 10,
+                       .max_batch = 512,
+                       .ipc_mode = 0600,
+                   },
+                   .level = ZLOG_INFO };
     static const struct option opts[] = {
+        { "config", required_argument, 0, 'C' },
         { "data", required_argument, 0, 'd' },
         { "clients", required_argument, 0, 'c' },
         { "workers", required_argument, 0, 'w' },
         { "events", required_argument, 0, 'e' },
+        { "key", required_argument, 0, 'k' },
+        { "authorized", required_argument, 0, 'a' },
+        { "insecure", no_argument, 0, 'I' },
+        { "backup-dir", required_argument, 0, 'B' },
+        { "ipc-mode", required_argument, 0, 'p' },
+        { "max-systems", required_argument, 0, 'S' },
         { "map-size", required_argument, 0, 'm' },
         { "sync", required_argument, 0, 's' },
         { "heartbeat-timeout", required_argument, 0, 't' },
@@ -63,45 +175,29 @@ int main(int argc, char **argv)
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
+    const char *conf = zcfg_find(argc, argv);
+    char err[1024];
+    if (conf && zcfg_load(conf, "zsagad", opts, s_apply, &o, err, sizeof err)) {
+        fprintf(stderr, "zsagad: %s\n", err);
+        return 2;
+    }
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': cfg.data_dir = optarg; break;
-        case 'c': cfg.client_ep = optarg; break;
-        case 'w': cfg.worker_ep = optarg; break;
-        case 'e': cfg.event_ep = optarg; break;
-        case 'm': cfg.map_bytes = strtoul(optarg, NULL, 10) << 20; break;
-        case 's':
-            if (strcmp(optarg, "full") == 0)
-                cfg.sync = JNL_SYNC_FULL;
-            else if (strcmp(optarg, "nometa") == 0)
-                cfg.sync = JNL_SYNC_NOMETA;
-            else if (strcmp(optarg, "none") == 0)
-                cfg.sync = JNL_SYNC_NONE;
-            else {
-                fprintf(stderr, "zsagad: --sync must be full, nometa or none\n");
-                return 2;
-            }
-            break;
-        case 't': cfg.heartbeat_timeout_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'r': cfg.reserve_pct = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'b': cfg.max_batch = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'K': cfg.crash_in_commit = strtoull(optarg, NULL, 10); break;
-        case 'l':
-            if ((level = zlog_level_parse(optarg)) < 0) {
-                fprintf(stderr, "zsagad: unknown log level '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'h': s_usage(stdout); return 0;
-        default: s_usage(stderr); return 2;
+        if (c == 'h') {
+            s_usage(stdout);
+            return 0;
+        }
+        if (c == '?' || s_apply(&o, c, optarg)) {
+            s_usage(stderr);
+            return 2;
         }
     }
-    if (optind < argc || cfg.map_bytes == 0 || cfg.max_batch == 0 || cfg.reserve_pct >= 100) {
+    if (optind < argc) {
+        fprintf(stderr, "zsagad: unexpected argument '%s'\n", argv[optind]);
         s_usage(stderr);
         return 2;
     }
-    zlog_init("zsagad", (zlog_level_t)level);
+    zlog_init("zsagad", (zlog_level_t)o.level);
     /* czmq would install its own SIGINT handler; ours only sets a flag the
        loop checks after every poll. */
     zsys_handler_set(NULL);
@@ -110,5 +206,5 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    return orc_server_run(&cfg, &s_stop);
+    return orc_server_run(&o.cfg, &s_stop) ? 1 : 0;
 }

@@ -12,6 +12,8 @@
     executors finish what they hold, send their results, and exit.
 */
 #include "wrk_runtime.h"
+#include "common/zcfg.h"
+#include "common/zkeys.h"
 #include "common/zlog.h"
 #include "wrk_pool.h"
 
@@ -31,6 +33,9 @@
 
 typedef struct {
     const char *orchestrator, *db_uri;
+    const char *key, *server_key; /* own key pair; zsagad's public key */
+    bool insecure;
+    char db_secret[2048]; /* a URI read from --db-file */
     char instance[MSG_ID_MAX + 1];
     uint32_t capacity, heartbeat_ms, statement_timeout_ms;
     wrk_pool_config_t pool;
@@ -298,6 +303,7 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
     msgpack_sbuffer out;
     msgpack_sbuffer_init(&out);
     uint32_t nex = cfg->capacity, started = 0;
+    int refused = 0;
 
     if (!cfg->pool.max)
         cfg->pool.max = cfg->capacity;
@@ -318,7 +324,16 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
     ctx = zmq_ctx_new();
     dealer = zmq_socket(ctx, ZMQ_DEALER);
     int linger = 2000, hwm = 100000, ivl = 100, ivl_max = 1000;
-    zmq_setsockopt(dealer, ZMQ_ROUTING_ID, cfg->instance, strlen(cfg->instance));
+    /* No routing id of our own: zsagad's ZeroMQ gives each connection one,
+       so no peer can take another's. We name ourselves in ready. With
+       zsagad's public key, a process that is not zsagad cannot complete
+       the handshake, so it can never send us a step. */
+    if (!cfg->insecure && zkeys_client(dealer, cfg->key, cfg->server_key, err, sizeof err)) {
+        zlog_error("%s", err);
+        goto done;
+    }
+    if (cfg->insecure)
+        zlog_warn("INSECURE: plaintext connection to zsagad, which is not authenticated");
     zmq_setsockopt(dealer, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(dealer, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(dealer, ZMQ_RCVHWM, &hwm, sizeof hwm);
@@ -420,6 +435,15 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
             } else if (m.type == MSG_HEARTBEAT) {
                 if (m.boot == 0)
                     s_send_ready(dealer, sys, cfg, &out);
+            } else if (m.type == MSG_ERROR) {
+                /* zsagad refused our ready. A key without the grant, or an
+                   instance id another key holds, is a configuration error:
+                   stop loudly. A full journal passes: we ask again. */
+                zlog_error("zsagad refused this worker: %s: %s", m.code, m.text);
+                if (strcmp(m.code, "journal_full") != 0) {
+                    refused = 1;
+                    s_stop = 1;
+                }
             } else if (m.type == MSG_EXECUTE || m.type == MSG_COMPENSATE) {
                 uint32_t i = 0;
                 while (i < nex && ex[i].busy)
@@ -453,7 +477,7 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
         }
     }
     free(items);
-    rc = 0;
+    rc = refused;
     zlog_info("stopped");
 done:
     for (uint32_t i = 0; i < started; i++)
@@ -496,8 +520,15 @@ static void s_usage(const wrk_system_t *sys, FILE *f)
         "       zsaga-worker-%s migrate status|up|down [VERSION] --db URI\n"
         "%s"
         "options:\n"
-        "  --db URI                 database (default sqlite:%s.db)\n"
+        "  --config FILE            read options from FILE first (INI, keys are these\n"
+        "                           options' names; see deploy/config/worker.conf)\n"
+        "  --db URI                 database (default sqlite:%s.db); see docs/operations.md\n"
+        "                           for TLS. A password here shows in ps: use --db-file\n"
+        "  --db-file FILE           read the database URI from FILE (mode 0600)\n"
         "  --orchestrator ENDPOINT  zsagad's worker socket (default tcp://127.0.0.1:5571)\n"
+        "  --key FILE               this worker's key pair (NAME.key_secret, mode 0600)\n"
+        "  --server-key FILE        zsagad's public key (zsagad.key): only it may send steps\n"
+        "  --insecure               plaintext, zsagad not authenticated: tests only\n"
         "  --instance ID            this worker's id (default %s-HOST-PID)\n"
         "  --capacity N             steps run at once (default 8)\n"
         "  --pool-min N --pool-max N   connections kept and allowed (default 1 and capacity)\n"
@@ -514,28 +545,117 @@ static void s_usage(const wrk_system_t *sys, FILE *f)
         sys->name, sys->name, sys->commands_help ? sys->commands_help : "", sys->name, sys->name);
 }
 
+typedef struct {
+    s_config_t *cfg;
+    const char *prog;
+    int level;
+} s_parse_t;
+
+static int s_uint(const char *prog, const char *opt, const char *v, uint32_t min, uint32_t max,
+                  uint32_t *out)
+{
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+    if (end == v || *end || v[0] == '-' || n < min || n > max) {
+        fprintf(stderr, "%s: --%s must be a whole number from %u to %u, not '%s'\n", prog, opt,
+                min, max, v);
+        return -1;
+    }
+    *out = (uint32_t)n;
+    return 0;
+}
+
+static int s_apply(void *arg, int c, const char *v)
+{
+    s_parse_t *p = arg;
+    s_config_t *cfg = p->cfg;
+    const char *prog = p->prog;
+    char err[512];
+    switch (c) {
+    case 'C': return 0;
+    case 'd': return (cfg->db_uri = zcfg_keep(v)) ? 0 : -1;
+    case 'D':
+        if (zcfg_read_secret(v, cfg->db_secret, sizeof cfg->db_secret, err, sizeof err)) {
+            fprintf(stderr, "%s: --db-file: %s\n", prog, err);
+            return -1;
+        }
+        cfg->db_uri = cfg->db_secret;
+        return 0;
+    case 'o': return (cfg->orchestrator = zcfg_keep(v)) ? 0 : -1;
+    case 'k': return (cfg->key = zcfg_keep(v)) ? 0 : -1;
+    case 'K': return (cfg->server_key = zcfg_keep(v)) ? 0 : -1;
+    case 'X': cfg->insecure = true; return 0;
+    case 'i':
+        if (!msg_id_valid(v, strlen(v))) {
+            fprintf(stderr, "%s: --instance must be 1-%d characters of [A-Za-z0-9._:-]\n", prog,
+                    MSG_ID_MAX);
+            return -1;
+        }
+        snprintf(cfg->instance, sizeof cfg->instance, "%s", v);
+        return 0;
+    case 'c': return s_uint(prog, "capacity", v, 1, MAX_EXECUTORS, &cfg->capacity);
+    case 'n': return s_uint(prog, "pool-min", v, 0, 1024, &cfg->pool.min);
+    case 'x': return s_uint(prog, "pool-max", v, 1, 1024, &cfg->pool.max);
+    case 'a': return s_uint(prog, "acquire-timeout", v, 1, 3600000, &cfg->pool.acquire_timeout_ms);
+    case 's':
+        return s_uint(prog, "statement-timeout", v, 1, 3600000, &cfg->statement_timeout_ms);
+    case 'q': return s_uint(prog, "slow-query", v, 1, 3600000, &cfg->pool.slow_query_ms);
+    case 'b': return s_uint(prog, "heartbeat", v, 10, 600000, &cfg->heartbeat_ms);
+    case 'f':
+        if (wrk_fault_parse(&cfg->faults, v, err, sizeof err)) {
+            fprintf(stderr, "%s: --fault: %s\n", prog, err);
+            return -1;
+        }
+        return 0;
+    case 'I': {
+        int iso = wrk_db_iso_parse(v);
+        if (iso < 0) {
+            fprintf(stderr,
+                    "%s: --isolation must be read-committed, repeatable-read or serializable\n",
+                    prog);
+            return -1;
+        }
+        cfg->isolation = (db_iso_t)iso;
+        return 0;
+    }
+    case 'M': cfg->migrate = false; return 0;
+    case 'l':
+        if ((p->level = zlog_level_parse(v)) < 0) {
+            fprintf(stderr, "%s: unknown log level '%s'\n", prog, v);
+            return -1;
+        }
+        return 0;
+    default: return -1;
+    }
+}
+
 int wrk_main(const wrk_system_t *sys, int argc, char **argv)
 {
     static char default_db[256];
     char prog[64], err[512];
-    s_config_t cfg = { .orchestrator = "tcp://127.0.0.1:5571",
-                       .capacity = 8,
-                       .heartbeat_ms = 1000,
-                       .statement_timeout_ms = 30000,
-                       .pool = { .min = 1, .acquire_timeout_ms = 5000, .slow_query_ms = 200 },
-                       .migrate = true };
-    int level = ZLOG_INFO;
+    static s_config_t cfg = { .orchestrator = "tcp://127.0.0.1:5571",
+                              .capacity = 8,
+                              .heartbeat_ms = 1000,
+                              .statement_timeout_ms = 30000,
+                              .pool = { .min = 1, .acquire_timeout_ms = 5000, .slow_query_ms = 200 },
+                              .migrate = true };
     snprintf(default_db, sizeof default_db, "sqlite:%s.db", sys->name);
     cfg.db_uri = default_db;
     snprintf(prog, sizeof prog, "worker-%s", sys->name);
+    s_parse_t parse = { &cfg, prog, ZLOG_INFO };
     const char *env = getenv("ZSAGA_FAULTS");
     if (env && *env && wrk_fault_parse(&cfg.faults, env, err, sizeof err)) {
         fprintf(stderr, "%s: ZSAGA_FAULTS: %s\n", prog, err);
         return 2;
     }
     static const struct option opts[] = {
+        { "config", required_argument, 0, 'C' },
         { "db", required_argument, 0, 'd' },
+        { "db-file", required_argument, 0, 'D' },
         { "orchestrator", required_argument, 0, 'o' },
+        { "key", required_argument, 0, 'k' },
+        { "server-key", required_argument, 0, 'K' },
+        { "insecure", no_argument, 0, 'X' },
         { "instance", required_argument, 0, 'i' },
         { "capacity", required_argument, 0, 'c' },
         { "pool-min", required_argument, 0, 'n' },
@@ -551,60 +671,24 @@ int wrk_main(const wrk_system_t *sys, int argc, char **argv)
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': cfg.db_uri = optarg; break;
-        case 'o': cfg.orchestrator = optarg; break;
-        case 'i':
-            if (!msg_id_valid(optarg, strlen(optarg))) {
-                fprintf(stderr, "%s: --instance must be 1-%d characters of [A-Za-z0-9._:-]\n", prog,
-                        MSG_ID_MAX);
-                return 2;
-            }
-            snprintf(cfg.instance, sizeof cfg.instance, "%s", optarg);
-            break;
-        case 'c': cfg.capacity = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'n': cfg.pool.min = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'x': cfg.pool.max = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'a': cfg.pool.acquire_timeout_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 's': cfg.statement_timeout_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'q': cfg.pool.slow_query_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'b': cfg.heartbeat_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'f':
-            if (wrk_fault_parse(&cfg.faults, optarg, err, sizeof err)) {
-                fprintf(stderr, "%s: --fault: %s\n", prog, err);
-                return 2;
-            }
-            break;
-        case 'I': {
-            int iso = wrk_db_iso_parse(optarg);
-            if (iso < 0) {
-                fprintf(stderr,
-                        "%s: --isolation must be read-committed, repeatable-read or serializable\n",
-                        prog);
-                return 2;
-            }
-            cfg.isolation = (db_iso_t)iso;
-            break;
-        }
-        case 'M': cfg.migrate = false; break;
-        case 'l':
-            if ((level = zlog_level_parse(optarg)) < 0) {
-                fprintf(stderr, "%s: unknown log level '%s'\n", prog, optarg);
-                return 2;
-            }
-            break;
-        case 'h': s_usage(sys, stdout); return 0;
-        default: s_usage(sys, stderr); return 2;
-        }
-    }
-    zlog_init(prog, (zlog_level_t)level);
-    if (cfg.capacity == 0 || cfg.capacity > MAX_EXECUTORS || cfg.heartbeat_ms == 0) {
-        fprintf(stderr, "%s: --capacity must be 1-%d and --heartbeat positive\n", prog,
-                MAX_EXECUTORS);
+    const char *conf = zcfg_find(argc, argv);
+    if (conf && zcfg_load(conf, "worker", opts, s_apply, &parse, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", prog, err);
         return 2;
     }
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            s_usage(sys, stdout);
+            return 0;
+        }
+        if (c == '?' || s_apply(&parse, c, optarg)) {
+            s_usage(sys, stderr);
+            return 2;
+        }
+    }
+    int level = parse.level;
+    zlog_init(prog, (zlog_level_t)level);
     if (!cfg.instance[0]) {
         char host[64] = "host";
         gethostname(host, sizeof host - 1);

@@ -86,7 +86,9 @@ static void s_ready(s_env_t *env, const char *rid, const char *system, uint32_t 
     strcpy(m.ops[0], "act");
     strcpy(m.ops[1], "undo");
     orc_engine_now(env->e, s_now);
-    orc_engine_ready(env->e, rid, &m);
+    char err[256];
+    /* Each test worker has a key of its own, named like it. */
+    assert_null(orc_engine_ready(env->e, rid, rid, rid, &m, err, sizeof err));
 }
 
 /* Steps as "id:system:dep1,dep2" strings. */
@@ -314,13 +316,13 @@ static void test_compensation_failure_parks(void **state)
     assert_string_equal(s_state(&env, "p1"), "parked");
     /* The operator retries: the compensation goes out again and finishes. */
     char err[256];
-    assert_null(orc_engine_retry(env.e, "p1", err, sizeof err));
+    assert_null(orc_engine_retry(env.e, "p1", "tester", err, sizeof err));
     assert_string_equal(s_batch(&env), "x/c/1");
     s_result(&env, "w1", "p1", "x", MSG_PHASE_COMPENSATION, 1, MSG_STATUS_OK);
     s_batch(&env);
     assert_string_equal(s_state(&env, "p1"), "compensated");
     /* Retry of a saga that is not parked is refused. */
-    assert_string_equal(orc_engine_retry(env.e, "p1", err, sizeof err), "bad_state");
+    assert_string_equal(orc_engine_retry(env.e, "p1", "tester", err, sizeof err), "bad_state");
     s_close(&env);
 }
 
@@ -374,15 +376,15 @@ static void test_lost_worker_and_cancel(void **state)
     assert_string_equal(s_batch(&env), "y/a/1");
     /* Cancel while y runs: y's outcome is unknown, so y then x are undone. */
     char err[256];
-    assert_null(orc_engine_cancel(env.e, "l1", "test", err, sizeof err));
+    assert_null(orc_engine_cancel(env.e, "l1", "tester", "test", err, sizeof err));
     assert_string_equal(s_batch(&env), "y/c/1");
     s_result(&env, "w2", "l1", "y", MSG_PHASE_COMPENSATION, 1, MSG_STATUS_OK);
     assert_string_equal(s_batch(&env), "x/c/1");
     s_result(&env, "w2", "l1", "x", MSG_PHASE_COMPENSATION, 1, MSG_STATUS_OK);
     s_batch(&env);
     assert_string_equal(s_state(&env, "l1"), "compensated");
-    assert_string_equal(orc_engine_cancel(env.e, "l1", "", err, sizeof err), "bad_state");
-    assert_string_equal(orc_engine_cancel(env.e, "nope", "", err, sizeof err), "not_found");
+    assert_string_equal(orc_engine_cancel(env.e, "l1", "tester", "", err, sizeof err), "bad_state");
+    assert_string_equal(orc_engine_cancel(env.e, "nope", "tester", "", err, sizeof err), "not_found");
     s_close(&env);
 }
 
@@ -399,7 +401,7 @@ static void test_fenced_answer_frees_capacity(void **state)
     const char *one[] = { "x:bank" };
     s_submit(&env, s_def("c1", 1, one, 3, 60000), NULL);
     assert_string_equal(s_batch(&env), "x/a/1");
-    assert_null(orc_engine_cancel(env.e, "c1", "test", err, sizeof err));
+    assert_null(orc_engine_cancel(env.e, "c1", "tester", "test", err, sizeof err));
     assert_string_equal(s_batch(&env), "x/c/1"); /* w1 now holds two dispatches */
     /* The action's answer, under the lease before the compensation's. */
     s_result_lease(&env, "w1", "c1", "x", MSG_PHASE_ACTION, 1, MSG_STATUS_OK, -1);
