@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -93,6 +94,14 @@ int zkeys_client(void *sock, const char *key_path, const char *server_path, char
     zcert_destroy(&mine);
     zcert_destroy(&server);
     return rc ? -1 : 0;
+}
+
+int zkeys_client_env(void *sock, const char *key_env, char *err, size_t errlen)
+{
+    const char *insecure = getenv("ZSAGA_INSECURE");
+    if (insecure && *insecure)
+        return 0;
+    return zkeys_client(sock, getenv(key_env), getenv("ZSAGA_SERVER_KEY"), err, errlen);
 }
 
 int zkeys_server(void *sock, zcert_t *cert, const char *domain)

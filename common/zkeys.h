@@ -28,6 +28,11 @@ zcert_t *zkeys_load_public(const char *path, char *err, size_t errlen);
    server_path, with the key pair in key_path. Before connect. */
 int zkeys_client(void *sock, const char *key_path, const char *server_path, char *err,
                  size_t errlen);
+/* Test tools: zkeys_client with the key pair named by the environment
+   variable key_env and zsagad's public key in ZSAGA_SERVER_KEY; nothing
+   when ZSAGA_INSECURE is set (a zsagad run --insecure). */
+int zkeys_client_env(void *sock, const char *key_env, char *err, size_t errlen);
+
 /* Make sock a CURVE server with cert's secret key, whose ZAP requests
    name domain. Before bind. */
 int zkeys_server(void *sock, zcert_t *cert, const char *domain);

@@ -7,6 +7,7 @@
     keeps C sagas of K chained steps in flight until N have completed, and
     measures each saga from submit to its saga.completed event.
 */
+#include "common/zkeys.h"
 #include "messages/msg.h"
 
 #include <czmq.h>
@@ -48,7 +49,10 @@ static void *s_null_worker(void *arg)
     char rid[32], err[256];
     snprintf(rid, sizeof rid, "null-%d", idx);
     zsock_t *d = zsock_new(ZMQ_DEALER);
-    zsock_set_identity(d, rid);
+    if (zkeys_client_env(zsock_resolve(d), "ZSAGA_WORKER_KEY", err, sizeof err)) {
+        fprintf(stderr, "zsaga-bench: %s\n", err);
+        exit(2);
+    }
     zsock_set_sndhwm(d, 0);
     zsock_set_rcvhwm(d, 0);
     zsock_connect(d, "%s", s_worker_ep);
@@ -199,7 +203,16 @@ int main(int argc, char **argv)
     pthread_t *th = calloc((size_t)w, sizeof *th);
     for (int i = 0; i < w; i++)
         pthread_create(&th[i], NULL, s_null_worker, (void *)(intptr_t)i);
-    zsock_t *client = zsock_new_dealer(cep), *sub = zsock_new_sub(eep, "saga.completed");
+    zsock_t *client = zsock_new(ZMQ_DEALER), *sub = zsock_new(ZMQ_SUB);
+    char kerr[1024];
+    if (zkeys_client_env(zsock_resolve(client), "ZSAGA_KEY", kerr, sizeof kerr) ||
+        zkeys_client_env(zsock_resolve(sub), "ZSAGA_KEY", kerr, sizeof kerr)) {
+        fprintf(stderr, "zsaga-bench: %s\n", kerr);
+        return 2;
+    }
+    zsock_connect(client, "%s", cep);
+    zsock_connect(sub, "%s", eep);
+    zsock_set_subscribe(sub, "saga.completed");
     zsock_set_rcvhwm(sub, 0);
     zsock_set_sndhwm(client, 0);
     zsock_set_rcvtimeo(client, 10000);

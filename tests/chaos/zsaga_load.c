@@ -27,6 +27,7 @@
     for actions, 1,000 (the most allowed) for compensations, capped at 2 s) so that outages
     of a few seconds end in outcomes, not in parked sagas.
 */
+#include "common/zkeys.h"
 #include "messages/mp.h"
 #include "messages/msg.h"
 
@@ -349,8 +350,13 @@ int main(int argc, char **argv)
     zsys_init();
     zsys_set_sndhwm(100000);
     zsys_set_rcvhwm(100000);
-    zsock_t *sock = zsock_new_dealer(endpoint);
-    if (!sock) {
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    char kerr[1024];
+    if (zkeys_client_env(zsock_resolve(sock), "ZSAGA_KEY", kerr, sizeof kerr)) {
+        fprintf(stderr, "zsaga-load: %s\n", kerr);
+        return 1;
+    }
+    if (zsock_connect(sock, "%s", endpoint)) {
         fprintf(stderr, "zsaga-load: cannot connect to %s\n", endpoint);
         return 1;
     }

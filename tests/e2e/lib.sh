@@ -23,6 +23,20 @@ ZPID=""
 PIDS=""
 FAILED=1
 
+# CURVE keys, as an operator would make them: zsagad's pair, one worker key
+# per system, one client key per role. The authorized directory holds every
+# public key but zsagad's. The CLI and the test tools take the admin key
+# from the environment; each worker gets its system's key.
+K=$T/keys
+mkdir -p "$K" "$T/authorized" "$T/backups"
+keygen() { "$BIN/cli/zsaga" keygen "$@" --dir "$K" >/dev/null; }
+keygen zsagad --role server
+for s in banking payments fraud compliance; do keygen "$s" --role worker --systems "$s"; done
+for r in submit operator admin; do keygen "$r" --role "$r"; done
+for f in banking payments fraud compliance submit operator admin; do cp "$K/$f.key" "$T/authorized/"; done
+export ZSAGA_SERVER_KEY="$K/zsagad.key" ZSAGA_KEY="$K/admin.key_secret"
+export ZSAGA_PROBE_KEY="$K/zsagad.key_secret" # the probe stands in for zsagad
+
 cleanup() {
     for p in $PIDS $ZPID; do kill -TERM "$p" 2>/dev/null || true; done
     for p in $PIDS $ZPID; do wait "$p" 2>/dev/null || true; done
@@ -134,7 +148,8 @@ zsaga() { "$BIN/cli/zsaga" --endpoint "$CL" --events "$EV" --timeout 2000 "$@"; 
 
 start_zsagad() {
     "$BIN/orchestrator/zsagad" --data "$T/journal" --clients "$CL" --workers "$WK" \
-        --events "$EV" --heartbeat-timeout 1500 "$@" 2>>"$T/zsagad.log" &
+        --events "$EV" --heartbeat-timeout 1500 --key "$K/zsagad.key_secret" \
+        --authorized "$T/authorized" --backup-dir "$T/backups" "$@" 2>>"$T/zsagad.log" &
     ZPID=$!
 }
 
@@ -144,6 +159,7 @@ start_worker() {
     shift
     [ "$(backend_of "$s")" = sqlite ] || servers_up
     "$BIN/workers/zsaga-worker-$s" --db "$(uri_of "$s")" --orchestrator "$WK" \
+        --key "$K/$s.key_secret" --server-key "$K/zsagad.key" \
         --heartbeat 300 "$@" 2>>"$T/worker-$s.log" &
     eval "W_$s=$!"
     PIDS="$PIDS $!"

@@ -60,7 +60,7 @@ zsaga cancel cancel-1 --reason "customer asked" >/dev/null
 start_worker payments
 wait_state cancel-1 compensated
 assert_eq 0 "$(q banking "SELECT SUM(amount) FROM ledger WHERE saga = 'cancel-1'")" "cancelled transfer nets to zero"
-zsaga status cancel-1 | grep -q "cancelled: customer asked" || fail "cancel reason kept"
+zsaga status cancel-1 | grep -q "cancelled by admin: customer asked" || fail "cancel reason and who kept"
 
 "$BIN/workers/zsaga-worker-compliance" verify-audit --db "$(uri_of compliance)" | grep -q "chain OK" || fail "audit chain"
 pass "scenarios ($MODE)"

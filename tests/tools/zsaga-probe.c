@@ -11,6 +11,7 @@
         Sends TEXT as one raw frame to a zsagad client socket and prints the
         reply as JSON (for malformed-input tests).
 */
+#include "common/zkeys.h"
 #include "messages/msg.h"
 
 #include <czmq.h>
@@ -90,14 +91,26 @@ static int s_recv_result(zsock_t *router, msg_t *m)
 
 static int s_worker(const char *ep, int argc, char **argv)
 {
-    zsock_t *router = zsock_new_router(ep);
-    char err[512], rid[MSG_ID_MAX + 1] = "";
-    if (!router) {
+    zsock_t *router = zsock_new(ZMQ_ROUTER);
+    char err[512];
+    zframe_t *rid = NULL;
+    /* As an orchestrator: a CURVE server with the key pair in
+       ZSAGA_PROBE_KEY (zsagad's to pass, another to play a fake one). */
+    const char *key = getenv("ZSAGA_PROBE_KEY");
+    if (key && *key) {
+        zcert_t *cert = zkeys_load_secret(key, err, sizeof err);
+        if (!cert || zkeys_server(zsock_resolve(router), cert, "workers")) {
+            fprintf(stderr, "probe: %s\n", cert ? "cannot set CURVE" : err);
+            return 2;
+        }
+        zcert_destroy(&cert);
+    }
+    if (zsock_bind(router, "%s", ep) < 0) {
         fprintf(stderr, "probe: cannot bind %s\n", ep);
         return 2;
     }
     zpoller_t *p = zpoller_new(router, NULL);
-    while (!rid[0]) {
+    while (!rid) {
         if (!zpoller_wait(p, 15000)) {
             fprintf(stderr, "probe: no worker registered within 15 s\n");
             return 2;
@@ -107,7 +120,7 @@ static int s_worker(const char *ep, int argc, char **argv)
         msg_t m;
         if (body && !msg_decode(zframe_data(body), zframe_size(body), &m, err, sizeof err) &&
             m.type == MSG_READY)
-            snprintf(rid, sizeof rid, "%.*s", (int)zframe_size(f), (char *)zframe_data(f));
+            rid = zframe_dup(f);
         zmsg_destroy(&msg);
     }
     zpoller_destroy(&p);
@@ -154,7 +167,7 @@ static int s_worker(const char *ep, int argc, char **argv)
         msgpack_packer_init(&pk, &body, msgpack_sbuffer_write);
         msg_pack(&m, &pk);
         for (int c = 0; c < copies; c++) {
-            zframe_t *to = zframe_new(rid, strlen(rid)), *b = zframe_new(body.data, body.size);
+            zframe_t *to = zframe_dup(rid), *b = zframe_new(body.data, body.size);
             zframe_send(&to, router, ZFRAME_MORE);
             zframe_send(&b, router, 0);
         }
@@ -168,13 +181,20 @@ static int s_worker(const char *ep, int argc, char **argv)
         msgpack_sbuffer_destroy(&body);
         free(spec);
     }
+    zframe_destroy(&rid);
     zsock_destroy(&router);
     return 0;
 }
 
 static int s_raw(const char *ep, const char *text)
 {
-    zsock_t *d = zsock_new_dealer(ep);
+    zsock_t *d = zsock_new(ZMQ_DEALER);
+    char kerr[1024];
+    if (zkeys_client_env(zsock_resolve(d), "ZSAGA_KEY", kerr, sizeof kerr) ||
+        zsock_connect(d, "%s", ep)) {
+        fprintf(stderr, "probe: %s\n", kerr);
+        return 2;
+    }
     zframe_t *f = zframe_new(text, strlen(text));
     zframe_send(&f, d, 0);
     zpoller_t *p = zpoller_new(d, NULL);
