@@ -54,16 +54,35 @@ for s in banking payments fraud compliance; do
     echo "-- $s: $(uri $s)"
     "$bin/workers/zsaga-worker-$s" seed-demo --db "$(uri $s)" >/dev/null
 done
+# Keys, as in production: zsagad's pair, one per worker naming the system it
+# may serve, and an operator's for this script. Only the public ones go in
+# zsagad's authorized folder.
+echo "== CURVE keys in $dir/keys (zsagad admits only the keys in $dir/authorized)"
+rm -rf keys authorized
+mkdir -p keys authorized backups
+keygen() { "$bin/cli/zsaga" keygen "$@" --dir keys >/dev/null; }
+keygen zsagad --role server
+keygen demo-operator --role admin
+cp keys/demo-operator.key authorized/
+for s in banking payments fraud compliance; do
+    keygen "$s-1" --role worker --systems "$s"
+    cp "keys/$s-1.key" authorized/
+done
 "$bin/orchestrator/zsagad" --data journal --clients "$clients" --workers "$workers" \
-    --events "$events" 2>zsagad.log &
+    --events "$events" --key keys/zsagad.key_secret --authorized authorized \
+    --backup-dir backups 2>zsagad.log &
 pids="$pids $!"
 for s in banking payments fraud compliance; do
     "$bin/workers/zsaga-worker-$s" --db "$(uri $s)" --orchestrator "$workers" \
-        --capacity 4 2>"worker-$s.log" &
+        --key "keys/$s-1.key_secret" --server-key keys/zsagad.key \
+        --instance "$s-1" --capacity 4 2>"worker-$s.log" &
     pids="$pids $!"
 done
 
-zsaga() { "$bin/cli/zsaga" --endpoint "$clients" "$@"; }
+zsaga() {
+    "$bin/cli/zsaga" --endpoint "$clients" --key keys/demo-operator.key_secret \
+        --server-key keys/zsagad.key "$@"
+}
 balances() {
     q="SELECT number AS account, balance / 100 AS units, balance % 100 AS cents, currency
        FROM accounts WHERE number IN ('ACC001', 'ACC002', 'ACC003', 'ACC005') ORDER BY number"

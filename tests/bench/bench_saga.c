@@ -164,7 +164,10 @@ static uint64_t s_stat(zsock_t *c, const char *name)
                 uint32_t kl;
                 uint64_t v = 0;
                 mp_read_str(&rd, &k, &kl);
-                mp_read_uint(&rd, &v);
+                if (mp_peek(&rd) == MP_INT)
+                    mp_read_uint(&rd, &v);
+                else
+                    mp_skip(&rd, 8); /* a string or the worker list */
                 if (mp_str_eq(k, kl, name))
                     out = v;
             }

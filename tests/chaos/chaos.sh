@@ -117,19 +117,22 @@ supervise() {
 }
 pid_of() { cat "$T/pid.$1" 2>/dev/null; }
 
-ZSAGAD_ARGS="--data $T/journal --clients $CL --events $EV --heartbeat-timeout $HB_TIMEOUT"
+ZSAGAD_ARGS="--data $T/journal --clients $CL --events $EV --heartbeat-timeout $HB_TIMEOUT
+    --key $K/zsagad.key_secret --authorized $T/authorized"
 supervise zsagad "$BIN/orchestrator/zsagad" $ZSAGAD_ARGS --workers "$WK_ALL"
 W="$BIN/workers/zsaga-worker"
-WARGS="--orchestrator $WK --heartbeat 300 --capacity 8"
-supervise bank1 "$W-banking" --db "$(uri_of banking)" --instance bank1 $WARGS
+WARGS="--orchestrator $WK --heartbeat 300 --capacity 8 --server-key $K/zsagad.key"
+BANK_KEY="--key $K/banking.key_secret"
+supervise bank1 "$W-banking" --db "$(uri_of banking)" --instance bank1 $WARGS $BANK_KEY
 supervise bank2 ip netns exec $NS "$W-banking" --db "$BANK_NS_URI" --instance bank2 \
-    --orchestrator "tcp://${NET}1:$NS_PORT" --heartbeat 300 --capacity 8
+    --orchestrator "tcp://${NET}1:$NS_PORT" --heartbeat 300 --capacity 8 \
+    --server-key "$K/zsagad.key" $BANK_KEY
 # Pool starvation: 8 steps at once on 1 connection, 200 ms to get it.
-supervise bank3 "$W-banking" --db "$(uri_of banking)" --instance bank3 $WARGS \
+supervise bank3 "$W-banking" --db "$(uri_of banking)" --instance bank3 $WARGS $BANK_KEY \
     --pool-max 1 --acquire-timeout 200
 for s in payments fraud compliance; do
     for i in 1 2; do
-        supervise $s$i "$W-$s" --db "$(uri_of $s)" --instance $s$i $WARGS
+        supervise $s$i "$W-$s" --db "$(uri_of $s)" --instance $s$i $WARGS --key "$K/$s.key_secret"
     done
 done
 ALL_WORKERS="bank1 bank2 bank3 payments1 payments2 fraud1 fraud2 compliance1 compliance2"
