@@ -34,6 +34,63 @@ static int s_mkdir(const char *dir)
     return errno;
 }
 
+/* LMDB's meta page, as mdb.c lays it out (64-bit): after the 16-byte page
+   header, magic and version (4 + 4), address and map size (8 + 8), two
+   48-byte database records (the free DB's first word is the page size),
+   then the last page number and the transaction id. */
+#define META_MAGIC   0xBEEFC0DEu
+#define META_PSIZE   (16 + 24)
+#define META_LASTPG  (16 + 24 + 96)
+#define META_TXNID   (16 + 24 + 96 + 8)
+
+static int s_read_meta(int fd, off_t at, uint32_t *psize, uint64_t *last_pg, uint64_t *txnid)
+{
+    uint8_t b[META_TXNID + 8];
+    uint32_t magic;
+    if (pread(fd, b, sizeof b, at) != (ssize_t)sizeof b)
+        return -1;
+    memcpy(&magic, b + 16, 4);
+    memcpy(psize, b + META_PSIZE, 4);
+    memcpy(last_pg, b + META_LASTPG, 8);
+    memcpy(txnid, b + META_TXNID, 8);
+    return magic == META_MAGIC && *psize >= 512 && !(*psize & (*psize - 1)) ? 0 : -1;
+}
+
+int jnl_check_file(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0 || fstat(fd, &st)) {
+        int rc = errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(rc));
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    uint32_t ps0, ps1;
+    uint64_t last0, last1, tx0, tx1;
+    int ok0 = s_read_meta(fd, 0, &ps0, &last0, &tx0) == 0;
+    int ok1 = ok0 && s_read_meta(fd, (off_t)ps0, &ps1, &last1, &tx1) == 0;
+    close(fd);
+    if (!ok0) {
+        snprintf(err, errlen, "%s is not an LMDB journal (%lld bytes, no valid meta page)", path,
+                 (long long)st.st_size);
+        return EINVAL;
+    }
+    /* LMDB trusts the newer meta page; every page up to its last must be
+       in the file, or reading it faults (SIGBUS) instead of failing. */
+    uint64_t last = ok1 && tx1 > tx0 ? last1 : last0;
+    uint64_t need = (last + 1) * ps0;
+    if ((uint64_t)st.st_size < need) {
+        snprintf(err, errlen,
+                 "%s is truncated: %lld bytes, its last page ends at %llu; restore it from a "
+                 "backup",
+                 path, (long long)st.st_size, (unsigned long long)need);
+        return EIO;
+    }
+    return 0;
+}
+
 jnl_t *jnl_open(const char *dir, const jnl_config_t *cfg, char *err, size_t errlen)
 {
     jnl_t *self = calloc(1, sizeof *self);
@@ -52,6 +109,13 @@ jnl_t *jnl_open(const char *dir, const jnl_config_t *cfg, char *err, size_t errl
         snprintf(err, errlen, "journal directory %s: %s", dir, strerror(rc));
         goto fail;
     }
+    char data[4096];
+    struct stat st;
+    snprintf(data, sizeof data, "%s/data.mdb", dir);
+    /* A damaged file is refused before LMDB maps it: a short one would
+       fault (SIGBUS) at the first read of a page past its end. */
+    if (stat(data, &st) == 0 && st.st_size > 0 && (rc = jnl_check_file(data, err, errlen)))
+        goto fail;
     if ((rc = mdb_env_create(&self->env)) ||
         (rc = mdb_env_set_mapsize(self->env, cfg->map_bytes ? cfg->map_bytes : (1ul << 30))) ||
         (rc = mdb_env_set_maxdbs(self->env, JNL_NDBS)) ||
@@ -240,19 +304,22 @@ int jnl_backup(jnl_t *self, const char *dir, char *err, size_t errlen)
 {
     char path[4096];
     int rc;
-    if ((rc = s_mkdir(dir))) {
-        snprintf(err, errlen, "backup directory %s: %s", dir, strerror(rc));
+    /* A new directory, ours alone (the caller's umask makes it private):
+       never a copy into someone else's folder. */
+    if (mkdir(dir, 0700)) {
+        rc = errno;
+        snprintf(err, errlen, "backup directory %s: %s", dir,
+                 rc == EEXIST ? "already exists (a backup is never overwritten)" : strerror(rc));
         return rc;
     }
     snprintf(path, sizeof path, "%s/data.mdb", dir);
-    if (access(path, F_OK) == 0) {
-        snprintf(err, errlen, "backup directory %s already holds a journal", dir);
-        return EEXIST;
-    }
     /* Compacting copy: a consistent snapshot taken in its own read
        transaction, so the running orchestrator keeps writing meanwhile. */
     if ((rc = mdb_env_copy2(self->env, dir, MDB_CP_COMPACT))) {
-        snprintf(err, errlen, "backup to %s: %s", dir, mdb_strerror(rc));
+        snprintf(err, errlen, "backup to %s: %s (nothing kept)", dir, mdb_strerror(rc));
+        /* A torn copy must not pass for a backup. */
+        unlink(path);
+        rmdir(dir);
         return rc;
     }
     return 0;
@@ -294,7 +361,11 @@ int jnl_restore(const char *backup_dir, const char *data_dir, char *err, size_t 
     MDB_env *env = NULL;
     MDB_txn *txn = NULL;
     MDB_dbi dbi;
-    /* Check the backup is a journal before touching the live directory. */
+    /* Check the backup is a whole journal before LMDB maps it (a truncated
+       file would fault), and before touching the live directory. */
+    snprintf(from, sizeof from, "%s/data.mdb", backup_dir);
+    if ((rc = jnl_check_file(from, err, errlen)))
+        return rc;
     if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, JNL_NDBS)) ||
         (rc = mdb_env_open(env, backup_dir, MDB_RDONLY, 0640)) ||
         (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) ||

@@ -84,10 +84,16 @@ int jnl_meta_put(jnl_t *self, const char *name, uint64_t value);
 /* Bytes of the map in use and the map size. */
 void jnl_usage(jnl_t *self, size_t *used, size_t *map_bytes);
 
+/* Is path (a data.mdb) a whole LMDB file: a valid meta page and every
+   page it names present? 0, or an errno code with the reason in err. */
+int jnl_check_file(const char *path, char *err, size_t errlen);
+
 /* Hot backup: a compacted, consistent copy of the running journal into
-   dir (created if missing; must not hold a journal already). */
+   dir, which it creates (mode 0700 under zsagad's umask; an existing dir
+   is refused). A failed copy removes what it wrote. */
 int jnl_backup(jnl_t *self, const char *dir, char *err, size_t errlen);
-/* Offline restore: check that backup_dir holds a readable journal, then
+/* Offline restore: check that backup_dir holds a whole, readable journal
+   (jnl_check_file: a truncated one is refused, never mapped), then
    put a copy in data_dir (created if missing; any journal there is
    replaced, atomically). The orchestrator must not be running. */
 int jnl_restore(const char *backup_dir, const char *data_dir, char *err, size_t errlen);

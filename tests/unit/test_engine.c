@@ -416,6 +416,83 @@ static void test_fenced_answer_frees_capacity(void **state)
     s_close(&env);
 }
 
+/* Only the worker the latest lease went to may answer: a registered
+   worker of the same system, an unregistered connection, a guessed
+   future lease are all dropped and the saga does not move. */
+static void test_results_only_from_holder(void **state)
+{
+    (void)state;
+    s_env_t env;
+    s_open(&env, 0);
+    s_ready(&env, "w1", "bank", 8);
+    s_ready(&env, "w2", "bank", 1); /* less room: w1 gets the step */
+    const char *one[] = { "x:bank" };
+    s_submit(&env, s_def("h1", 1, one, 3, 60000), NULL);
+    assert_string_equal(s_batch(&env), "x/a/1");
+    s_result(&env, "w2", "h1", "x", MSG_PHASE_ACTION, 1, MSG_STATUS_FAILED);
+    s_result(&env, "ghost", "h1", "x", MSG_PHASE_ACTION, 1, MSG_STATUS_FAILED);
+    s_result(&env, "w2", "h1", "x", MSG_PHASE_COMPENSATION, 1, MSG_STATUS_OK);
+    assert_int_equal(orc_engine_stats(env.e)->forged_results, 3);
+    s_result_lease(&env, "w2", "h1", "x", MSG_PHASE_ACTION, 1, MSG_STATUS_FAILED, 1);
+    assert_int_equal(orc_engine_stats(env.e)->fenced_results, 1);
+    assert_string_equal(s_batch(&env), "");
+    assert_string_equal(s_state(&env, "h1"), "running");
+    s_result(&env, "w1", "h1", "x", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+    s_batch(&env);
+    assert_string_equal(s_state(&env, "h1"), "completed");
+    s_close(&env);
+}
+
+static const char *s_ready_as(s_env_t *env, const char *rid, const char *key,
+                              const char *instance, const char *system, uint32_t nops)
+{
+    static char err[256];
+    msg_t m;
+    msg_init(&m, MSG_READY);
+    snprintf(m.system, sizeof m.system, "%s", system);
+    snprintf(m.instance, sizeof m.instance, "%s", instance);
+    m.capacity = 8;
+    for (uint32_t i = 0; i < nops && i < MSG_MAX_OPS; i++)
+        snprintf(m.ops[m.nops++], sizeof m.ops[0], "op%u", i);
+    return orc_engine_ready(env->e, rid, key, key, &m, err, sizeof err);
+}
+
+/* An instance id belongs to the key that registered it; the same key on
+   a new connection is a restart, whose steps go out again at once; the
+   catalog of systems and operations is bounded. */
+static void test_registration_rules(void **state)
+{
+    (void)state;
+    s_env_t env;
+    char err[256];
+    s_open(&env, 0);
+    s_ready(&env, "w1", "bank", 8);
+    assert_string_equal(s_ready_as(&env, "c2", "other", "w1", "bank", 2), "instance_taken");
+    const char *one[] = { "x:bank" };
+    s_submit(&env, s_def("g1", 1, one, 3, 60000), NULL);
+    assert_string_equal(s_batch(&env), "x/a/1");
+    assert_null(s_ready_as(&env, "c3", "w1", "w1", "bank", 2));
+    assert_string_equal(s_batch(&env), "x/a/1"); /* resent to the new connection */
+    assert_int_equal(orc_registry_worker_count(orc_engine_registry(env.e)), 1);
+    /* The old connection's answer is a zombie's; the new one's counts. */
+    s_result_lease(&env, "w1", "g1", "x", MSG_PHASE_ACTION, 1, MSG_STATUS_FAILED, -1);
+    s_result(&env, "c3", "g1", "x", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+    s_batch(&env);
+    assert_string_equal(s_state(&env, "g1"), "completed");
+    /* Operations past MSG_MAX_OPS, and systems past the limit (64). */
+    assert_string_equal(s_ready_as(&env, "c4", "k4", "w4", "bank", MSG_MAX_OPS), "limit");
+    for (int i = 1; i < 64; i++) {
+        char sys[16];
+        snprintf(sys, sizeof sys, "sys%d", i);
+        assert_null(s_ready_as(&env, "c5", "k5", "w5", sys, 1));
+    }
+    assert_string_equal(s_ready_as(&env, "c6", "k6", "w6", "one-too-many", 1), "limit");
+    assert_int_equal(orc_engine_stats(env.e)->ready_refused, 3);
+    /* A saga resolved by hand says why. */
+    assert_string_equal(orc_engine_resolve(env.e, "g1", "tester", "", err, sizeof err), "invalid");
+    s_close(&env);
+}
+
 static void test_submit_checks(void **state)
 {
     (void)state;
@@ -489,6 +566,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recovery_resends_same_attempt, s_teardown, s_teardown),
         cmocka_unit_test_setup_teardown(test_lost_worker_and_cancel, s_teardown, s_teardown),
         cmocka_unit_test_setup_teardown(test_fenced_answer_frees_capacity, s_teardown, s_teardown),
+        cmocka_unit_test_setup_teardown(test_results_only_from_holder, s_teardown, s_teardown),
+        cmocka_unit_test_setup_teardown(test_registration_rules, s_teardown, s_teardown),
         cmocka_unit_test_setup_teardown(test_submit_checks, s_teardown, s_teardown),
         cmocka_unit_test_setup_teardown(test_journal_full_refuses_new_sagas, s_teardown,
                                         s_teardown),
