@@ -12,19 +12,19 @@ assert_eq 1 "$(version)" "up to 1"
 q banking "INSERT INTO customers (id, name, created_ms) VALUES ('K1', 'Kept Customer', 1)"
 q banking "INSERT INTO accounts (number, customer_id, type, currency, balance, created_ms) VALUES ('KEEP1', 'K1', 'savings', 'USD', 123456, 1)"
 "$W" migrate up --db "$U" >"$T/up.txt"
-grep -q "migrated up to 2" "$T/up.txt" || fail "up applied version 2: $(cat "$T/up.txt")"
-assert_eq 2 "$(version)" "up to the newest"
+grep -q "migrated up to 3" "$T/up.txt" || fail "up applied version 3: $(cat "$T/up.txt")"
+assert_eq 3 "$(version)" "up to the newest"
 assert_eq 123456 "$(q banking "SELECT balance FROM accounts WHERE number = 'KEEP1'")" "rows written before up survive it"
 "$W" migrate up --db "$U" >"$T/up-again.txt"
 assert_eq "" "$(cat "$T/up-again.txt")" "up twice is a no-op"
-assert_eq 2 "$(version)" "still 2"
+assert_eq 3 "$(version)" "still 3"
 
 q banking "INSERT INTO fx_rates (base, quote, rate_micros) VALUES ('USD', 'GBP', 790000)"
 "$W" migrate down 1 --db "$U" >/dev/null
 assert_eq 1 "$(version)" "down to 1"
 assert_eq 123456 "$(q banking "SELECT balance FROM accounts WHERE number = 'KEEP1'")" "version 1 tables keep their rows through down"
 "$W" migrate up --db "$U" >/dev/null
-assert_eq 2 "$(version)" "up again"
+assert_eq 3 "$(version)" "up again"
 assert_eq 123456 "$(q banking "SELECT balance FROM accounts WHERE number = 'KEEP1'")" "and through up again"
 assert_eq 0 "$(q banking "SELECT COUNT(*) FROM fx_rates")" "version 2's tables came back empty"
 

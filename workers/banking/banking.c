@@ -19,7 +19,8 @@
 
 /* ---- shared pieces ---------------------------------------------------- */
 
-/* Why a conditional update on an account changed nothing. */
+/* Why a conditional update on an account changed nothing. need is what a
+   debit wanted; a credit (need 0) can only have met the balance's end. */
 static wrk_status_t s_why(wrk_ctx_t *c, const char *account, const char *currency, int64_t need)
 {
     db_rc_t rc = wrk_db_exec(c->db,
@@ -36,6 +37,11 @@ static wrk_status_t s_why(wrk_ctx_t *c, const char *account, const char *currenc
     if (strcmp(wrk_db_text(c->db, 0, 1), "active") != 0)
         return wrk_fail(c, "account_inactive", "account %s is %s", account,
                         wrk_db_text(c->db, 0, 1));
+    if (need == 0)
+        return wrk_fail(c, "balance_overflow",
+                        "account %s cannot hold more: its balance would pass the largest "
+                        "amount kept (2^63 - 1 minor units)",
+                        account);
     int64_t avail = wrk_db_int(c->db, 0, 2) - wrk_db_int(c->db, 0, 3) + wrk_db_int(c->db, 0, 4);
     return wrk_fail(c, "insufficient_funds",
                     "account %s has %lld.%02lld %s available, %lld.%02lld needed", account,
@@ -74,10 +80,13 @@ static wrk_status_t s_debit(wrk_ctx_t *c, const char *account, int64_t amount, c
 static wrk_status_t s_credit(wrk_ctx_t *c, const char *account, int64_t amount,
                              const char *currency, const char *kind)
 {
+    /* Never past INT64_MAX: PostgreSQL and MariaDB would raise an error,
+       but SQLite turns the sum into a float and the credit "succeeds". */
     db_rc_t rc = wrk_db_exec(c->db,
                              "UPDATE accounts SET balance = balance + ? WHERE number = ? AND "
-                             "currency = ? AND status = 'active'",
-                             DB_I(amount), DB_S(account), DB_S(currency));
+                             "currency = ? AND status = 'active' AND balance <= ?",
+                             DB_I(amount), DB_S(account), DB_S(currency),
+                             DB_I(INT64_MAX - amount));
     if (rc)
         return wrk_db_status(c, rc);
     if (wrk_db_changes(c->db) == 0)
@@ -470,8 +479,17 @@ static wrk_status_t op_open_account(wrk_ctx_t *c)
     if (!wrk_str(c, "customer", &cust) || !wrk_str(c, "type", &type) ||
         !wrk_currency(c, "currency", &cur) || !wrk_int_opt(c, "overdraft_limit", 0, &overdraft))
         return WRK_FAILED;
+    /* The bank's ceiling on overdrafts (bank_settings.max_overdraft): an
+       account may not be opened able to go deeper. */
+    db_rc_t rc = wrk_db_exec(c->db, "SELECT value FROM bank_settings WHERE name = 'max_overdraft'");
+    if (rc)
+        return wrk_db_status(c, rc);
+    int64_t max = wrk_db_nrows(c->db) ? wrk_db_int(c->db, 0, 0) : 0;
+    if (overdraft < 0 || overdraft > max)
+        return wrk_fail(c, "bad_params", "overdraft_limit must be between 0 and %lld minor units",
+                        (long long)max);
     wrk_ref(c, "AC", number);
-    db_rc_t rc = wrk_db_exec(c->db,
+    rc = wrk_db_exec(c->db,
                              "INSERT INTO accounts (number, customer_id, type, currency, balance, "
                              "held, overdraft_limit, status, created_ms) "
                              "VALUES (?, ?, ?, ?, 0, 0, ?, 'active', ?)",
@@ -559,6 +577,11 @@ static wrk_status_t op_close_account(wrk_ctx_t *c)
 
 #define BANKING_V2_DOWN "DROP TABLE fx_rates; DROP TABLE fees; DROP TABLE loans; DROP TABLE holds"
 
+/* The bank's own limits; max_overdraft starts at 10,000,000.00. */
+#define BANKING_V3(ENGINE)                                                                         \
+    "CREATE TABLE bank_settings (name VARCHAR(32) PRIMARY KEY, value BIGINT NOT NULL)" ENGINE ";" \
+    "INSERT INTO bank_settings (name, value) VALUES ('max_overdraft', 1000000000)"
+
 static const wrk_migration_t s_migrations[] = {
     { 1,
       "customers, accounts, ledger",
@@ -611,6 +634,14 @@ static const wrk_migration_t s_migrations[] = {
       { [DB_DIALECT_SQLITE] = BANKING_V2_DOWN,
         [DB_DIALECT_POSTGRES] = BANKING_V2_DOWN,
         [DB_DIALECT_MYSQL] = BANKING_V2_DOWN } },
+    { 3,
+      "bank settings (max overdraft)",
+      { [DB_DIALECT_SQLITE] = BANKING_V3(""),
+        [DB_DIALECT_POSTGRES] = BANKING_V3(""),
+        [DB_DIALECT_MYSQL] = BANKING_V3(INNODB) },
+      { [DB_DIALECT_SQLITE] = "DROP TABLE bank_settings",
+        [DB_DIALECT_POSTGRES] = "DROP TABLE bank_settings",
+        [DB_DIALECT_MYSQL] = "DROP TABLE bank_settings" } },
 };
 
 /* ---- commands --------------------------------------------------------- */

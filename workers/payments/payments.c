@@ -7,6 +7,7 @@
     and fails for good when the beneficiary is blocked or the amount is
     above the payment limit of its currency.
 */
+#include "workers/wrk_name.h"
 #include "workers/wrk_runtime.h"
 
 #include <stdio.h>
@@ -75,8 +76,13 @@ static wrk_status_t op_process_payment(wrk_ctx_t *c)
         !wrk_amount(c, "amount", &amount) || !wrk_currency(c, "currency", &cur) ||
         !wrk_str_opt(c, "reference", "", &ref))
         return WRK_FAILED;
+    /* The list holds names in screening form (wrk_name.h); so is the
+       beneficiary before the lookup, so no spelling slips past it. */
+    char norm[256], nerr[128];
+    if (wrk_name_normalize(to, strlen(to), norm, sizeof norm, nerr, sizeof nerr))
+        return wrk_fail(c, "bad_params", "beneficiary: %s", nerr);
     db_rc_t rc = wrk_db_exec(
-        c->db, "SELECT reason FROM blocked_beneficiaries WHERE beneficiary = ?", DB_S(to));
+        c->db, "SELECT reason FROM blocked_beneficiaries WHERE beneficiary = ?", DB_S(norm));
     if (rc)
         return wrk_db_status(c, rc);
     if (wrk_db_nrows(c->db) > 0)
