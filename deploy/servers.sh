@@ -11,8 +11,14 @@
 #                                                   PostgreSQL and/or MariaDB
 #
 # Ports: the first free from ZSAGA_PG_PORT (55432), ZSAGA_MY_PORT (53306),
-# ZSAGA_REDIS_PORT (56379) up, chosen at the first start and kept in
-# DIR/ports, so two folders never share a server.
+# ZSAGA_REDIS_PORT (56379) and ZSAGA_REDIS_TLS_PORT (56479) up, chosen at
+# the first start and kept in DIR/ports, so two folders never share a
+# server.
+# TLS: every server also speaks TLS, with a certificate for 127.0.0.1 and
+# localhost signed by a throwaway CA made at the first start (DIR/tls/ca.crt);
+# Redis on a port of its own. `env` prints the TLS URIs too, and an ACL user
+# on Redis (zsaga, password zsaga-redis) for AUTH USER PASS; MariaDB's
+# zsaga_tls user (password zsaga-tls) may only connect over TLS.
 # Durability is the servers' safest: PostgreSQL fsync + synchronous_commit
 # on, InnoDB flush at every commit, Redis appendonly with appendfsync
 # ZSAGA_REDIS_FSYNC (always by default; see docs/operations.md).
@@ -50,8 +56,10 @@ if [ ! -f "$dir/ports" ]; then
         my_port=$(free_port "${ZSAGA_MY_PORT:-53306}")
         redis_port=$(free_port "${ZSAGA_REDIS_PORT:-56379}")
         printf '%s %s\n' "$pg_port" "$dir" "$my_port" "$dir" "$redis_port" "$dir" >>"$reserved"
-        printf 'pg_port=%s\nmy_port=%s\nredis_port=%s\n' "$pg_port" "$my_port" "$redis_port" \
-            >"$dir/ports"
+        redis_tls_port=$(free_port "${ZSAGA_REDIS_TLS_PORT:-56479}")
+        printf '%s %s\n' "$redis_tls_port" "$dir" >>"$reserved"
+        printf 'pg_port=%s\nmy_port=%s\nredis_port=%s\nredis_tls_port=%s\n' "$pg_port" \
+            "$my_port" "$redis_port" "$redis_tls_port" >"$dir/ports"
     ) 9>"$reserved.lock"
 fi
 . "$dir/ports"
@@ -61,7 +69,8 @@ give_back() {
         flock 9
         grep -vxF "$pg_port $dir
 $my_port $dir
-$redis_port $dir" "$reserved" >"$reserved.new" || true
+$redis_port $dir
+${redis_tls_port:-0} $dir" "$reserved" >"$reserved.new" || true
         mv "$reserved.new" "$reserved"
     ) 9>"$reserved.lock"
 }
@@ -101,6 +110,31 @@ wait_for() { # WHAT CMD...: poll until CMD succeeds, for up to 60 s
     done
 }
 
+# A CA and one server certificate (127.0.0.1, localhost) for all three,
+# with a private key per server owned by the user that runs it.
+tls_init() {
+    t=$dir/tls
+    [ ! -f "$t/server.crt" ] || return 0
+    mkdir -p "$t"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=zsaga test CA" \
+        -keyout "$t/ca.key" -out "$t/ca.crt" >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$t/server.key" -out "$t/server.csr" >/dev/null 2>&1
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$t/ext"
+    openssl x509 -req -in "$t/server.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial \
+        -days 30 -extfile "$t/ext" -out "$t/server.crt" >/dev/null 2>&1
+    for u in pg my redis; do
+        install -m 600 "$t/server.key" "$t/$u.key"
+    done
+    if $root; then
+        chown postgres "$t/pg.key"
+        chown mysql "$t/my.key"
+    fi
+    chmod 644 "$t/ca.crt" "$t/server.crt"
+    chmod 755 "$t"
+}
+[ "$cmd" != start ] || tls_init
+
 pg_sql() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U zsaga -d postgres -c "$1"; }
 my_sql() {
     mariadb --no-defaults --protocol=socket -S "$dir/my/mysqld.sock" -u root -e "$1"
@@ -121,7 +155,8 @@ pg_start() {
     # The socket lives in the data folder: /var/run/postgresql may not exist.
     as_user postgres "$pgbin/pg_ctl" -D "$dir/pg" -l "$dir/pg.log" -s -o \
         "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir/pg \
-         -c max_connections=200 -c fsync=on -c synchronous_commit=on -c shared_buffers=256MB" \
+         -c max_connections=200 -c fsync=on -c synchronous_commit=on -c shared_buffers=256MB \
+         -c ssl=on -c ssl_cert_file=$dir/tls/server.crt -c ssl_key_file=$dir/tls/pg.key" \
         start
     wait_for pg pg_sql "SELECT 1"
 }
@@ -144,18 +179,26 @@ my_start() {
         --log-error="$dir/my.log" --skip-name-resolve --max-connections=300 \
         --innodb-flush-log-at-trx-commit=1 --sync-binlog=1 --innodb-buffer-pool-size=256M \
         --character-set-server=utf8mb4 --transaction-isolation=READ-COMMITTED \
+        --ssl-cert="$dir/tls/server.crt" --ssl-key="$dir/tls/my.key" --ssl-ca="$dir/tls/ca.crt" \
         >/dev/null 2>&1 &
     wait_for my my_sql "SELECT 1"
     my_sql "CREATE USER IF NOT EXISTS 'zsaga'@'127.0.0.1' IDENTIFIED BY 'zsaga';
-            GRANT ALL ON *.* TO 'zsaga'@'127.0.0.1'"
+            GRANT ALL ON *.* TO 'zsaga'@'127.0.0.1';
+            CREATE USER IF NOT EXISTS 'zsaga_tls'@'127.0.0.1' IDENTIFIED BY 'zsaga-tls' REQUIRE SSL;
+            GRANT ALL ON *.* TO 'zsaga_tls'@'127.0.0.1'"
 }
 
 redis_start() {
     mkdir -p "$dir/redis"
     redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$dir/redis" --daemonize yes \
         --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis.log" --save "" \
-        --appendonly yes --appendfsync "${ZSAGA_REDIS_FSYNC:-always}" --databases 256
+        --appendonly yes --appendfsync "${ZSAGA_REDIS_FSYNC:-always}" --databases 256 \
+        --tls-port "$redis_tls_port" --tls-cert-file "$dir/tls/server.crt" \
+        --tls-key-file "$dir/tls/redis.key" --tls-ca-cert-file "$dir/tls/ca.crt" \
+        --tls-auth-clients no
     wait_for redis redis-cli -h 127.0.0.1 -p "$redis_port" ping
+    redis-cli -h 127.0.0.1 -p "$redis_port" ACL SETUSER zsaga on '>zsaga-redis' '~*' '&*' '+@all' \
+        >/dev/null
 }
 
 pid_of() { # the server's pid, or nothing
@@ -219,6 +262,13 @@ env)
     echo "ZSAGA_PG=postgresql://zsaga@127.0.0.1:$pg_port"
     echo "ZSAGA_MY=mysql://zsaga:zsaga@127.0.0.1:$my_port"
     echo "ZSAGA_REDIS=redis://127.0.0.1:$redis_port"
+    ca=$dir/tls/ca.crt
+    echo "ZSAGA_TLS_CA=$ca"
+    echo "ZSAGA_PG_TLS_Q='?sslmode=verify-full&sslrootcert=$ca'"
+    echo "ZSAGA_MY_TLS=mysql://zsaga_tls:zsaga-tls@127.0.0.1:$my_port"
+    echo "ZSAGA_MY_TLS_Q='?ssl-mode=VERIFY_IDENTITY&ssl-ca=$ca'"
+    echo "ZSAGA_REDIS_TLS=rediss://zsaga:zsaga-redis@127.0.0.1:$redis_tls_port"
+    echo "ZSAGA_REDIS_TLS_Q='?cacert=$ca'"
     ;;
 newdb)
     name=${1:?usage: servers.sh newdb DIR NAME [pg|my]}

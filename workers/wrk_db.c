@@ -21,11 +21,26 @@ const wrk_driver_t *wrk_db_driver(const char *uri, char *err, size_t errlen)
     }
     if (strncmp(uri, "postgres://", 11) == 0) /* libpq's other spelling */
         return &wrk_driver_pg;
+    if (strncmp(uri, "rediss://", 9) == 0) /* Redis over TLS */
+        return &wrk_driver_redis;
+    char shown[128];
     snprintf(err, errlen,
-             "unsupported database URI '%.64s' (want sqlite:PATH, postgresql://..., "
-             "mysql://... or redis://...)",
-             uri);
+             "unsupported database URI '%s' (want sqlite:PATH, postgresql://..., "
+             "mysql://... or redis[s]://...)",
+             wrk_db_redact(uri, shown, sizeof shown));
     return NULL;
+}
+
+const char *wrk_db_redact(const char *uri, char *out, size_t outlen)
+{
+    /* scheme://user:password@rest -> scheme://user:***@rest */
+    const char *start = strstr(uri, "://"), *at = start ? strchr(start + 3, '@') : NULL;
+    const char *colon = at ? memchr(start + 3, ':', (size_t)(at - start - 3)) : NULL;
+    if (!colon)
+        snprintf(out, outlen, "%s", uri);
+    else
+        snprintf(out, outlen, "%.*s***%s", (int)(colon + 1 - uri), uri, at);
+    return out;
 }
 
 wrk_conn_t *wrk_db_connect(const char *uri, char *err, size_t errlen)

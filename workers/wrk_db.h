@@ -94,6 +94,8 @@ struct wrk_conn_s {
 /* The driver for a URI ("sqlite:PATH", "postgresql://...", ...), or NULL
    with err set. */
 const wrk_driver_t *wrk_db_driver(const char *uri, char *err, size_t errlen);
+/* uri with its password masked, for logs and messages. Returns out. */
+const char *wrk_db_redact(const char *uri, char *out, size_t outlen);
 wrk_conn_t *wrk_db_connect(const char *uri, char *err, size_t errlen);
 void wrk_db_close(wrk_conn_t **c_p);
 

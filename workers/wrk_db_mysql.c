@@ -1,6 +1,9 @@
 /*  wrk_db_mysql: the MariaDB / MySQL driver, over the MySQL C API.
 
-    URI: mysql://USER[:PASS]@HOST[:PORT]/DB. Statements with parameters are
+    URI: mysql://USER[:PASS]@HOST[:PORT]/DB[?ssl-mode=M&ssl-ca=F&ssl-cert=F
+    &ssl-key=F] (wrk_uri.h): TLS when ssl-mode is REQUIRED, VERIFY_CA or
+    VERIFY_IDENTITY (both verifying the server's certificate and name), or
+    when ssl-ca is given. Statements with parameters are
     server-side prepared statements (cached per connection by the address
     of their SQL text, checked by content), with values bound apart from
     the text. Statements without parameters (transaction control, DDL,
@@ -18,6 +21,7 @@
     The statement timeout is MariaDB's max_statement_time, per statement.
 */
 #include "wrk_db.h"
+#include "wrk_uri.h"
 
 #include <mysql.h>
 #include <errmsg.h>
@@ -304,42 +308,6 @@ const wrk_driver_t wrk_driver_mysql = {
     "mysql", DB_DIALECT_MYSQL, m_connect, m_close, m_begin, m_commit, m_rollback, m_exec, m_ping,
 };
 
-/* mysql://USER[:PASS]@HOST[:PORT]/DB, split in place. */
-static bool m_parse(char *s, char **user, char **pass, char **host, unsigned *port, char **db)
-{
-    if (strncmp(s, "mysql://", 8) != 0)
-        return false;
-    s += 8;
-    char *at = strrchr(s, '@'), *slash;
-    *user = *pass = NULL;
-    if (at) {
-        *at = 0;
-        *user = s;
-        char *colon = strchr(s, ':');
-        if (colon) {
-            *colon = 0;
-            *pass = colon + 1;
-        }
-        s = at + 1;
-    }
-    if (!(slash = strchr(s, '/')) || !slash[1])
-        return false;
-    *slash = 0;
-    *db = slash + 1;
-    *host = s;
-    *port = 3306;
-    char *colon = strrchr(s, ':');
-    if (colon) {
-        *colon = 0;
-        char *end;
-        long p = strtol(colon + 1, &end, 10);
-        if (*end || p <= 0 || p > 65535)
-            return false;
-        *port = (unsigned)p;
-    }
-    return **host != 0;
-}
-
 /* The client library's global state: set up once, before any thread
    connects (mysql_init would do it lazily, racing), freed at exit. */
 static void m_library_init(void)
@@ -352,13 +320,41 @@ static wrk_conn_t *m_connect(const char *uri, char *err, size_t errlen)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, m_library_init);
-    char buf[512], *user, *pass, *host, *db;
-    unsigned port;
-    snprintf(buf, sizeof buf, "%s", uri);
-    if (!m_parse(buf, &user, &pass, &host, &port, &db)) {
-        snprintf(err, errlen, "mysql URI: want mysql://USER[:PASS]@HOST[:PORT]/DB");
+    static const char *const known[] = { "ssl-mode", "ssl-ca", "ssl-cert", "ssl-key", NULL };
+    wrk_uri_t u;
+    char uerr[200];
+    if (wrk_uri_parse(uri, &u, uerr, sizeof uerr) || strcmp(u.scheme, "mysql") != 0 ||
+        !u.host[0] || !u.path[0] || !wrk_uri_query_known(&u, known, uerr, sizeof uerr)) {
+        snprintf(err, errlen,
+                 "mysql URI: want mysql://USER[:PASS]@HOST[:PORT]/DB[?ssl-mode=...&ssl-ca=...]"
+                 "%s%s",
+                 uerr[0] ? ": " : "", uerr);
         return NULL;
     }
+    /* ssl-mode as MySQL's clients spell it. VERIFY_CA and VERIFY_IDENTITY
+       both check the server's name here: MariaDB's library checks the
+       certificate and the name together. */
+    const char *mode = wrk_uri_query(&u, "ssl-mode");
+    const char *ca = wrk_uri_query(&u, "ssl-ca");
+    bool tls = false, verify = false;
+    if (!mode)
+        tls = verify = ca != NULL;
+    else if (strcmp(mode, "DISABLED") == 0)
+        tls = false;
+    else if (strcmp(mode, "REQUIRED") == 0)
+        tls = true;
+    else if (strcmp(mode, "VERIFY_CA") == 0 || strcmp(mode, "VERIFY_IDENTITY") == 0)
+        tls = verify = true;
+    else {
+        snprintf(err, errlen,
+                 "mysql URI: ssl-mode must be DISABLED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY");
+        return NULL;
+    }
+    if (verify && !ca) {
+        snprintf(err, errlen, "mysql URI: ssl-mode %s needs ssl-ca=FILE", mode);
+        return NULL;
+    }
+    unsigned port = u.port ? u.port : 3306;
     m_conn_t *c = calloc(1, sizeof *c);
     if (!c || !(c->my = mysql_init(NULL))) {
         free(c);
@@ -374,8 +370,20 @@ static wrk_conn_t *m_connect(const char *uri, char *err, size_t errlen)
     mysql_options(c->my, MYSQL_OPT_WRITE_TIMEOUT, &io_s);
     mysql_options(c->my, MYSQL_OPT_RECONNECT, &no); /* a reconnect would lose the transaction */
     mysql_options(c->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    if (!mysql_real_connect(c->my, host, user, pass, db, port, NULL, 0)) {
-        snprintf(err, errlen, "mysql %s:%u: %s", host, port, mysql_error(c->my));
+    if (tls) {
+        my_bool yes = 1;
+        mysql_options(c->my, MYSQL_OPT_SSL_ENFORCE, &yes);
+        mysql_options(c->my, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, verify ? &yes : &no);
+        if (ca)
+            mysql_options(c->my, MYSQL_OPT_SSL_CA, ca);
+        if (wrk_uri_query(&u, "ssl-cert"))
+            mysql_options(c->my, MYSQL_OPT_SSL_CERT, wrk_uri_query(&u, "ssl-cert"));
+        if (wrk_uri_query(&u, "ssl-key"))
+            mysql_options(c->my, MYSQL_OPT_SSL_KEY, wrk_uri_query(&u, "ssl-key"));
+    }
+    if (!mysql_real_connect(c->my, u.host, u.user[0] ? u.user : NULL,
+                            u.has_password ? u.password : NULL, u.path, port, NULL, 0)) {
+        snprintf(err, errlen, "mysql %s:%u: %s", u.host, port, mysql_error(c->my));
         m_close(&c->base);
         return NULL;
     }

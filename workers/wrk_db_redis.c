@@ -1,6 +1,11 @@
 /*  wrk_db_redis: the Redis driver, over hiredis.
 
-    URI: redis://[:PASS@]HOST[:PORT][/DB]. Redis runs no SQL: here a
+    URI: redis://[[USER]:PASS@]HOST[:PORT][/DB], or rediss:// for TLS
+    with ?cacert=FILE (the CA that signed the server's certificate; the
+    system's store without it) and optionally &cert=FILE&key=FILE. A
+    USER authenticates as that ACL user (AUTH USER PASS). TLS goes through
+    wrk_tls.c, with hiredis's formatter and reply parser: Debian's hiredis
+    has no TLS of its own. Redis runs no SQL: here a
     "statement" is a Lua script, run atomically by the server with EVALSHA
     (SCRIPT LOAD once per connection, cached by the address of the script
     text; loaded again if the server forgot it, after a restart). The
@@ -17,6 +22,8 @@
     good; a lost connection is broken.
 */
 #include "wrk_db.h"
+#include "wrk_tls.h"
+#include "wrk_uri.h"
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -29,7 +36,10 @@
 
 typedef struct {
     wrk_conn_t base;
-    redisContext *r;
+    redisContext *r;     /* plaintext */
+    wrk_tls_t *tls;      /* or TLS, with: */
+    redisReader *reader; /* its replies' parser */
+    char errstr[256];
     struct {
         const char *script;
         char sha[41];
@@ -38,7 +48,50 @@ typedef struct {
 
 static db_rc_t r_lost(r_conn_t *c)
 {
-    return wrk_db_fail(&c->base, DB_BROKEN, "redis: %s", c->r->errstr[0] ? c->r->errstr : "lost");
+    return wrk_db_fail(&c->base, DB_BROKEN, "redis: %s", c->errstr[0] ? c->errstr : "lost");
+}
+
+/* One command, one reply (NULL when the connection failed: errstr says
+   why, and the connection is broken). */
+static redisReply *r_command(r_conn_t *c, int argc, const char **argv, const size_t *lens)
+{
+    if (!c->tls) {
+        redisReply *rep = redisCommandArgv(c->r, argc, argv, lens);
+        if (!rep)
+            snprintf(c->errstr, sizeof c->errstr, "%s", c->r->errstr[0] ? c->r->errstr : "lost");
+        return rep;
+    }
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+    if (len < 0) {
+        snprintf(c->errstr, sizeof c->errstr, "out of memory");
+        return NULL;
+    }
+    int rc = wrk_tls_write(c->tls, cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    void *reply = NULL;
+    while (rc == 0) {
+        if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
+            snprintf(c->errstr, sizeof c->errstr, "protocol error: %s", c->reader->errstr);
+            return NULL;
+        }
+        if (reply)
+            return reply;
+        char buf[16384];
+        ssize_t n = wrk_tls_read(c->tls, buf, sizeof buf);
+        if (n < 0)
+            break;
+        redisReaderFeed(c->reader, buf, (size_t)n);
+    }
+    snprintf(c->errstr, sizeof c->errstr, "%s", wrk_tls_error(c->tls));
+    return NULL;
+}
+
+static redisReply *r_command3(r_conn_t *c, const char *a, const char *b, const char *d)
+{
+    const char *argv[3] = { a, b, d };
+    size_t lens[3] = { strlen(a), b ? strlen(b) : 0, d ? strlen(d) : 0 };
+    return r_command(c, d ? 3 : b ? 2 : 1, argv, lens);
 }
 
 static db_rc_t r_error(r_conn_t *c, const redisReply *rep)
@@ -65,7 +118,7 @@ static void r_push(r_conn_t *c, const redisReply *e)
 
 static db_rc_t r_load(r_conn_t *c, const char *script, char sha[41])
 {
-    redisReply *rep = redisCommand(c->r, "SCRIPT LOAD %s", script);
+    redisReply *rep = r_command3(c, "SCRIPT", "LOAD", script);
     if (!rep)
         return r_lost(c);
     db_rc_t rc = DB_OK;
@@ -118,7 +171,7 @@ static db_rc_t r_exec(wrk_conn_t *base, const char *script, const db_val_t *p, i
     for (int i = 0; i < 3; i++)
         lens[i] = strlen(argv[i]);
     for (int tries = 0;; tries++) {
-        redisReply *rep = redisCommandArgv(c->r, n + 3, argv, lens);
+        redisReply *rep = r_command(c, n + 3, argv, lens);
         if (!rep)
             return r_lost(c);
         if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0 && !tries) {
@@ -166,7 +219,7 @@ static void r_rollback(wrk_conn_t *base)
 static db_rc_t r_ping(wrk_conn_t *base)
 {
     r_conn_t *c = (r_conn_t *)base;
-    redisReply *rep = redisCommand(c->r, "PING");
+    redisReply *rep = r_command3(c, "PING", NULL, NULL);
     if (!rep)
         return r_lost(c);
     db_rc_t rc = rep->type == REDIS_REPLY_ERROR ? r_error(c, rep) : DB_OK;
@@ -181,47 +234,36 @@ const wrk_driver_t wrk_driver_redis = {
     "redis", DB_DIALECT_REDIS, r_connect, r_close, r_begin, r_commit, r_rollback, r_exec, r_ping,
 };
 
-static bool r_command_ok(r_conn_t *c, char *err, size_t errlen, const char *fmt, const char *arg)
+static bool r_command_ok(r_conn_t *c, char *err, size_t errlen, const char *a, const char *b,
+                         const char *d)
 {
-    redisReply *rep = redisCommand(c->r, fmt, arg);
+    redisReply *rep = r_command3(c, a, b, d);
     bool ok = rep && rep->type != REDIS_REPLY_ERROR;
     if (!ok)
-        snprintf(err, errlen, "redis: %s", rep ? rep->str : c->r->errstr);
+        snprintf(err, errlen, "redis %s: %s", a, rep ? rep->str : c->errstr);
     freeReplyObject(rep);
     return ok;
 }
 
 static wrk_conn_t *r_connect(const char *uri, char *err, size_t errlen)
 {
-    char buf[512], *pass = NULL, *host, *dbs = NULL;
-    snprintf(buf, sizeof buf, "%s", uri);
-    if (strncmp(buf, "redis://", 8) != 0) {
-        snprintf(err, errlen, "redis URI: want redis://[:PASS@]HOST[:PORT][/DB]");
+    static const char *const known[] = { "cacert", "cert", "key", NULL };
+    wrk_uri_t u;
+    char uerr[200] = "";
+    if (wrk_uri_parse(uri, &u, uerr, sizeof uerr) ||
+        (strcmp(u.scheme, "redis") != 0 && strcmp(u.scheme, "rediss") != 0) || !u.host[0] ||
+        strspn(u.path, "0123456789") != strlen(u.path) ||
+        !wrk_uri_query_known(&u, known, uerr, sizeof uerr)) {
+        snprintf(err, errlen, "redis URI: want redis[s]://[[USER]:PASS@]HOST[:PORT][/DB]%s%s",
+                 uerr[0] ? ": " : "", uerr);
         return NULL;
     }
-    host = buf + 8;
-    char *at = strrchr(host, '@');
-    if (at) {
-        *at = 0;
-        pass = strchr(host, ':') ? strchr(host, ':') + 1 : host;
-        host = at + 1;
-    }
-    char *slash = strchr(host, '/');
-    if (slash) {
-        *slash = 0;
-        dbs = slash + 1;
-    }
-    int port = 6379;
-    char *colon = strrchr(host, ':');
-    if (colon) {
-        *colon = 0;
-        port = atoi(colon + 1);
-    }
-    if (!*host || port <= 0 || port > 65535 ||
-        (dbs && *dbs && strspn(dbs, "0123456789") != strlen(dbs))) {
-        snprintf(err, errlen, "redis URI: want redis://[:PASS@]HOST[:PORT][/DB]");
+    bool tls = strcmp(u.scheme, "rediss") == 0;
+    if (!tls && u.nquery) {
+        snprintf(err, errlen, "redis URI: cacert, cert and key are for rediss:// (TLS)");
         return NULL;
     }
+    unsigned port = u.port ? u.port : 6379;
     r_conn_t *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(err, errlen, "out of memory");
@@ -229,17 +271,30 @@ static wrk_conn_t *r_connect(const char *uri, char *err, size_t errlen)
     }
     c->base.drv = &wrk_driver_redis;
     struct timeval tv = { 5, 0 };
-    c->r = redisConnectWithTimeout(host, port, tv);
-    if (!c->r || c->r->err) {
-        snprintf(err, errlen, "redis %s:%d: %s", host, port, c->r ? c->r->errstr : "out of memory");
-        r_close(&c->base);
-        return NULL;
+    if (tls) {
+        /* 30 s: a reply slower than this means the server is gone or stuck. */
+        if (!(c->tls = wrk_tls_connect(u.host, port, wrk_uri_query(&u, "cacert"),
+                                       wrk_uri_query(&u, "cert"), wrk_uri_query(&u, "key"), 30000,
+                                       err, errlen)) ||
+            !(c->reader = redisReaderCreate())) {
+            r_close(&c->base);
+            return NULL;
+        }
+    } else {
+        c->r = redisConnectWithTimeout(u.host, (int)port, tv);
+        if (!c->r || c->r->err) {
+            snprintf(err, errlen, "redis %s:%u: %s", u.host, port,
+                     c->r ? c->r->errstr : "out of memory");
+            r_close(&c->base);
+            return NULL;
+        }
+        tv.tv_sec = 30;
+        redisSetTimeout(c->r, tv);
     }
-    /* A reply slower than this means the server is gone or stuck. */
-    tv.tv_sec = 30;
-    redisSetTimeout(c->r, tv);
-    if ((pass && !r_command_ok(c, err, errlen, "AUTH %s", pass)) ||
-        (dbs && *dbs && !r_command_ok(c, err, errlen, "SELECT %s", dbs))) {
+    if ((u.has_password &&
+         !(u.user[0] ? r_command_ok(c, err, errlen, "AUTH", u.user, u.password)
+                     : r_command_ok(c, err, errlen, "AUTH", u.password, NULL))) ||
+        (u.path[0] && !r_command_ok(c, err, errlen, "SELECT", u.path, NULL))) {
         r_close(&c->base);
         return NULL;
     }
@@ -251,5 +306,8 @@ static void r_close(wrk_conn_t *base)
     r_conn_t *c = (r_conn_t *)base;
     if (c->r)
         redisFree(c->r);
+    wrk_tls_close(&c->tls);
+    if (c->reader)
+        redisReaderFree(c->reader);
     free(c);
 }

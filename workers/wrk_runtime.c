@@ -359,9 +359,11 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
             goto done;
         started++;
     }
-    zlog_info("worker %s (system %s) up: orchestrator %s, database %.*s, capacity %u, pool %u-%u",
-              cfg->instance, sys->name, cfg->orchestrator, (int)strcspn(cfg->db_uri, "@?"),
-              cfg->db_uri, cfg->capacity, cfg->pool.min, cfg->pool.max);
+    char shown[512];
+    zlog_info("worker %s (system %s) up: orchestrator %s, database %s, capacity %u, pool %u-%u",
+              cfg->instance, sys->name, cfg->orchestrator,
+              wrk_db_redact(cfg->db_uri, shown, sizeof shown), cfg->capacity, cfg->pool.min,
+              cfg->pool.max);
     s_send_ready(dealer, sys, cfg, &out);
 
     zmq_pollitem_t *items = calloc(nex + 1, sizeof *items);
