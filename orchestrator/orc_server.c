@@ -497,7 +497,9 @@ static void s_backup_start(s_server_t *s, const s_envelope_t *env, const msg_t *
     b->env = *env;
     b->req = m->req;
     b->jnl = s->jnl;
-    snprintf(b->path, sizeof b->path, "%s/%s", s->cfg->backup_dir, name);
+    /* Lengths checked above: the path fits. */
+    int n = snprintf(b->path, sizeof b->path, "%s/", s->cfg->backup_dir);
+    memcpy(b->path + n, name, strlen(name) + 1);
     b->err[0] = 0;
     if (pthread_create(&b->thread, NULL, s_backup_thread, b) == 0)
         b->running = true;
@@ -910,6 +912,10 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
     umask(077);
     msgpack_sbuffer_init(&s.out);
     s.started_ms = s_now();
+    if (cfg->backup_dir && mkdir(cfg->backup_dir, 0700) && errno != EEXIST) {
+        zlog_error("backup directory %s: %s", cfg->backup_dir, strerror(errno));
+        goto done;
+    }
     if (!(s.jnl = jnl_open(cfg->data_dir, &jc, err, sizeof err))) {
         zlog_error("%s", err);
         goto done;

@@ -157,18 +157,19 @@ static int s_raw(void)
 
 /* ---- worker --------------------------------------------------------------- */
 
-static void s_send(zsock_t *r, const char *rid, const msg_t *m, msgpack_sbuffer *b)
+static void s_send(zsock_t *r, zframe_t *rid, const msg_t *m, msgpack_sbuffer *b)
 {
     msgpack_packer pk;
     msgpack_sbuffer_clear(b);
     msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
     msg_pack(m, &pk);
-    zsock_send(r, "sb", rid, b->data, b->size);
+    zsock_send(r, "fb", rid, b->data, b->size);
 }
 
 static int s_worker(const char *ep)
 {
-    char err[256], rid[MSG_ID_MAX + 1] = "", system[MSG_NAME_MAX + 1] = "", prefix[32];
+    char err[256], system[MSG_NAME_MAX + 1] = "", prefix[32];
+    zframe_t *rid = NULL; /* the worker's connection, as zsagad would see it */
     zsock_t *r = zsock_new(ZMQ_ROUTER);
     zsock_set_sndhwm(r, 0);
     zsock_set_rcvhwm(r, 0);
@@ -188,7 +189,7 @@ static int s_worker(const char *ep)
     zpoller_t *p = zpoller_new(r, NULL);
     while (done < s_total) {
         /* Top up the steps in flight. */
-        while (rid[0] && next < s_total && next - done < s_conns) {
+        while (rid && next < s_total && next - done < s_conns) {
             const s_account_t *a = &s_accounts[s_rand(&x) % (uint64_t)s_naccounts];
             msgpack_packer pk;
             msgpack_sbuffer_clear(&pb);
@@ -220,22 +221,23 @@ static int s_worker(const char *ep)
         if (!zpoller_wait(p, 1000)) {
             if (zpoller_terminated(p) || zclock_mono() > deadline) {
                 fprintf(stderr, "zsaga-bench-db: %s\n",
-                        rid[0] ? "no answer for 30 s" : "no worker registered in 30 s");
+                        rid ? "no answer for 30 s" : "no worker registered in 30 s");
                 break;
             }
             continue;
         }
-        char *from = NULL;
+        zframe_t *from = NULL;
         zframe_t *body = NULL;
-        if (zsock_recv(r, "sf", &from, &body) < 0)
+        if (zsock_recv(r, "ff", &from, &body) < 0)
             break;
         msg_t in;
         if (body && !msg_decode(zframe_data(body), zframe_size(body), &in, err, sizeof err)) {
-            if (in.type == MSG_READY && !rid[0] &&
+            if (in.type == MSG_READY && !rid &&
                 (strcmp(in.system, "banking") == 0 || strcmp(in.system, "fraud") == 0)) {
-                snprintf(rid, sizeof rid, "%s", from);
+                rid = zframe_dup(from);
                 snprintf(system, sizeof system, "%s", in.system);
-                printf("worker %s (system %s, capacity %u) registered\n", rid, system, in.capacity);
+                printf("worker %s (system %s, capacity %u) registered\n", in.instance, system,
+                       in.capacity);
                 t0 = zclock_usecs();
             } else if (in.type == MSG_HEARTBEAT) {
                 msg_t hb;
@@ -254,7 +256,7 @@ static int s_worker(const char *ep)
             deadline = zclock_mono() + 30000;
             msg_clear(&in);
         }
-        zstr_free(&from);
+        zframe_destroy(&from);
         zframe_destroy(&body);
     }
     if (done) {
@@ -263,6 +265,7 @@ static int s_worker(const char *ep)
         s_report(what, done, zclock_usecs() - t0, failed);
     }
     zpoller_destroy(&p);
+    zframe_destroy(&rid);
     free(sent);
     msgpack_sbuffer_destroy(&b);
     msgpack_sbuffer_destroy(&pb);
