@@ -554,36 +554,37 @@ static int s_keygen(const s_opts_t *o, const char *name)
 
 static void s_usage(FILE *f)
 {
-    fprintf(f, "usage: zsaga [options] COMMAND [ARGS]\n"
-               "commands:\n"
-               "  submit FILE|-              submit a saga written in JSON (docs/protocol.md)\n"
-               "  run FILE|-                 submit, wait for the end, print the status\n"
-               "  status ID                  one saga: steps, tries, timings, timeline\n"
-               "  wait ID                    wait until the saga ends\n"
-               "  list [--state S]           sagas, by state (running, compensating, completed,\n"
-               "                             compensated, parked, resolved)\n"
-               "  watch [--saga ID]          follow the event stream\n"
-               "  cancel ID [--reason TEXT]  stop a running saga and undo what it did\n"
-               "  retry ID                   give a parked saga's compensations new tries\n"
-               "  resolve ID --note TEXT     close a parked saga by hand (the note is required)\n"
-               "  backup NAME                hot backup of the running journal into NAME under\n"
-               "                             zsagad's backup directory (admin key)\n"
-               "  restore BACKUP DATA        put a backup in place (zsagad stopped)\n"
-               "  stats                      orchestrator counters\n"
-               "  keygen NAME --role ROLE [--systems LIST] [--operations LIST] [--dir DIR]\n"
-               "                             write NAME.key and NAME.key_secret; ROLE is worker,\n"
-               "                             submit, operator, admin, or server (zsagad's own)\n"
-               "options:\n"
-               "  --config FILE   read options from FILE first (INI, [client]); also $ZSAGA_CONFIG\n"
-               "  --endpoint EP   zsagad client socket (default tcp://127.0.0.1:5570)\n"
-               "  --events EP     event stream (default tcp://127.0.0.1:5572)\n"
-               "  --key FILE      your key pair (NAME.key_secret); also $ZSAGA_KEY\n"
-               "  --server-key F  zsagad's public key (zsagad.key); also $ZSAGA_SERVER_KEY\n"
-               "  --insecure      plaintext, no keys: only against a zsagad run --insecure\n"
-               "  --timeout MS    wait this long for an answer (default 5000)\n"
-               "  --wait-s S      run/wait: give up after S seconds (default 60)\n"
-               "  --limit N       list: at most N sagas (default 100)\n"
-               "  --json          JSON output for scripts\n");
+    fprintf(f,
+            "usage: zsaga [options] COMMAND [ARGS]\n"
+            "commands:\n"
+            "  submit FILE|-              submit a saga written in JSON (docs/protocol.md)\n"
+            "  run FILE|-                 submit, wait for the end, print the status\n"
+            "  status ID                  one saga: steps, tries, timings, timeline\n"
+            "  wait ID                    wait until the saga ends\n"
+            "  list [--state S]           sagas, by state (running, compensating, completed,\n"
+            "                             compensated, parked, resolved)\n"
+            "  watch [--saga ID]          follow the event stream\n"
+            "  cancel ID [--reason TEXT]  stop a running saga and undo what it did\n"
+            "  retry ID                   give a parked saga's compensations new tries\n"
+            "  resolve ID --note TEXT     close a parked saga by hand (the note is required)\n"
+            "  backup NAME                hot backup of the running journal into NAME under\n"
+            "                             zsagad's backup directory (admin key)\n"
+            "  restore BACKUP DATA        put a backup in place (zsagad stopped)\n"
+            "  stats                      orchestrator counters\n"
+            "  keygen NAME --role ROLE [--systems LIST] [--operations LIST] [--dir DIR]\n"
+            "                             write NAME.key and NAME.key_secret; ROLE is worker,\n"
+            "                             submit, operator, admin, or server (zsagad's own)\n"
+            "options:\n"
+            "  --config FILE   read options from FILE first (INI, [client]); also $ZSAGA_CONFIG\n"
+            "  --endpoint EP   zsagad client socket (default tcp://127.0.0.1:5570)\n"
+            "  --events EP     event stream (default tcp://127.0.0.1:5572)\n"
+            "  --key FILE      your key pair (NAME.key_secret); also $ZSAGA_KEY\n"
+            "  --server-key F  zsagad's public key (zsagad.key); also $ZSAGA_SERVER_KEY\n"
+            "  --insecure      plaintext, no keys: only against a zsagad run --insecure\n"
+            "  --timeout MS    wait this long for an answer (default 5000)\n"
+            "  --wait-s S      run/wait: give up after S seconds (default 60)\n"
+            "  --limit N       list: at most N sagas (default 100)\n"
+            "  --json          JSON output for scripts\n");
 }
 
 typedef struct {
@@ -615,7 +616,10 @@ static int s_apply(void *arg, int c, const char *v)
         n = strtol(v, &end, 10);
         if (end == v || *end || n < 1 || n > 100000000) {
             fprintf(stderr, "zsaga: --%s takes a whole number from 1, not '%s'\n",
-                    c == 't' ? "timeout" : c == 'w' ? "wait-s" : "limit", v);
+                    c == 't'   ? "timeout"
+                    : c == 'w' ? "wait-s"
+                               : "limit",
+                    v);
             return -1;
         }
         if (c == 't')
@@ -644,16 +648,26 @@ int main(int argc, char **argv)
     int wait_s = 60;
     s_parse_t parse = { &o, &wait_s };
     static const struct option opts[] = {
-        { "config", required_argument, 0, 'C' },   { "endpoint", required_argument, 0, 'e' },
-        { "events", required_argument, 0, 'E' },   { "key", required_argument, 0, 'k' },
-        { "server-key", required_argument, 0, 'K' }, { "insecure", no_argument, 0, 'X' },
-        { "timeout", required_argument, 0, 't' },  { "wait-s", required_argument, 0, 'w' },
-        { "json", no_argument, 0, 'j' },           { "state", required_argument, 0, 's' },
-        { "limit", required_argument, 0, 'l' },    { "reason", required_argument, 0, 'r' },
-        { "note", required_argument, 0, 'r' },     { "saga", required_argument, 0, 'S' },
-        { "role", required_argument, 0, 'R' },     { "systems", required_argument, 0, 'Y' },
-        { "operations", required_argument, 0, 'O' }, { "dir", required_argument, 0, 'D' },
-        { "help", no_argument, 0, 'h' },           { 0, 0, 0, 0 },
+        { "config", required_argument, 0, 'C' },
+        { "endpoint", required_argument, 0, 'e' },
+        { "events", required_argument, 0, 'E' },
+        { "key", required_argument, 0, 'k' },
+        { "server-key", required_argument, 0, 'K' },
+        { "insecure", no_argument, 0, 'X' },
+        { "timeout", required_argument, 0, 't' },
+        { "wait-s", required_argument, 0, 'w' },
+        { "json", no_argument, 0, 'j' },
+        { "state", required_argument, 0, 's' },
+        { "limit", required_argument, 0, 'l' },
+        { "reason", required_argument, 0, 'r' },
+        { "note", required_argument, 0, 'r' },
+        { "saga", required_argument, 0, 'S' },
+        { "role", required_argument, 0, 'R' },
+        { "systems", required_argument, 0, 'Y' },
+        { "operations", required_argument, 0, 'O' },
+        { "dir", required_argument, 0, 'D' },
+        { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
     };
     const char *conf = zcfg_find(argc, argv);
     char cerr[1024];

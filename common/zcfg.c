@@ -36,8 +36,8 @@ static int s_handler(void *user, const char *section, const char *name, const ch
     if (s->failed)
         return 0;
     if (*section && strcmp(section, s->section) != 0) {
-        snprintf(s->err, s->errlen, "section [%s] is not for %s (use [%s])",
-                 section, s->section, s->section);
+        snprintf(s->err, s->errlen, "section [%s] is not for %s (use [%s])", section, s->section,
+                 s->section);
         s->failed = 1;
         return 0;
     }
@@ -54,8 +54,7 @@ static int s_handler(void *user, const char *section, const char *name, const ch
     if (o->has_arg == no_argument) {
         int t = s_truth(value);
         if (t < 0) {
-            snprintf(s->err, s->errlen, "%s takes yes or no, not '%s'", name,
-                     value);
+            snprintf(s->err, s->errlen, "%s takes yes or no, not '%s'", name, value);
             s->failed = 1;
             return 0;
         }
@@ -71,8 +70,8 @@ static int s_handler(void *user, const char *section, const char *name, const ch
     return 1;
 }
 
-int zcfg_load(const char *path, const char *section, const struct option *opts,
-              zcfg_apply_fn apply, void *arg, char *err, size_t errlen)
+int zcfg_load(const char *path, const char *section, const struct option *opts, zcfg_apply_fn apply,
+              void *arg, char *err, size_t errlen)
 {
     s_state_t s = { section, opts, apply, arg, err, errlen, 0 };
     int rc = ini_parse(path, s_handler, &s);
@@ -117,8 +116,9 @@ int zcfg_read_secret(const char *path, char *out, size_t outlen, char *err, size
         return -1;
     }
     if (st.st_mode & 077) {
-        snprintf(err, errlen, "%s holds a secret and may be read by others (mode %04o): chmod 600 it",
-                 path, (unsigned)(st.st_mode & 07777));
+        snprintf(err, errlen,
+                 "%s holds a secret and may be read by others (mode %04o): chmod 600 it", path,
+                 (unsigned)(st.st_mode & 07777));
         fclose(f);
         return -1;
     }

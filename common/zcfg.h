@@ -23,8 +23,8 @@
 typedef int (*zcfg_apply_fn)(void *arg, int code, const char *value);
 
 /* Read path, applying each key. Returns 0, or -1 with the reason in err. */
-int zcfg_load(const char *path, const char *section, const struct option *opts,
-              zcfg_apply_fn apply, void *arg, char *err, size_t errlen);
+int zcfg_load(const char *path, const char *section, const struct option *opts, zcfg_apply_fn apply,
+              void *arg, char *err, size_t errlen);
 
 /* The value of --config in argv (not consumed), or NULL. */
 const char *zcfg_find(int argc, char **argv);

@@ -38,10 +38,10 @@ static int s_mkdir(const char *dir)
    header, magic and version (4 + 4), address and map size (8 + 8), two
    48-byte database records (the free DB's first word is the page size),
    then the last page number and the transaction id. */
-#define META_MAGIC   0xBEEFC0DEu
-#define META_PSIZE   (16 + 24)
-#define META_LASTPG  (16 + 24 + 96)
-#define META_TXNID   (16 + 24 + 96 + 8)
+#define META_MAGIC  0xBEEFC0DEu
+#define META_PSIZE  (16 + 24)
+#define META_LASTPG (16 + 24 + 96)
+#define META_TXNID  (16 + 24 + 96 + 8)
 
 static int s_read_meta(int fd, off_t at, uint32_t *psize, uint64_t *last_pg, uint64_t *txnid)
 {

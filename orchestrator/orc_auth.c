@@ -7,9 +7,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 struct orc_auth_s {
     zcertstore_t *store; /* NULL: insecure */
+    char *dir;
+    struct timespec dir_mtime; /* when the directory last changed, as seen */
+    int64_t next_full_ms;      /* and when to look at every file anyway */
     void *zap;
     zhashx_t *peers;  /* Z85 key -> orc_principal_t, keys seen at a handshake */
     zhashx_t *banned; /* Z85 key -> non-NULL */
@@ -58,6 +62,7 @@ orc_auth_t *orc_auth_new(void *ctx, const char *authorized_dir, char *err, size_
         return NULL;
     }
     self->store = zcertstore_new(authorized_dir);
+    self->dir = strdup(authorized_dir);
     self->peers = zhashx_new();
     self->banned = zhashx_new();
     self->zap = zmq_socket(ctx, ZMQ_REP);
@@ -81,6 +86,7 @@ void orc_auth_destroy(orc_auth_t **self_p)
     if (self->zap)
         zmq_close(self->zap);
     zcertstore_destroy(&self->store);
+    free(self->dir);
     zhashx_destroy(&self->peers);
     zhashx_destroy(&self->banned);
     free(self);
@@ -225,15 +231,25 @@ void orc_auth_refresh(orc_auth_t *self)
 {
     if (!self->store)
         return;
+    /* Each lookup walks the directory (zcertstore's loader): do it only
+       when a file was added or removed (the directory's mtime), and every
+       30 s for a file edited in place. */
+    struct stat st;
+    int64_t now = zclock_mono();
+    if (stat(self->dir, &st) == 0 && st.st_mtim.tv_sec == self->dir_mtime.tv_sec &&
+        st.st_mtim.tv_nsec == self->dir_mtime.tv_nsec && now < self->next_full_ms)
+        return;
+    self->dir_mtime = st.st_mtim;
+    self->next_full_ms = now + 30000;
     zlist_t *gone = zlist_new();
     for (orc_principal_t *p = zhashx_first(self->peers); p; p = zhashx_next(self->peers)) {
         zcert_t *cert = zcertstore_lookup(self->store, p->key);
-        orc_principal_t *now = cert ? s_principal(cert, p->key) : NULL;
+        orc_principal_t *cur = cert ? s_principal(cert, p->key) : NULL;
         /* Removed, or its rights changed: the next handshake decides. */
-        if (!now || now->role != p->role || strcmp(now->systems, p->systems) ||
-            strcmp(now->operations, p->operations))
+        if (!cur || cur->role != p->role || strcmp(cur->systems, p->systems) ||
+            strcmp(cur->operations, p->operations))
             zlist_append(gone, (void *)zhashx_cursor(self->peers));
-        free(now);
+        free(cur);
     }
     for (const char *k = zlist_first(gone); k; k = zlist_next(gone)) {
         orc_principal_t *p = zhashx_lookup(self->peers, k);

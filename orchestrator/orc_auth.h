@@ -20,7 +20,8 @@
 
     The directory is read again when it changes: a new key is accepted at
     its first handshake; a removed key is refused from then on and its live
-    connections are cut off (their messages dropped) within seconds.
+    connections are cut off (their messages dropped) within seconds (a
+    file edited in place, within 30 s).
     A key that abuses the protocol can be banned until restart.
 
     Insecure mode (no directory): plaintext, no handshake check, every peer

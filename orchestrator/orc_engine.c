@@ -534,8 +534,7 @@ static void s_worker_lost(orc_engine_t *e, orc_worker_t *w)
                     st->resend = true;
                     s_step_set(e, saga, i, STEP_COMP_READY);
                     s_enqueue(e, saga, i);
-                    s_event(e, saga, (int32_t)i, "step.reassigned", st->comp_attempts,
-                            w->instance);
+                    s_event(e, saga, (int32_t)i, "step.reassigned", st->comp_attempts, w->instance);
                 }
             }
         }
@@ -1156,7 +1155,7 @@ static void s_dispatch(orc_engine_t *e, orc_saga_t *saga, uint32_t i, orc_worker
     s_step_set(e, saga, i, comp ? STEP_COMP_RUNNING : STEP_RUNNING);
     s_arm(e, saga, i, e->now_ms + def->timeout_ms);
     s_event(e, saga, (int32_t)i, comp ? "step.compensating" : "step.dispatched", *attempts,
-             w->instance);
+            w->instance);
     *o = (orc_dispatch_t){ saga,      i,          comp ? MSG_PHASE_COMPENSATION : MSG_PHASE_ACTION,
                            *attempts, st->lease,  "",
                            copy,      e->buf.size };

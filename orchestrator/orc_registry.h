@@ -5,9 +5,8 @@
     the engine persists it so that a restarted orchestrator still knows
     every system before its workers come back. A worker instance is known by
     its connection's routing id, which ZeroMQ assigns (a peer cannot choose
-    another's), and carries the instance id and the key it registered with. Queue entries hold a saga reference
-    (refs) and are checked when popped, so stale entries cost nothing.
-    Single thread.
+    another's), and carries the instance id and the key it registered with. Queue entries hold a
+   saga reference (refs) and are checked when popped, so stale entries cost nothing. Single thread.
 */
 #ifndef ZSAGA_ORC_REGISTRY_H
 #define ZSAGA_ORC_REGISTRY_H
@@ -15,7 +14,7 @@
 #include "orc_saga.h"
 
 typedef struct orc_worker_s {
-    uint32_t serial; /* never reused; steps remember it */
+    uint32_t serial;               /* never reused; steps remember it */
     char rid[MSG_ID_MAX + 1];      /* its connection (hex of ZeroMQ's routing id) */
     char instance[MSG_ID_MAX + 1]; /* the id it gave in ready */
     char key[41];                  /* the CURVE key it registered with */

@@ -49,12 +49,12 @@ typedef struct {
     uint64_t lease; /* number of the last dispatch (either phase); only its
                        holder's result counts */
     uint64_t started_ms, finished_ms, comp_started_ms, comp_finished_ms;
-    uint64_t due_ms;      /* deadline (RUNNING) or next try (WAITING), 0 if none */
-    uint32_t timer_gen;   /* bumps to cancel its pending timer entries */
-    uint32_t act_worker;  /* serial of the worker holding the action, 0 if none */
-    uint32_t comp_worker; /* same for the compensation */
-    uint64_t act_lease;   /* the lease act_worker was given */
-    uint64_t comp_lease;  /* the lease comp_worker was given */
+    uint64_t due_ms;       /* deadline (RUNNING) or next try (WAITING), 0 if none */
+    uint32_t timer_gen;    /* bumps to cancel its pending timer entries */
+    uint32_t act_worker;   /* serial of the worker holding the action, 0 if none */
+    uint32_t comp_worker;  /* same for the compensation */
+    uint64_t act_lease;    /* the lease act_worker was given */
+    uint64_t comp_lease;   /* the lease comp_worker was given */
     uint32_t lease_worker; /* serial of the worker the latest lease went to;
                               kept after release: only it may answer */
     char code[MSG_CODE_MAX + 1];

@@ -654,8 +654,7 @@ static void s_client_message(s_server_t *s, const s_envelope_t *env, zmq_msg_t *
         break;
     case MSG_RESOLVE:
         if ((p = s_pend(s, env, &m)))
-            p->code =
-                orc_engine_resolve(s->engine, m.id, who->name, m.text, p->err, sizeof p->err);
+            p->code = orc_engine_resolve(s->engine, m.id, who->name, m.text, p->err, sizeof p->err);
         break;
     case MSG_BACKUP: s_backup_start(s, env, &m); break;
     default:
@@ -724,19 +723,17 @@ static void s_worker_message(s_server_t *s, const s_envelope_t *env, zmq_msg_t *
         }
         for (uint32_t i = 0; !why && i < m.nops; i++)
             if (!orc_auth_op_allowed(who, m.ops[i])) {
-                snprintf(reason, sizeof reason, "key %s may not register operation %s",
-                         who->name, m.ops[i]);
+                snprintf(reason, sizeof reason, "key %s may not register operation %s", who->name,
+                         m.ops[i]);
                 why = "forbidden";
             }
         if (!why)
-            why = orc_engine_ready(s->engine, rid, who->key, who->name, &m, reason,
-                                   sizeof reason);
+            why = orc_engine_ready(s->engine, rid, who->key, who->name, &m, reason, sizeof reason);
         if (why) {
             if (strcmp(why, "forbidden") == 0)
                 s->forbidden++;
             if (s->bad_worker_msgs++ % 100 == 0)
-                zlog_warn("refused worker %s (key %s): %s: %s", m.instance, who->name, why,
-                          reason);
+                zlog_warn("refused worker %s (key %s): %s: %s", m.instance, who->name, why, reason);
             s_refuse_worker(s, rid, why, reason);
             break;
         }
@@ -937,8 +934,8 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
     zlog_info("zsagad %s up (boot %llu, %s): clients %s, workers %s, events %s, journal %s (%s "
               "sync), %zu sagas resumed",
               ZSAGA_VERSION, (unsigned long long)orc_engine_boot(s.engine),
-              cfg->insecure ? "INSECURE" : "CURVE", cfg->client_ep,
-              cfg->worker_ep, cfg->event_ep, cfg->data_dir,
+              cfg->insecure ? "INSECURE" : "CURVE", cfg->client_ep, cfg->worker_ep, cfg->event_ep,
+              cfg->data_dir,
               cfg->sync == JNL_SYNC_FULL     ? "full"
               : cfg->sync == JNL_SYNC_NOMETA ? "nometa"
                                              : "no",

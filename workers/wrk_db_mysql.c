@@ -323,8 +323,8 @@ static wrk_conn_t *m_connect(const char *uri, char *err, size_t errlen)
     static const char *const known[] = { "ssl-mode", "ssl-ca", "ssl-cert", "ssl-key", NULL };
     wrk_uri_t u;
     char uerr[200];
-    if (wrk_uri_parse(uri, &u, uerr, sizeof uerr) || strcmp(u.scheme, "mysql") != 0 ||
-        !u.host[0] || !u.path[0] || !wrk_uri_query_known(&u, known, uerr, sizeof uerr)) {
+    if (wrk_uri_parse(uri, &u, uerr, sizeof uerr) || strcmp(u.scheme, "mysql") != 0 || !u.host[0] ||
+        !u.path[0] || !wrk_uri_query_known(&u, known, uerr, sizeof uerr)) {
         snprintf(err, errlen,
                  "mysql URI: want mysql://USER[:PASS]@HOST[:PORT]/DB[?ssl-mode=...&ssl-ca=...]"
                  "%s%s",

@@ -291,9 +291,8 @@ static wrk_conn_t *r_connect(const char *uri, char *err, size_t errlen)
         tv.tv_sec = 30;
         redisSetTimeout(c->r, tv);
     }
-    if ((u.has_password &&
-         !(u.user[0] ? r_command_ok(c, err, errlen, "AUTH", u.user, u.password)
-                     : r_command_ok(c, err, errlen, "AUTH", u.password, NULL))) ||
+    if ((u.has_password && !(u.user[0] ? r_command_ok(c, err, errlen, "AUTH", u.user, u.password)
+                                       : r_command_ok(c, err, errlen, "AUTH", u.password, NULL))) ||
         (u.path[0] && !r_command_ok(c, err, errlen, "SELECT", u.path, NULL))) {
         r_close(&c->base);
         return NULL;

@@ -50,8 +50,8 @@ static int s_is_dash(uint32_t c)
 
 static int s_is_space(uint32_t c)
 {
-    return c == ' ' || c == 0x00a0 || (c >= 0x2000 && c <= 0x200a) || c == 0x202f ||
-           c == 0x205f || c == 0x3000 || c == 0x1680;
+    return c == ' ' || c == 0x00a0 || (c >= 0x2000 && c <= 0x200a) || c == 0x202f || c == 0x205f ||
+           c == 0x3000 || c == 0x1680;
 }
 
 static int s_is_invisible(uint32_t c)

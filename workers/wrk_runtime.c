@@ -559,8 +559,8 @@ static int s_uint(const char *prog, const char *opt, const char *v, uint32_t min
     char *end;
     unsigned long n = strtoul(v, &end, 10);
     if (end == v || *end || v[0] == '-' || n < min || n > max) {
-        fprintf(stderr, "%s: --%s must be a whole number from %u to %u, not '%s'\n", prog, opt,
-                min, max, v);
+        fprintf(stderr, "%s: --%s must be a whole number from %u to %u, not '%s'\n", prog, opt, min,
+                max, v);
         return -1;
     }
     *out = (uint32_t)n;
@@ -599,8 +599,7 @@ static int s_apply(void *arg, int c, const char *v)
     case 'n': return s_uint(prog, "pool-min", v, 0, 1024, &cfg->pool.min);
     case 'x': return s_uint(prog, "pool-max", v, 1, 1024, &cfg->pool.max);
     case 'a': return s_uint(prog, "acquire-timeout", v, 1, 3600000, &cfg->pool.acquire_timeout_ms);
-    case 's':
-        return s_uint(prog, "statement-timeout", v, 1, 3600000, &cfg->statement_timeout_ms);
+    case 's': return s_uint(prog, "statement-timeout", v, 1, 3600000, &cfg->statement_timeout_ms);
     case 'q': return s_uint(prog, "slow-query", v, 1, 3600000, &cfg->pool.slow_query_ms);
     case 'b': return s_uint(prog, "heartbeat", v, 10, 600000, &cfg->heartbeat_ms);
     case 'f':
@@ -635,12 +634,14 @@ int wrk_main(const wrk_system_t *sys, int argc, char **argv)
 {
     static char default_db[256];
     char prog[64], err[512];
-    static s_config_t cfg = { .orchestrator = "tcp://127.0.0.1:5571",
-                              .capacity = 8,
-                              .heartbeat_ms = 1000,
-                              .statement_timeout_ms = 30000,
-                              .pool = { .min = 1, .acquire_timeout_ms = 5000, .slow_query_ms = 200 },
-                              .migrate = true };
+    static s_config_t cfg = {
+        .orchestrator = "tcp://127.0.0.1:5571",
+        .capacity = 8,
+        .heartbeat_ms = 1000,
+        .statement_timeout_ms = 30000,
+        .pool = { .min = 1, .acquire_timeout_ms = 5000, .slow_query_ms = 200 },
+        .migrate = true
+    };
     snprintf(default_db, sizeof default_db, "sqlite:%s.db", sys->name);
     cfg.db_uri = default_db;
     snprintf(prog, sizeof prog, "worker-%s", sys->name);

@@ -62,7 +62,8 @@ int wrk_uri_parse(const char *text, wrk_uri_t *u, char *err, size_t errlen)
     }
     /* The path: one segment at most (a database name or number). */
     if (uri.pathHead) {
-        if (uri.pathHead->next && uri.pathHead->next->text.first != uri.pathHead->next->text.afterLast) {
+        if (uri.pathHead->next &&
+            uri.pathHead->next->text.first != uri.pathHead->next->text.afterLast) {
             snprintf(err, errlen, "the path must be a single name");
             goto done;
         }
@@ -107,8 +108,7 @@ const char *wrk_uri_query(const wrk_uri_t *u, const char *key)
     return NULL;
 }
 
-bool wrk_uri_query_known(const wrk_uri_t *u, const char *const *allowed, char *err,
-                         size_t errlen)
+bool wrk_uri_query_known(const wrk_uri_t *u, const char *const *allowed, char *err, size_t errlen)
 {
     for (int i = 0; i < u->nquery; i++) {
         const char *const *a = allowed;

@@ -34,7 +34,6 @@ int wrk_uri_parse(const char *text, wrk_uri_t *out, char *err, size_t errlen);
 const char *wrk_uri_query(const wrk_uri_t *u, const char *key);
 /* Is every query key in the NULL-terminated list allowed? Names the first
    that is not. */
-bool wrk_uri_query_known(const wrk_uri_t *u, const char *const *allowed, char *err,
-                         size_t errlen);
+bool wrk_uri_query_known(const wrk_uri_t *u, const char *const *allowed, char *err, size_t errlen);
 
 #endif

@@ -173,6 +173,24 @@ assert_eq no-reply "$(cat "$T/frames")" "a many-frame message gets nothing"
 assert_eq no-answer "$($A client "$CL" "$K/spammer.key" "$SK" stats)" "a banned key"
 grep -q "key spammer .* banned" "$T/zsagad.log" || fail "ban not logged"
 
+# 8. Revocation: a live worker whose key file is removed from the
+# authorized directory is cut off within seconds: zsagad drops its
+# messages, so it is soon counted lost, and its key is refused from then on.
+keygen banking3 --role worker --systems banking
+cp "$K/banking3.key" "$T/authorized/"
+n0=$(workers_registered)
+"$BIN/workers/zsaga-worker-banking" --db "sqlite:$T/banking.db" --orchestrator "$WK" \
+    --key "$K/banking3.key_secret" --server-key "$SK" --instance revoked-1 --heartbeat 300 \
+    2>>"$T/revoked.log" &
+PIDS="$PIDS $!"
+wait_workers $((n0 + 1))
+rm "$T/authorized/banking3.key"
+wait_workers "$n0"
+[ "$(counter keys_revoked)" -ge 1 ] || fail "revocation not counted"
+assert_eq "steps 0" "$($A rogue-worker "$WK" "$K/banking3.key" "$SK" banking 2 | sed -n 1p)" \
+    "a revoked key registers no more"
+assert_eq "$n0" "$(workers_registered)" "still cut off"
+
 # The books: everything that moved, moved once.
 assert_eq $((b1 - 2300 + 100000)) "$(bal ACC001)" "ACC001 in the end (c1 credited 100000 by a submit key)"
 assert_eq 0 "$(q banking "SELECT COUNT(*) FROM ledger WHERE saga NOT IN ('t1','f1','f2','c1','e1','h1','s1')")" \

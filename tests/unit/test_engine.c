@@ -384,7 +384,8 @@ static void test_lost_worker_and_cancel(void **state)
     s_batch(&env);
     assert_string_equal(s_state(&env, "l1"), "compensated");
     assert_string_equal(orc_engine_cancel(env.e, "l1", "tester", "", err, sizeof err), "bad_state");
-    assert_string_equal(orc_engine_cancel(env.e, "nope", "tester", "", err, sizeof err), "not_found");
+    assert_string_equal(orc_engine_cancel(env.e, "nope", "tester", "", err, sizeof err),
+                        "not_found");
     s_close(&env);
 }
 
@@ -443,8 +444,8 @@ static void test_results_only_from_holder(void **state)
     s_close(&env);
 }
 
-static const char *s_ready_as(s_env_t *env, const char *rid, const char *key,
-                              const char *instance, const char *system, uint32_t nops)
+static const char *s_ready_as(s_env_t *env, const char *rid, const char *key, const char *instance,
+                              const char *system, uint32_t nops)
 {
     static char err[256];
     msg_t m;

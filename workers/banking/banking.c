@@ -85,8 +85,7 @@ static wrk_status_t s_credit(wrk_ctx_t *c, const char *account, int64_t amount,
     db_rc_t rc = wrk_db_exec(c->db,
                              "UPDATE accounts SET balance = balance + ? WHERE number = ? AND "
                              "currency = ? AND status = 'active' AND balance <= ?",
-                             DB_I(amount), DB_S(account), DB_S(currency),
-                             DB_I(INT64_MAX - amount));
+                             DB_I(amount), DB_S(account), DB_S(currency), DB_I(INT64_MAX - amount));
     if (rc)
         return wrk_db_status(c, rc);
     if (wrk_db_changes(c->db) == 0)
@@ -490,11 +489,11 @@ static wrk_status_t op_open_account(wrk_ctx_t *c)
                         (long long)max);
     wrk_ref(c, "AC", number);
     rc = wrk_db_exec(c->db,
-                             "INSERT INTO accounts (number, customer_id, type, currency, balance, "
-                             "held, overdraft_limit, status, created_ms) "
-                             "VALUES (?, ?, ?, ?, 0, 0, ?, 'active', ?)",
-                             DB_S(number), DB_S(cust), DB_S(type), DB_S(cur), DB_I(overdraft),
-                             DB_I(c->now_ms));
+                     "INSERT INTO accounts (number, customer_id, type, currency, balance, "
+                     "held, overdraft_limit, status, created_ms) "
+                     "VALUES (?, ?, ?, ?, 0, 0, ?, 'active', ?)",
+                     DB_S(number), DB_S(cust), DB_S(type), DB_S(cur), DB_I(overdraft),
+                     DB_I(c->now_ms));
     if (rc)
         return wrk_db_status(c, rc);
     wrk_out_str(c, "account", number);
@@ -579,7 +578,7 @@ static wrk_status_t op_close_account(wrk_ctx_t *c)
 
 /* The bank's own limits; max_overdraft starts at 10,000,000.00. */
 #define BANKING_V3(ENGINE)                                                                         \
-    "CREATE TABLE bank_settings (name VARCHAR(32) PRIMARY KEY, value BIGINT NOT NULL)" ENGINE ";" \
+    "CREATE TABLE bank_settings (name VARCHAR(32) PRIMARY KEY, value BIGINT NOT NULL)" ENGINE ";"  \
     "INSERT INTO bank_settings (name, value) VALUES ('max_overdraft', 1000000000)"
 
 static const wrk_migration_t s_migrations[] = {
