@@ -454,6 +454,10 @@ static int s_stats(const s_opts_t *o)
                     printf("%-22s %lld\n", k, (long long)json_integer_value(v));
                     continue;
                 }
+                if (json_is_string(v)) {
+                    printf("%-22s %s\n", k, json_string_value(v));
+                    continue;
+                }
                 /* worker_metrics: a block per worker, its counters on one line. */
                 size_t i;
                 json_t *w;

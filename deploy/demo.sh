@@ -7,7 +7,7 @@
 # deploy/demo.sh --servers runs the same scenarios with every system on its
 # production database: banking and compliance on PostgreSQL, payments on
 # MariaDB, fraud on Redis, started by deploy/servers.sh in the scratch
-# folder and stopped at the end.
+# folder and stopped at the end, each reached over TLS.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 servers=false
@@ -37,12 +37,15 @@ if $servers; then
     "$top/deploy/servers.sh" start "$dir/servers"
     eval "$("$top/deploy/servers.sh" env "$dir/servers")"
     "$top/deploy/servers.sh" newdb "$dir/servers" zsaga_demo
-    uri_banking="$ZSAGA_PG/zsaga_demo"
-    uri_compliance="$ZSAGA_PG/zsaga_demo_compliance"
+    # Every connection over TLS, the servers' certificates checked against
+    # the CA deploy/servers.sh made; the URIs, passwords and all, go to the
+    # workers in 0600 files, never on a command line.
+    uri_banking="$ZSAGA_PG/zsaga_demo$ZSAGA_PG_TLS_Q"
+    uri_compliance="$ZSAGA_PG/zsaga_demo_compliance$ZSAGA_PG_TLS_Q"
     "$top/deploy/servers.sh" newdb "$dir/servers" zsaga_demo_compliance
-    uri_payments="$ZSAGA_MY/zsaga_demo"
-    uri_fraud="$ZSAGA_REDIS/0"
-    redis-cli -u "$uri_fraud" flushdb >/dev/null
+    uri_payments="$ZSAGA_MY_TLS/zsaga_demo$ZSAGA_MY_TLS_Q"
+    uri_fraud="$ZSAGA_REDIS_TLS/0$ZSAGA_REDIS_TLS_Q"
+    redis-cli -u "$ZSAGA_REDIS/0" flushdb >/dev/null
 else
     for s in banking payments fraud compliance; do
         rm -f "$s.db"
@@ -51,8 +54,11 @@ else
 fi
 uri() { eval "echo \$uri_$1"; }
 for s in banking payments fraud compliance; do
-    echo "-- $s: $(uri $s)"
-    "$bin/workers/zsaga-worker-$s" seed-demo --db "$(uri $s)" >/dev/null
+    (umask 077 && uri "$s" >"$s.uri")
+done
+for s in banking payments fraud compliance; do
+    echo "-- $s: $(uri $s | sed 's|://\([^:/]*\):[^@]*@|://\1:***@|')"
+    "$bin/workers/zsaga-worker-$s" seed-demo --db-file "$s.uri" >/dev/null
 done
 # Keys, as in production: zsagad's pair, one per worker naming the system it
 # may serve, and an operator's for this script. Only the public ones go in
@@ -73,7 +79,7 @@ done
     --backup-dir backups 2>zsagad.log &
 pids="$pids $!"
 for s in banking payments fraud compliance; do
-    "$bin/workers/zsaga-worker-$s" --db "$(uri $s)" --orchestrator "$workers" \
+    "$bin/workers/zsaga-worker-$s" --db-file "$s.uri" --orchestrator "$workers" \
         --key "keys/$s-1.key_secret" --server-key keys/zsagad.key \
         --instance "$s-1" --capacity 4 2>"worker-$s.log" &
     pids="$pids $!"
@@ -110,7 +116,7 @@ scenario "currency exchange with a waivable fee and AML screening" currency-exch
 echo
 echo "== balances after"; balances
 echo
-"$bin/workers/zsaga-worker-compliance" verify-audit --db "$uri_compliance"
+"$bin/workers/zsaga-worker-compliance" verify-audit --db-file compliance.uri
 echo
 echo "== sagas"
 zsaga list
