@@ -56,4 +56,26 @@ grep -q "section \[worker\] is not for zsagad" "$T/other.err" || fail "section: 
 "$BIN/orchestrator/zsagad" --data "$T/j2" --clients "ipc://$T/c2" --workers "ipc://$T/w2" \
     --events "ipc://$T/e2" 2>"$T/nokey.err" && fail "zsagad started without keys"
 grep -q "zsaga keygen" "$T/nokey.err" || fail "no key: $(cat "$T/nokey.err")"
+# --insecure, said out loud: plaintext works only when both ends say it,
+# and zsagad and the worker warn.
+"$BIN/orchestrator/zsagad" --data "$T/j3" --clients "ipc://$T/c3" --workers "ipc://$T/w3" \
+    --events "ipc://$T/e3" --insecure 2>>"$T/insecure.log" &
+PIDS="$PIDS $!"
+"$BIN/workers/zsaga-worker-banking" --db "sqlite:$T/banking.db" --orchestrator "ipc://$T/w3" \
+    --insecure --heartbeat 300 2>>"$T/insecure-worker.log" &
+PIDS="$PIDS $!"
+I() { env -u ZSAGA_KEY -u ZSAGA_SERVER_KEY "$BIN/cli/zsaga" --endpoint "ipc://$T/c3" --insecure "$@"; }
+i=0
+until I stats --json 2>/dev/null | grep -q '"workers": 1'; do
+    i=$((i + 1))
+    [ $i -lt 200 ] || fail "the insecure worker did not register"
+    sleep 0.05
+done
+transfer_saga ins1 ACC001 ACC002 100
+I run "$T/ins1.json" --wait-s 20 >/dev/null || fail "a saga in insecure mode"
+I stats --json | grep -q '"security": "insecure"' || fail "stats does not say insecure"
+grep -q "INSECURE" "$T/insecure.log" || fail "zsagad did not warn"
+grep -q "INSECURE" "$T/insecure-worker.log" || fail "the worker did not warn"
+# A CLI with keys gets nothing from a plaintext zsagad: nobody downgrades.
+"$BIN/cli/zsaga" --endpoint "ipc://$T/c3" --timeout 1000 stats 2>/dev/null && fail "CURVE client on a plaintext zsagad"
 pass "config"
