@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@ struct jnl_s {
     MDB_txn *wtxn; /* open write transaction, or NULL */
     MDB_txn *rtxn; /* reusable read transaction (reset between uses) */
     bool rtxn_live;
+    int lock_fd; /* zsagad.lock, held (flock) while open */
 };
 
 static const char *s_db_names[JNL_NDBS] = {
@@ -91,6 +93,52 @@ int jnl_check_file(const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* Take the directory's lock file, or say who holds it. The lock is the
+   open file's: the kernel drops it when the holder dies, even by SIGKILL. */
+static int s_lock(const char *dir, int *fd_out, char *err, size_t errlen)
+{
+    char path[4096], pid[32] = "";
+    snprintf(path, sizeof path, "%s/zsagad.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int rc = errno;
+        snprintf(err, errlen, "journal %s: lock file: %s", dir, strerror(rc));
+        return rc;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        int rc = errno;
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        if (rc == EWOULDBLOCK)
+            snprintf(err, errlen,
+                     "journal %s is in use by another zsagad (pid %s): one zsagad per journal", dir,
+                     pid[0] ? pid : "unknown");
+        else
+            snprintf(err, errlen, "journal %s: lock: %s", dir, strerror(rc));
+        close(fd);
+        return rc == EWOULDBLOCK ? EBUSY : rc;
+    }
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)n, 0) != n) {
+        /* The lock holds even if the pid could not be written. */
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+int jnl_locked_by(const char *dir, char *err, size_t errlen)
+{
+    int fd = -1;
+    struct stat st;
+    if (stat(dir, &st))
+        return 0; /* no directory, no zsagad */
+    int rc = s_lock(dir, &fd, err, errlen);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
 jnl_t *jnl_open(const char *dir, const jnl_config_t *cfg, char *err, size_t errlen)
 {
     jnl_t *self = calloc(1, sizeof *self);
@@ -101,6 +149,7 @@ jnl_t *jnl_open(const char *dir, const jnl_config_t *cfg, char *err, size_t errl
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    self->lock_fd = -1;
     if (cfg->sync == JNL_SYNC_NOMETA)
         flags |= MDB_NOMETASYNC;
     else if (cfg->sync == JNL_SYNC_NONE)
@@ -109,12 +158,27 @@ jnl_t *jnl_open(const char *dir, const jnl_config_t *cfg, char *err, size_t errl
         snprintf(err, errlen, "journal directory %s: %s", dir, strerror(rc));
         goto fail;
     }
-    char data[4096];
+    if ((rc = s_lock(dir, &self->lock_fd, err, errlen)))
+        goto fail;
+    char data[4096], marker[4096];
     struct stat st;
     snprintf(data, sizeof data, "%s/data.mdb", dir);
+    snprintf(marker, sizeof marker, "%s/zsaga.journal", dir);
+    bool had = access(marker, F_OK) == 0, exists = stat(data, &st) == 0;
+    /* A directory that held a journal must still hold one: an empty or
+       missing data.mdb would start as an empty journal and silently forget
+       every saga. */
+    if (had && (!exists || st.st_size == 0)) {
+        snprintf(err, errlen,
+                 "journal %s held a journal, but data.mdb is %s: restore it from a backup "
+                 "(zsaga restore), or remove %s to start an empty journal on purpose",
+                 dir, exists ? "empty" : "missing", marker);
+        rc = EIO;
+        goto fail;
+    }
     /* A damaged file is refused before LMDB maps it: a short one would
        fault (SIGBUS) at the first read of a page past its end. */
-    if (stat(data, &st) == 0 && st.st_size > 0 && (rc = jnl_check_file(data, err, errlen)))
+    if (exists && st.st_size > 0 && (rc = jnl_check_file(data, err, errlen)))
         goto fail;
     if ((rc = mdb_env_create(&self->env)) ||
         (rc = mdb_env_set_mapsize(self->env, cfg->map_bytes ? cfg->map_bytes : (1ul << 30))) ||
@@ -140,6 +204,17 @@ jnl_t *jnl_open(const char *dir, const jnl_config_t *cfg, char *err, size_t errl
         snprintf(err, errlen, "journal %s: %s", dir, mdb_strerror(rc));
         goto fail;
     }
+    if (!had) {
+        int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0 || fsync(fd)) {
+            rc = errno;
+            snprintf(err, errlen, "journal %s: marker: %s", dir, strerror(rc));
+            if (fd >= 0)
+                close(fd);
+            goto fail;
+        }
+        close(fd);
+    }
     return self;
 fail:
     jnl_destroy(&self);
@@ -157,6 +232,8 @@ void jnl_destroy(jnl_t **self_p)
         mdb_txn_abort(self->rtxn);
     if (self->env)
         mdb_env_close(self->env);
+    if (self->lock_fd >= 0)
+        close(self->lock_fd); /* and with it the lock */
     free(self);
     *self_p = NULL;
 }
@@ -379,6 +456,10 @@ int jnl_restore(const char *backup_dir, const char *data_dir, char *err, size_t 
     }
     mdb_txn_abort(txn);
     mdb_env_close(env);
+    /* Never under a running zsagad: it would keep writing to the file we
+       replace, and what it wrote after would be lost at its next start. */
+    if ((rc = jnl_locked_by(data_dir, err, errlen)))
+        return rc;
     if ((rc = s_mkdir(data_dir))) {
         snprintf(err, errlen, "data directory %s: %s", data_dir, strerror(rc));
         return rc;

@@ -84,6 +84,12 @@ int jnl_meta_put(jnl_t *self, const char *name, uint64_t value);
 /* Bytes of the map in use and the map size. */
 void jnl_usage(jnl_t *self, size_t *used, size_t *map_bytes);
 
+/* Open refuses a journal another process holds (zsagad.lock, flock: the
+   error names its pid), and a directory that held a journal (its
+   zsaga.journal marker) whose data.mdb is now missing or empty.
+   0 if no zsagad holds dir's journal; EBUSY (err names the pid) if one does. */
+int jnl_locked_by(const char *dir, char *err, size_t errlen);
+
 /* Is path (a data.mdb) a whole LMDB file: a valid meta page and every
    page it names present? 0, or an errno code with the reason in err. */
 int jnl_check_file(const char *path, char *err, size_t errlen);
@@ -95,7 +101,7 @@ int jnl_backup(jnl_t *self, const char *dir, char *err, size_t errlen);
 /* Offline restore: check that backup_dir holds a whole, readable journal
    (jnl_check_file: a truncated one is refused, never mapped), then
    put a copy in data_dir (created if missing; any journal there is
-   replaced, atomically). The orchestrator must not be running. */
+   replaced, atomically). Refused (EBUSY) while a zsagad holds data_dir. */
 int jnl_restore(const char *backup_dir, const char *data_dir, char *err, size_t errlen);
 
 #endif

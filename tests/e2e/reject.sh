@@ -41,4 +41,13 @@ if "$BIN/orchestrator/zsagad" --data "$T/journal2" --clients "ipc://$T/c2" \
     fail "zsagad started with a 1,100-byte endpoint list"
 fi
 grep -q "endpoint list too long" "$T/long.err" || fail "long endpoint list: $(cat "$T/long.err")"
+# One zsagad per journal: a second on the same --data stops at once and
+# names the first; restore refuses the live journal.
+"$BIN/orchestrator/zsagad" --data "$T/journal" --clients "ipc://$T/c4" --workers "ipc://$T/w4" \
+    --events "ipc://$T/e4" --key "$K/zsagad.key_secret" --authorized "$T/authorized" \
+    2>"$T/second.err" && fail "a second zsagad ran on the same journal"
+grep -q "in use by another zsagad (pid $ZPID)" "$T/second.err" || fail "second: $(cat "$T/second.err")"
+zsaga backup r1 >/dev/null || fail "backup"
+zsaga restore "$T/backups/r1" "$T/journal" 2>"$T/restore.err" && fail "restore over a live journal"
+grep -q "pid $ZPID" "$T/restore.err" || fail "restore: $(cat "$T/restore.err")"
 pass "reject"

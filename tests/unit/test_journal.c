@@ -211,6 +211,45 @@ static void test_truncated_journal_refused(void **state)
     assert_int_equal(jnl_check_file(path, err, sizeof err), EINVAL);
 }
 
+/* One zsagad per journal: a second open is refused and names the holder;
+   restore refuses a live target; a directory that held a journal never
+   starts empty by accident. */
+static void test_one_owner_and_no_silent_empty(void **state)
+{
+    (void)state;
+    char err[512], dir[300], bk[300], path[400];
+    snprintf(dir, sizeof dir, "%s/owned", s_dir);
+    snprintf(bk, sizeof bk, "%s/owned-bk", s_dir);
+    jnl_config_t cfg = { 0, JNL_SYNC_FULL };
+    jnl_t *j = jnl_open(dir, &cfg, err, sizeof err);
+    assert_non_null(j);
+    assert_int_equal(jnl_backup(j, bk, err, sizeof err), 0);
+    char pid[32];
+    snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
+    assert_null(jnl_open(dir, &cfg, err, sizeof err));
+    assert_non_null(strstr(err, "in use by another zsagad"));
+    assert_non_null(strstr(err, pid));
+    assert_int_equal(jnl_restore(bk, dir, err, sizeof err), EBUSY);
+    assert_non_null(strstr(err, pid));
+    jnl_destroy(&j);
+    /* Closed: the lock is gone, restore may proceed. */
+    assert_int_equal(jnl_locked_by(dir, err, sizeof err), 0);
+    assert_int_equal(jnl_restore(bk, dir, err, sizeof err), 0);
+    /* data.mdb emptied (a bad copy, a full disk): refused with the remedy. */
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    assert_int_equal(truncate(path, 0), 0);
+    assert_null(jnl_open(dir, &cfg, err, sizeof err));
+    assert_non_null(strstr(err, "restore it from a backup"));
+    unlink(path);
+    assert_null(jnl_open(dir, &cfg, err, sizeof err));
+    assert_non_null(strstr(err, "missing"));
+    /* Starting empty on purpose: remove the marker. */
+    snprintf(path, sizeof path, "%s/zsaga.journal", dir);
+    assert_int_equal(unlink(path), 0);
+    assert_non_null(j = jnl_open(dir, &cfg, err, sizeof err));
+    jnl_destroy(&j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_map_full_leaves_journal_intact),
         cmocka_unit_test(test_backup_and_restore),
         cmocka_unit_test(test_truncated_journal_refused),
+        cmocka_unit_test(test_one_owner_and_no_silent_empty),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
