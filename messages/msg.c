@@ -101,7 +101,7 @@ static const s_type_t s_types[MSG_NTYPES] = {
     [MSG_RESOLVE] = { "resolve", HDR | B(F_REQ) | B(F_ID), B(F_REASON) },
     [MSG_BACKUP] = { "backup", HDR | B(F_REQ) | B(F_PATH), 0 },
     [MSG_STATS] = { "stats", HDR | B(F_REQ), 0 },
-    [MSG_ACCEPTED] = { "accepted", HDR | B(F_REQ) | B(F_ID) | B(F_STATE), B(F_DUPLICATE) },
+    [MSG_ACCEPTED] = { "accepted", HDR | B(F_REQ) | B(F_ID) | B(F_STATE) | B(F_DUPLICATE), 0 },
     [MSG_REJECTED] = { "rejected", HDR | B(F_REQ) | B(F_CODE) | B(F_REASON), B(F_ID) },
     [MSG_OK] = { "ok", HDR | B(F_REQ), B(F_ID) | B(F_STATE) | B(F_PATH) },
     [MSG_ERROR] = { "error", HDR | B(F_REQ) | B(F_CODE) | B(F_REASON), B(F_ID) },
@@ -319,6 +319,32 @@ static int s_read_field(mp_reader_t *r, msg_t *m, int f, char *err, size_t errle
     return -1;
 }
 
+/* A refused message's reply still carries its req, wherever "req" stood
+   in the map and whatever else was wrong: a client matches replies on it.
+   Best effort: stops at the first thing it cannot read. */
+static void s_find_req(const void *buf, size_t len, msg_t *m)
+{
+    mp_reader_t r;
+    uint32_t n;
+    mp_reader_init(&r, buf, len);
+    if (mp_read_map(&r, &n))
+        return;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *k;
+        uint32_t kl;
+        if (mp_read_str(&r, &k, &kl))
+            return;
+        if (mp_str_eq(k, kl, "req") && mp_peek(&r) == MP_INT) {
+            uint64_t v;
+            if (mp_read_uint(&r, &v) == 0)
+                m->req = v;
+            return;
+        }
+        if (mp_skip(&r, 8))
+            return;
+    }
+}
+
 const char *msg_decode(const void *buf, size_t len, msg_t *m, char *err, size_t errlen)
 {
     mp_reader_t r;
@@ -396,6 +422,7 @@ fail:
     if (!err[0])
         snprintf(err, errlen, "%s", r.err ? r.err : "malformed message");
     msg_clear(m);
+    s_find_req(buf, len, m);
     return code;
 }
 

@@ -431,6 +431,10 @@ static void s_answer(s_server_t *s, s_pending_t *p, int commit_rc)
         int rc = jnl_read_begin(s->jnl);
         if (!rc)
             rc = s_each_id(s, p->filter, &l);
+        if (rc == 1)
+            rc = 0; /* stopped at the limit: the count is right */
+        if (rc)
+            l.n = 0; /* a read error: an empty list, never a short one */
         msgpack_sbuffer_clear(&s->out);
         msg_pack_header(&pk, MSG_SAGAS, 4);
         mp_pack_kv_uint(&pk, "req", p->req);
@@ -632,7 +636,11 @@ static void s_client_message(s_server_t *s, const s_envelope_t *env, zmq_msg_t *
     case MSG_STATS: s_pend(s, env, &m); break;
     case MSG_LIST:
         if ((p = s_pend(s, env, &m))) {
-            p->limit = m.limit > 10000 ? 10000 : m.limit;
+            p->limit = m.limit;
+            if (m.limit > 10000) {
+                p->code = "invalid";
+                snprintf(p->err, sizeof p->err, "limit %u is over 10000", m.limit);
+            }
             if (m.state[0] && (p->filter = orc_saga_state_parse(m.state)) < 0) {
                 p->code = "invalid";
                 snprintf(p->err, sizeof p->err,
