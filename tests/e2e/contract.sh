@@ -6,24 +6,12 @@ seed banking
 start_zsagad
 start_worker banking
 wait_workers 1
-out=$(/usr/bin/python3 - "$CL" "$ZSAGA_KEY" "$ZSAGA_SERVER_KEY" <<'PY'
-import sys, time, zmq, msgpack
+out=$(E2E_DIR="$(dirname "$0")" PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 - "$CL" "$ZSAGA_KEY" "$ZSAGA_SERVER_KEY" <<'PY'
+import os, sys, time, zmq, msgpack
 ep, key, skey = sys.argv[1:]
-def cert(p):
-    k = {}
-    for n in (p.replace("_secret", ""), p):
-        for line in open(n):
-            line = line.strip()
-            for f in ("public-key", "secret-key"):
-                if line.startswith(f):
-                    k[f] = line.split("=", 1)[1].strip().strip('"').encode()
-    return k
-s = zmq.Context().socket(zmq.DEALER)
-k = cert(key)
-s.curve_publickey, s.curve_secretkey = k["public-key"], k["secret-key"]
-s.curve_serverkey = cert(skey)["public-key"]
-s.linger = 0
-s.connect(ep)
+sys.path.insert(0, os.environ["E2E_DIR"])
+from attacker import connect  # the same client as the attacks test
+s = connect(zmq.Context(), zmq.DEALER, ep, key, skey)
 def ask(body, raw=False):
     s.send(body if raw else msgpack.packb(body))
     if not s.poll(5000):

@@ -38,25 +38,12 @@ assert_eq 0 "$(q payments "SELECT COUNT(*) FROM payments WHERE saga LIKE 'san%' 
     "no payment to a sanctioned name"
 
 # A NUL inside a string param is refused at submit: nothing is journaled.
-out=$(/usr/bin/python3 - "$CL" "$ZSAGA_KEY" "$ZSAGA_SERVER_KEY" <<'PY'
-import sys, zmq, msgpack
-sys.path.insert(0, "/nonexistent")
+out=$(E2E_DIR="$(dirname "$0")" PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 - "$CL" "$ZSAGA_KEY" "$ZSAGA_SERVER_KEY" <<'PY'
+import os, sys, zmq, msgpack
 ep, key, skey = sys.argv[1:]
-def cert(p):
-    k = {}
-    for n in (p, p.replace("_secret", "")):
-        for line in open(n):
-            line = line.strip()
-            for f in ("public-key", "secret-key"):
-                if line.startswith(f):
-                    k[f] = line.split("=", 1)[1].strip().strip('"').encode()
-    return k
-c = zmq.Context().socket(zmq.DEALER)
-k = cert(key)
-c.curve_publickey, c.curve_secretkey = k["public-key"], k["secret-key"]
-c.curve_serverkey = cert(skey)["public-key"]
-c.linger = 0
-c.connect(ep)
+sys.path.insert(0, os.environ["E2E_DIR"])
+from attacker import connect  # the same client as the attacks test
+c = connect(zmq.Context(), zmq.DEALER, ep, key, skey)
 saga = {"id": "nul1", "name": "nul", "steps": [{"id": "s1", "system": "banking",
         "action": "credit_account", "compensation": "debit_account",
         "params": {"account": "ACC001\x00ACC002", "amount": 100, "currency": "USD"}}]}
