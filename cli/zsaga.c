@@ -603,6 +603,8 @@ static int s_apply(void *arg, int c, const char *v)
     char *end;
     long n;
     const char *keep = zcfg_keep(v);
+    if (v && !keep)
+        return -1; /* out of memory */
     switch (c) {
     case 'C': return 0;
     case 'e': o->endpoint = keep; return 0;
@@ -673,22 +675,18 @@ int main(int argc, char **argv)
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
-    const char *conf = zcfg_find(argc, argv);
     char cerr[1024];
-    if (!conf)
-        conf = getenv("ZSAGA_CONFIG");
-    if (conf && *conf && zcfg_load(conf, "client", opts, s_apply, &parse, cerr, sizeof cerr))
-        return s_die(2, "%s", cerr);
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'h') {
-            s_usage(stdout);
-            return 0;
-        }
-        if (c == '?' || s_apply(&parse, c, optarg)) {
-            s_usage(stderr);
-            return 2;
-        }
+    int prc = zcfg_parse(argc, argv, "client", getenv("ZSAGA_CONFIG"), opts, s_apply, &parse, cerr,
+                         sizeof cerr);
+    if (prc == ZCFG_HELP) {
+        s_usage(stdout);
+        return 0;
+    }
+    if (prc) {
+        if (cerr[0])
+            return s_die(2, "%s", cerr);
+        s_usage(stderr);
+        return 2;
     }
     if (optind >= argc) {
         s_usage(stderr);

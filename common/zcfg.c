@@ -92,7 +92,7 @@ int zcfg_load(const char *path, const char *section, const struct option *opts, 
     return 0;
 }
 
-const char *zcfg_find(int argc, char **argv)
+static const char *s_find(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
@@ -103,6 +103,25 @@ const char *zcfg_find(int argc, char **argv)
             return argv[i] + 9;
     }
     return NULL;
+}
+
+int zcfg_parse(int argc, char **argv, const char *section, const char *default_conf,
+               const struct option *opts, zcfg_apply_fn apply, void *arg, char *err, size_t errlen)
+{
+    const char *conf = s_find(argc, argv);
+    err[0] = 0;
+    if (!conf)
+        conf = default_conf;
+    if (conf && *conf && zcfg_load(conf, section, opts, apply, arg, err, errlen))
+        return -1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h')
+            return ZCFG_HELP;
+        if (c == '?' || apply(arg, c, optarg))
+            return -1;
+    }
+    return 0;
 }
 
 int zcfg_read_secret(const char *path, char *out, size_t outlen, char *err, size_t errlen)
@@ -140,9 +159,16 @@ int zcfg_read_secret(const char *path, char *out, size_t outlen, char *err, size
 const char *zcfg_keep(const char *v)
 {
     /* Kept in a static list so they stay reachable (no leak reports). */
-    static char *kept[128];
-    static size_t n;
-    if (!v || n == sizeof kept / sizeof kept[0])
+    static char **kept;
+    static size_t n, cap;
+    if (!v)
         return NULL;
+    if (n == cap) {
+        char **k = realloc(kept, (cap ? cap * 2 : 32) * sizeof *k);
+        if (!k)
+            return NULL;
+        kept = k;
+        cap = cap ? cap * 2 : 32;
+    }
     return kept[n++] = strdup(v);
 }

@@ -26,11 +26,19 @@ typedef int (*zcfg_apply_fn)(void *arg, int code, const char *value);
 int zcfg_load(const char *path, const char *section, const struct option *opts, zcfg_apply_fn apply,
               void *arg, char *err, size_t errlen);
 
-/* The value of --config in argv (not consumed), or NULL. */
-const char *zcfg_find(int argc, char **argv);
+/* The config file (--config FILE in argv, else default_conf if not NULL
+   or empty), then the command line through getopt_long, each option given
+   to apply. Returns 0; ZCFG_HELP for --help (the caller prints its usage);
+   or -1: err holds the reason, or is empty when a bad option was already
+   reported by getopt or apply (print the usage). optind is left at the
+   first argument that is not an option. */
+#define ZCFG_HELP 1
+int zcfg_parse(int argc, char **argv, const char *section, const char *default_conf,
+               const struct option *opts, zcfg_apply_fn apply, void *arg, char *err, size_t errlen);
 
 /* A copy of an option's value that lives to the end of the program (a
-   config file's values do not outlive its parser). NULL if v is. */
+   config file's values do not outlive its parser). NULL if v is, or if
+   memory ran out. */
 const char *zcfg_keep(const char *v);
 
 /* Read the first line of a file (a database URI with its password, say),

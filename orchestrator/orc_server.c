@@ -135,22 +135,30 @@ static s_pending_t *s_pend(s_server_t *s, const s_envelope_t *env, const msg_t *
 
 /* Workers are known by the hex of the routing id ZeroMQ gave their
    connection; these convert both ways. */
+/* By table, not printf/scanf: these run for every worker message and
+   every dispatch. */
 static bool s_rid_hex(const s_envelope_t *env, char *hex)
 {
+    static const char digits[] = "0123456789abcdef";
     if (env->rid_len == 0 || env->rid_len > WORKER_RID_MAX)
         return false;
-    for (size_t i = 0; i < env->rid_len; i++)
-        sprintf(hex + 2 * i, "%02x", env->rid[i]);
+    for (size_t i = 0; i < env->rid_len; i++) {
+        hex[2 * i] = digits[env->rid[i] >> 4];
+        hex[2 * i + 1] = digits[env->rid[i] & 15];
+    }
+    hex[2 * env->rid_len] = 0;
     return true;
 }
 
 static size_t s_rid_bytes(const char *hex, uint8_t *out)
 {
-    size_t n = strlen(hex) / 2;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        sscanf(hex + 2 * i, "%2x", &v);
-        out[i] = (uint8_t)v;
+    size_t n = 0;
+    /* Only our own s_rid_hex output comes here: lower-case pairs. */
+    for (; hex[2 * n] && hex[2 * n + 1] && n < WORKER_RID_MAX; n++) {
+        unsigned hi = (unsigned)hex[2 * n], lo = (unsigned)hex[2 * n + 1];
+        hi = hi <= '9' ? hi - '0' : hi - 'a' + 10;
+        lo = lo <= '9' ? lo - '0' : lo - 'a' + 10;
+        out[n] = (uint8_t)(hi << 4 | lo);
     }
     return n;
 }

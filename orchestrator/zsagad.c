@@ -73,13 +73,13 @@ static int s_apply(void *arg, int c, const char *v)
     unsigned long long n;
     switch (c) {
     case 'C': return 0; /* --config: read before the others */
-    case 'd': cfg->data_dir = zcfg_keep(v); return 0;
-    case 'c': cfg->client_ep = zcfg_keep(v); return 0;
-    case 'w': cfg->worker_ep = zcfg_keep(v); return 0;
-    case 'e': cfg->event_ep = zcfg_keep(v); return 0;
-    case 'k': cfg->key_file = zcfg_keep(v); return 0;
-    case 'a': cfg->authorized = zcfg_keep(v); return 0;
-    case 'B': cfg->backup_dir = zcfg_keep(v); return 0;
+    case 'd': return (cfg->data_dir = zcfg_keep(v)) ? 0 : -1;
+    case 'c': return (cfg->client_ep = zcfg_keep(v)) ? 0 : -1;
+    case 'w': return (cfg->worker_ep = zcfg_keep(v)) ? 0 : -1;
+    case 'e': return (cfg->event_ep = zcfg_keep(v)) ? 0 : -1;
+    case 'k': return (cfg->key_file = zcfg_keep(v)) ? 0 : -1;
+    case 'a': return (cfg->authorized = zcfg_keep(v)) ? 0 : -1;
+    case 'B': return (cfg->backup_dir = zcfg_keep(v)) ? 0 : -1;
     case 'I': cfg->insecure = true; return 0;
     case 'p':
         if (s_num("ipc-mode", v, 8, 0, 0770, &n))
@@ -175,22 +175,18 @@ int main(int argc, char **argv)
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
-    const char *conf = zcfg_find(argc, argv);
     char err[1024];
-    if (conf && zcfg_load(conf, "zsagad", opts, s_apply, &o, err, sizeof err)) {
-        fprintf(stderr, "zsagad: %s\n", err);
-        return 2;
+    int prc = zcfg_parse(argc, argv, "zsagad", NULL, opts, s_apply, &o, err, sizeof err);
+    if (prc == ZCFG_HELP) {
+        s_usage(stdout);
+        return 0;
     }
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'h') {
-            s_usage(stdout);
-            return 0;
-        }
-        if (c == '?' || s_apply(&o, c, optarg)) {
+    if (prc) {
+        if (err[0])
+            fprintf(stderr, "zsagad: %s\n", err);
+        else
             s_usage(stderr);
-            return 2;
-        }
+        return 2;
     }
     if (optind < argc) {
         fprintf(stderr, "zsagad: unexpected argument '%s'\n", argv[optind]);

@@ -674,21 +674,17 @@ int wrk_main(const wrk_system_t *sys, int argc, char **argv)
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
-    const char *conf = zcfg_find(argc, argv);
-    if (conf && zcfg_load(conf, "worker", opts, s_apply, &parse, err, sizeof err)) {
-        fprintf(stderr, "%s: %s\n", prog, err);
-        return 2;
+    int prc = zcfg_parse(argc, argv, "worker", NULL, opts, s_apply, &parse, err, sizeof err);
+    if (prc == ZCFG_HELP) {
+        s_usage(sys, stdout);
+        return 0;
     }
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'h') {
-            s_usage(sys, stdout);
-            return 0;
-        }
-        if (c == '?' || s_apply(&parse, c, optarg)) {
+    if (prc) {
+        if (err[0])
+            fprintf(stderr, "%s: %s\n", prog, err);
+        else
             s_usage(sys, stderr);
-            return 2;
-        }
+        return 2;
     }
     int level = parse.level;
     zlog_init(prog, (zlog_level_t)level);
