@@ -1,6 +1,8 @@
 /*  zcfg: config files. See zcfg.h. */
 #include "zcfg.h"
 
+#include <ctype.h>
+
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
@@ -171,4 +173,31 @@ const char *zcfg_keep(const char *v)
         cap = cap ? cap * 2 : 32;
     }
     return kept[n++] = strdup(v);
+}
+
+int zcfg_duration(const char *v, uint64_t *ms)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = { { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 } };
+    char *end;
+    if (!v || !isdigit((unsigned char)v[0]))
+        return -1;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno)
+        return -1;
+    if (!*end && n == 0) {
+        *ms = 0;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(end, units[i].unit) == 0) {
+            if (n > UINT64_MAX / units[i].ms)
+                return -1;
+            *ms = n * units[i].ms;
+            return 0;
+        }
+    return -1;
 }

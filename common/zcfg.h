@@ -17,6 +17,7 @@
 
 #include <getopt.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Apply one option (its getopt code and value); 0 or -1 with a message
    already printed. */
@@ -40,6 +41,10 @@ int zcfg_parse(int argc, char **argv, const char *section, const char *default_c
    config file's values do not outlive its parser). NULL if v is, or if
    memory ran out. */
 const char *zcfg_keep(const char *v);
+
+/* A duration: a whole number with a unit, ms, s, m, h or d ("90s", "7d");
+   a bare "0" is zero. 0, or -1 (the caller names the option). */
+int zcfg_duration(const char *v, uint64_t *ms);
 
 /* Read the first line of a file (a database URI with its password, say),
    without its newline. Refuses a file others may read. 0 or -1. */

@@ -20,9 +20,9 @@ struct jnl_s {
     int lock_fd; /* zsagad.lock, held (flock) while open */
 };
 
-static const char *s_db_names[JNL_NDBS] = {
-    "sagas", "steps", "index", "history", "systems", "meta"
-};
+static const char *s_db_names[JNL_NDBS] = { "sagas",   "steps", "index",  "history",
+                                            "systems", "meta",  "defs",   "created",
+                                            "ended",   "tombs", "tombexp" };
 
 const char *jnl_strerror(int rc)
 {
@@ -347,6 +347,108 @@ int jnl_scan(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, jnl_scan
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* Is key (k) still under prefix? */
+static bool s_has_prefix(const MDB_val *k, const void *prefix, size_t plen)
+{
+    return !plen || (k->mv_size >= plen && memcmp(k->mv_data, prefix, plen) == 0);
+}
+
+/* Position cur on the last key with the prefix: the key just below the
+   first key past every key with it. */
+static int s_last_with_prefix(MDB_cursor *cur, const void *prefix, size_t plen, MDB_val *k,
+                              MDB_val *v)
+{
+    uint8_t past[512];
+    if (!plen || plen > sizeof past)
+        return mdb_cursor_get(cur, k, v, MDB_LAST);
+    memcpy(past, prefix, plen);
+    size_t n = plen;
+    while (n && past[n - 1] == 0xff)
+        n--;
+    if (!n)
+        return mdb_cursor_get(cur, k, v, MDB_LAST);
+    past[n - 1]++;
+    MDB_val p = { n, past };
+    int rc = mdb_cursor_get(cur, &p, v, MDB_SET_RANGE);
+    if (rc == 0) {
+        *k = p;
+        return mdb_cursor_get(cur, k, v, MDB_PREV);
+    }
+    return rc == MDB_NOTFOUND ? mdb_cursor_get(cur, k, v, MDB_LAST) : rc;
+}
+
+int jnl_scan_from(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, const void *from,
+                  size_t flen, bool reverse, jnl_scan_fn *fn, void *arg)
+{
+    MDB_txn *txn = s_txn(self);
+    MDB_cursor *cur;
+    MDB_val k = { 0, NULL }, v;
+    int rc, out = 0;
+    if (!txn)
+        return EINVAL;
+    if ((rc = mdb_cursor_open(txn, self->dbi[db], &cur)))
+        return rc;
+    if (from) {
+        k = (MDB_val){ flen, (void *)from };
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        if (!reverse) {
+            /* Strictly after from. */
+            if (rc == 0 && k.mv_size == flen && memcmp(k.mv_data, from, flen) == 0)
+                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        } else if (rc == 0)
+            rc = mdb_cursor_get(cur, &k, &v, MDB_PREV); /* strictly before from */
+        else if (rc == MDB_NOTFOUND)
+            rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    } else if (!reverse) {
+        k = (MDB_val){ plen, (void *)prefix };
+        rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
+    } else
+        rc = s_last_with_prefix(cur, prefix, plen, &k, &v);
+    while (rc == 0 && s_has_prefix(&k, prefix, plen)) {
+        if ((out = fn(arg, k.mv_data, k.mv_size, v.mv_data, v.mv_size)))
+            break;
+        rc = mdb_cursor_get(cur, &k, &v, reverse ? MDB_PREV : MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    if (out)
+        return out;
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int jnl_del_prefix(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, size_t *n)
+{
+    MDB_cursor *cur;
+    MDB_val k = { plen, (void *)prefix }, v;
+    *n = 0;
+    if (!self->wtxn || !plen)
+        return EINVAL;
+    int rc = mdb_cursor_open(self->wtxn, self->dbi[db], &cur);
+    if (rc)
+        return rc;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && s_has_prefix(&k, prefix, plen)) {
+        if ((rc = mdb_cursor_del(cur, 0)))
+            break;
+        (*n)++;
+        /* After a delete LMDB's next is the key that followed. */
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+size_t jnl_count(jnl_t *self, jnl_db_t db)
+{
+    MDB_stat st;
+    bool own = !s_txn(self);
+    if (own && jnl_read_begin(self))
+        return 0;
+    int rc = mdb_stat(s_txn(self), self->dbi[db], &st);
+    if (own)
+        jnl_read_end(self);
+    return rc ? 0 : st.ms_entries;
+}
+
 uint64_t jnl_meta_get(jnl_t *self, const char *name)
 {
     const void *v;
@@ -373,7 +475,26 @@ void jnl_usage(jnl_t *self, size_t *used, size_t *map_bytes)
     MDB_stat st;
     mdb_env_info(self->env, &info);
     mdb_env_stat(self->env, &st);
-    *used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+    size_t pages = info.me_last_pgno + 1, free_pages = 0;
+    /* LMDB reuses freed pages before it grows the file, so the high-water
+       mark alone would call a journal full after removals made room. The
+       free list (database 0) holds, per transaction, a count and page
+       numbers. */
+    MDB_cursor *cur;
+    MDB_val k, v;
+    bool own = !s_txn(self);
+    if ((!own || jnl_read_begin(self) == 0) && mdb_cursor_open(s_txn(self), 0, &cur) == 0) {
+        int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        while (rc == 0) {
+            if (v.mv_size >= sizeof(size_t))
+                free_pages += *(const size_t *)v.mv_data;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        mdb_cursor_close(cur);
+    }
+    if (own)
+        jnl_read_end(self);
+    *used = (pages - (free_pages < pages ? free_pages : 0)) * (size_t)st.ms_psize;
     *map_bytes = info.me_mapsize;
 }
 

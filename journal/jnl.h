@@ -7,7 +7,12 @@
       index    state byte, saga id -> "" (list by state; recovery scan)
       history  saga id, 0, sequence (8 bytes, big endian) -> transition
       systems  system name -> operations its workers registered
-      meta     small named counters (boot, history sequence)
+      meta     small named counters (boot, history sequence, layout)
+      defs     saga id -> definition, written once at submit
+      created  created ms (8 bytes, big endian), saga id -> "" (list by time)
+      ended    ended ms (8 bytes, big endian), saga id -> "" (retention order)
+      tombs    saga id -> tombstone of a removed saga (state, hash)
+      tombexp  removed ms (8 bytes, big endian), saga id -> "" (tombstone expiry)
     The orchestrator owns the record formats; the journal stores bytes.
 
     Group commit: the caller opens one write transaction per batch
@@ -39,6 +44,11 @@ typedef enum {
     JNL_HISTORY,
     JNL_SYSTEMS,
     JNL_META,
+    JNL_DEFS,
+    JNL_CREATED,
+    JNL_ENDED,
+    JNL_TOMBS,
+    JNL_TOMBEXP,
     JNL_NDBS
 } jnl_db_t;
 
@@ -76,12 +86,22 @@ int jnl_get(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void *
    returns non-zero (which jnl_scan then returns). */
 typedef int(jnl_scan_fn)(void *arg, const void *key, size_t klen, const void *val, size_t vlen);
 int jnl_scan(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, jnl_scan_fn *fn, void *arg);
+/* Same, from a position: keys after `from` (before it when reverse), or
+   from the first (last) key with the prefix when from is NULL. Reverse
+   walks down. from need not exist. */
+int jnl_scan_from(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, const void *from,
+                  size_t flen, bool reverse, jnl_scan_fn *fn, void *arg);
+/* Delete every key starting with prefix (plen > 0); *n gets how many. */
+int jnl_del_prefix(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, size_t *n);
+/* Number of keys in db. */
+size_t jnl_count(jnl_t *self, jnl_db_t db);
 
 /* Counters in the meta database (0 if never set). */
 uint64_t jnl_meta_get(jnl_t *self, const char *name);
 int jnl_meta_put(jnl_t *self, const char *name, uint64_t value);
 
-/* Bytes of the map in use and the map size. */
+/* Bytes of the map in use and the map size. Pages freed by removals and
+   reusable by later writes do not count as used. */
 void jnl_usage(jnl_t *self, size_t *used, size_t *map_bytes);
 
 /* Open refuses a journal another process holds (zsagad.lock, flock: the

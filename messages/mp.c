@@ -216,6 +216,23 @@ int mp_read_cstr(mp_reader_t *r, char *dst, size_t dst_size)
     return 0;
 }
 
+int mp_read_bin(mp_reader_t *r, const uint8_t **p, uint32_t *len)
+{
+    if (mp_peek(r) != MP_BIN)
+        return mp_fail(r, "expected bin");
+    uint8_t t = *r->p++;
+    int w = t == 0xc4 ? 1 : t == 0xc5 ? 2 : 4;
+    const uint8_t *q = s_take(r, (size_t)w);
+    if (!q)
+        return -1;
+    uint64_t n = s_be(q, w);
+    if (!(q = s_take(r, (size_t)n)))
+        return -1;
+    *p = q;
+    *len = (uint32_t)n;
+    return 0;
+}
+
 static int s_read_count(mp_reader_t *r, mp_type_t want, uint32_t *n)
 {
     if (mp_peek(r) != want)
@@ -349,4 +366,10 @@ void mp_pack_raw(msgpack_packer *pk, const void *bytes, size_t len)
     /* msgpack_pack_* write through the packer's callback; raw bytes go the
        same way so the buffer stays one coherent stream. */
     pk->callback(pk->data, (const char *)bytes, len);
+}
+
+void mp_pack_raw_bin(msgpack_packer *pk, const void *bytes, size_t len)
+{
+    msgpack_pack_bin(pk, len);
+    msgpack_pack_bin_body(pk, bytes, len);
 }

@@ -52,6 +52,8 @@ int mp_read_int(mp_reader_t *r, int64_t *v);
 int mp_read_uint(mp_reader_t *r, uint64_t *v);
 /* The string is not NUL-terminated; it points into the buffer. */
 int mp_read_str(mp_reader_t *r, const char **s, uint32_t *len);
+/* Binary bytes, pointing into the buffer. */
+int mp_read_bin(mp_reader_t *r, const uint8_t **p, uint32_t *len);
 int mp_read_array(mp_reader_t *r, uint32_t *n);
 int mp_read_map(mp_reader_t *r, uint32_t *n);
 /* Skip one whole value, nesting at most max_depth levels. */
@@ -70,6 +72,8 @@ void mp_pack_kv_str(msgpack_packer *pk, const char *key, const char *val);
 void mp_pack_kv_uint(msgpack_packer *pk, const char *key, uint64_t val);
 void mp_pack_kv_int(msgpack_packer *pk, const char *key, int64_t val);
 void mp_pack_kv_bool(msgpack_packer *pk, const char *key, bool val);
+/* A bin value. */
+void mp_pack_raw_bin(msgpack_packer *pk, const void *bytes, size_t len);
 /* Append already-encoded msgpack bytes as one value. */
 void mp_pack_raw(msgpack_packer *pk, const void *bytes, size_t len);
 

@@ -38,6 +38,10 @@ enum {
     F_METRICS,
     F_STATS,
     F_LEASE,
+    F_CURSOR,
+    F_SINCE,
+    F_UNTIL,
+    F_SCHEMAS,
     F_COUNT
 };
 
@@ -84,6 +88,10 @@ static const s_field_t s_fields[F_COUNT] = {
     [F_METRICS] = { "metrics", K_RAW },
     [F_STATS] = { "stats", K_RAW },
     [F_LEASE] = { "lease", K_UINT },
+    [F_CURSOR] = { "cursor", K_STR },
+    [F_SINCE] = { "since_ms", K_UINT },
+    [F_UNTIL] = { "until_ms", K_UINT },
+    [F_SCHEMAS] = { "schemas", K_RAW },
 };
 
 typedef struct {
@@ -95,7 +103,8 @@ typedef struct {
 static const s_type_t s_types[MSG_NTYPES] = {
     [MSG_SUBMIT] = { "submit", HDR | B(F_REQ) | B(F_SAGA), 0 },
     [MSG_STATUS] = { "status", HDR | B(F_REQ) | B(F_ID), 0 },
-    [MSG_LIST] = { "list", HDR | B(F_REQ), B(F_STATE) | B(F_LIMIT) },
+    [MSG_LIST] = { "list", HDR | B(F_REQ),
+                   B(F_STATE) | B(F_LIMIT) | B(F_CURSOR) | B(F_SINCE) | B(F_UNTIL) },
     [MSG_CANCEL] = { "cancel", HDR | B(F_REQ) | B(F_ID), B(F_REASON) },
     [MSG_RETRY] = { "retry", HDR | B(F_REQ) | B(F_ID), 0 },
     [MSG_RESOLVE] = { "resolve", HDR | B(F_REQ) | B(F_ID), B(F_REASON) },
@@ -109,7 +118,7 @@ static const s_type_t s_types[MSG_NTYPES] = {
     [MSG_SAGAS] = { "sagas", HDR | B(F_REQ) | B(F_SAGAS), 0 },
     [MSG_STATS_REPLY] = { "stats_reply", HDR | B(F_REQ) | B(F_STATS), 0 },
     [MSG_READY] = { "ready", HDR | B(F_SYSTEM) | B(F_INSTANCE) | B(F_CAPACITY) | B(F_OPERATIONS),
-                    B(F_VERSION) },
+                    B(F_VERSION) | B(F_SCHEMAS) },
     [MSG_HEARTBEAT] = { "heartbeat", HDR, B(F_INFLIGHT) | B(F_BOOT) | B(F_METRICS) },
     [MSG_EXECUTE] = { "execute", HDR | B(F_ID) | B(F_STEP) | B(F_OP) | B(F_ATTEMPT) | B(F_PARAMS),
                       B(F_TIMEOUT) | B(F_LEASE) },
@@ -170,6 +179,7 @@ static char *s_text_slot(msg_t *m, int f, size_t *size)
     case F_STATE: *size = sizeof m->state; return m->state;
     case F_CODE: *size = sizeof m->code; return m->code;
     case F_VERSION: *size = sizeof m->version; return m->version;
+    case F_CURSOR: *size = sizeof m->cursor; return m->cursor;
     default: *size = sizeof m->text; return m->text;
     }
 }
@@ -182,6 +192,8 @@ static uint64_t *s_u64_slot(msg_t *m, int f)
     case F_SEQ: return &m->seq;
     case F_TS: return &m->ts_ms;
     case F_LEASE: return &m->lease;
+    case F_SINCE: return &m->since_ms;
+    case F_UNTIL: return &m->until_ms;
     default: return NULL;
     }
 }

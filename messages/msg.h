@@ -53,11 +53,12 @@ typedef enum { MSG_STATUS_OK = 0, MSG_STATUS_FAILED, MSG_STATUS_RETRY } msg_stat
 
 typedef struct {
     msg_type_t type;
-    uint64_t req;   /* client's request number, echoed in the reply */
-    uint64_t boot;  /* orchestrator boot number (heartbeat) */
-    uint64_t seq;   /* event sequence number */
-    uint64_t ts_ms; /* event time, ms since the epoch */
-    uint64_t lease; /* dispatch lease: execute/compensate, echoed in result */
+    uint64_t req;                /* client's request number, echoed in the reply */
+    uint64_t boot;               /* orchestrator boot number (heartbeat) */
+    uint64_t seq;                /* event sequence number */
+    uint64_t ts_ms;              /* event time, ms since the epoch */
+    uint64_t lease;              /* dispatch lease: execute/compensate, echoed in result */
+    uint64_t since_ms, until_ms; /* list: created between, inclusive */
     uint32_t attempt, capacity, timeout_ms, limit, inflight;
     bool duplicate;
     msg_phase_t phase;
@@ -70,10 +71,12 @@ typedef struct {
     char state[MSG_NAME_MAX + 1];
     char code[MSG_CODE_MAX + 1];
     char version[MSG_NAME_MAX + 1];
-    char text[MSG_TEXT_MAX + 1]; /* "reason", "message" or "path" */
+    char cursor[MSG_ID_MAX + 24]; /* list: where the previous page ended */
+    char text[MSG_TEXT_MAX + 1];  /* "reason", "message" or "path" */
     uint32_t nops;
     char ops[MSG_MAX_OPS][MSG_NAME_MAX + 1];
-    const uint8_t *params, *output, *raw; /* borrowed slices */
+    const uint8_t *params, *output, *raw; /* borrowed slices (raw: saga, sagas,
+                                             stats, metrics or schemas) */
     size_t params_len, output_len, raw_len;
     msg_saga_t *saga; /* submit: decoded definition, owned */
 } msg_t;

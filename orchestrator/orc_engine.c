@@ -92,7 +92,12 @@ struct orc_engine_s {
     orc_registry_t *reg;
     orc_timer_t *timers;
     orc_saga_t *dirty;
-    uint64_t now_ms;
+    uint64_t now_ms;  /* wall clock: timestamps, retention ages */
+    uint64_t mono_ms; /* monotonic clock: timers, heartbeats, backoff */
+    uint64_t ended_seq, archived_seq;
+    bool archived_dirty;
+    size_t used_bytes, map_bytes; /* journal use as of the last refresh */
+    uint64_t usage_ms, sweep_ms;
     uint64_t hist_seq;
     uint64_t boot;
     uint64_t rng;
@@ -191,19 +196,23 @@ static void s_saga_set(orc_engine_t *e, orc_saga_t *saga, uint8_t state, const c
     s_event(e, saga, -1, names[state], 0, reason);
 }
 
+static void s_disarm(orc_engine_t *e, orc_saga_t *saga, uint32_t i)
+{
+    orc_timer_entry_t t;
+    saga->steps[i].due_ms = 0;
+    /* The entry leaves the heap now: a finished step's timer must not keep
+       its saga in memory until the deadline would have passed. */
+    if (orc_timer_remove(e->timers, &saga->steps[i].timer_slot, &t))
+        orc_saga_unref(saga);
+}
+
 static void s_arm(orc_engine_t *e, orc_saga_t *saga, uint32_t i, uint64_t due_ms)
 {
     orc_step_t *st = &saga->steps[i];
+    s_disarm(e, saga, i);
     st->due_ms = due_ms;
-    st->timer_gen++;
-    if (orc_timer_push(e->timers, (orc_timer_entry_t){ due_ms, saga, i, st->timer_gen }) == 0)
+    if (orc_timer_push(e->timers, due_ms, saga, i, &st->timer_slot) == 0)
         saga->refs++;
-}
-
-static void s_disarm(orc_saga_t *saga, uint32_t i)
-{
-    saga->steps[i].timer_gen++;
-    saga->steps[i].due_ms = 0;
 }
 
 static orc_system_t *s_system(orc_engine_t *e, const char *name)
@@ -294,7 +303,7 @@ static void s_abort(orc_engine_t *e, orc_saga_t *saga, const char *reason)
         }
         if (next != st->state) {
             if (st->state == STEP_RUNNING || st->state == STEP_WAITING)
-                s_disarm(saga, i);
+                s_disarm(e, saga, i);
             st->resend = false;
             s_step_set(e, saga, i, next);
             if (next == STEP_SKIPPED)
@@ -311,7 +320,7 @@ static void s_fail_step(orc_engine_t *e, orc_saga_t *saga, uint32_t i, const cha
 {
     orc_step_t *st = &saga->steps[i];
     char reason[MSG_TEXT_MAX + 128];
-    s_disarm(saga, i);
+    s_disarm(e, saga, i);
     s_set_error(st, code, text);
     st->finished_ms = e->now_ms;
     s_step_set(e, saga, i, st->maybe_applied ? STEP_COMP_PENDING : STEP_FAILED);
@@ -328,7 +337,7 @@ static void s_action_result(orc_engine_t *e, orc_saga_t *saga, uint32_t i, const
     const msg_step_t *def = &saga->def->steps[i];
     bool live = st->state == STEP_RUNNING || st->state == STEP_WAITING || st->state == STEP_READY;
     if (m->status == MSG_STATUS_OK && live) {
-        s_disarm(saga, i);
+        s_disarm(e, saga, i);
         free(st->output);
         st->output = NULL;
         st->output_len = 0;
@@ -363,7 +372,7 @@ static void s_action_result(orc_engine_t *e, orc_saga_t *saga, uint32_t i, const
             return;
         }
         s_step_set(e, saga, i, STEP_WAITING);
-        s_arm(e, saga, i, e->now_ms + s_backoff(e, &def->retry, st->attempts + 1));
+        s_arm(e, saga, i, e->mono_ms + s_backoff(e, &def->retry, st->attempts + 1));
         s_event(e, saga, (int32_t)i, "step.retrying", st->attempts, m->text);
     } else
         e->stats.stale_results++;
@@ -425,7 +434,7 @@ static void s_comp_progress(orc_engine_t *e, orc_saga_t *saga)
 static void s_comp_park(orc_engine_t *e, orc_saga_t *saga, uint32_t i, const char *code,
                         const char *text)
 {
-    s_disarm(saga, i);
+    s_disarm(e, saga, i);
     s_set_error(&saga->steps[i], code, text);
     s_step_set(e, saga, i, STEP_COMP_PARKED);
     s_event(e, saga, (int32_t)i, "step.compensation_parked", saga->steps[i].comp_attempts, text);
@@ -439,7 +448,7 @@ static void s_comp_result(orc_engine_t *e, orc_saga_t *saga, uint32_t i, const m
     bool live = st->state == STEP_COMP_RUNNING || st->state == STEP_COMP_WAITING ||
                 st->state == STEP_COMP_READY;
     if (m->status == MSG_STATUS_OK && live) {
-        s_disarm(saga, i);
+        s_disarm(e, saga, i);
         st->comp_finished_ms = e->now_ms;
         st->resend = false;
         s_step_set(e, saga, i, STEP_COMPENSATED);
@@ -455,7 +464,7 @@ static void s_comp_result(orc_engine_t *e, orc_saga_t *saga, uint32_t i, const m
         }
         s_set_error(st, m->code[0] ? m->code : "retry", m->text);
         s_step_set(e, saga, i, STEP_COMP_WAITING);
-        s_arm(e, saga, i, e->now_ms + s_backoff(e, &def->comp_retry, st->comp_attempts + 1));
+        s_arm(e, saga, i, e->mono_ms + s_backoff(e, &def->comp_retry, st->comp_attempts + 1));
         s_event(e, saga, (int32_t)i, "step.compensation_retrying", st->comp_attempts, m->text);
     } else
         e->stats.stale_results++;
@@ -483,7 +492,7 @@ static void s_timer(orc_engine_t *e, orc_saga_t *saga, uint32_t i)
         }
         s_set_error(st, "timeout", "no result before the deadline");
         s_step_set(e, saga, i, STEP_WAITING);
-        s_arm(e, saga, i, e->now_ms + s_backoff(e, &def->retry, st->attempts + 1));
+        s_arm(e, saga, i, e->mono_ms + s_backoff(e, &def->retry, st->attempts + 1));
         break;
     case STEP_WAITING:
         s_step_set(e, saga, i, STEP_READY);
@@ -499,7 +508,7 @@ static void s_timer(orc_engine_t *e, orc_saga_t *saga, uint32_t i)
         }
         s_set_error(st, "timeout", "compensation: no result before the deadline");
         s_step_set(e, saga, i, STEP_COMP_WAITING);
-        s_arm(e, saga, i, e->now_ms + s_backoff(e, &def->comp_retry, st->comp_attempts + 1));
+        s_arm(e, saga, i, e->mono_ms + s_backoff(e, &def->comp_retry, st->comp_attempts + 1));
         break;
     case STEP_COMP_WAITING:
         s_step_set(e, saga, i, STEP_COMP_READY);
@@ -520,7 +529,7 @@ static void s_worker_lost(orc_engine_t *e, orc_worker_t *w)
             if (st->act_worker == w->serial) {
                 st->act_worker = 0;
                 if (st->state == STEP_RUNNING) {
-                    s_disarm(saga, i);
+                    s_disarm(e, saga, i);
                     st->resend = true;
                     s_step_set(e, saga, i, STEP_READY);
                     s_enqueue(e, saga, i);
@@ -530,7 +539,7 @@ static void s_worker_lost(orc_engine_t *e, orc_worker_t *w)
             if (st->comp_worker == w->serial) {
                 st->comp_worker = 0;
                 if (st->state == STEP_COMP_RUNNING) {
-                    s_disarm(saga, i);
+                    s_disarm(e, saga, i);
                     st->resend = true;
                     s_step_set(e, saga, i, STEP_COMP_READY);
                     s_enqueue(e, saga, i);
@@ -563,7 +572,20 @@ static void s_resume(orc_engine_t *e, orc_saga_t *saga)
             /* fall through */
         case STEP_COMP_READY: s_enqueue(e, saga, i); break;
         case STEP_WAITING:
-        case STEP_COMP_WAITING: s_arm(e, saga, i, st->due_ms ? st->due_ms : e->now_ms); break;
+        case STEP_COMP_WAITING: {
+            /* The journal holds a wall-clock time: re-base it on the
+               monotonic clock, and bound it by the step's own backoff, so
+               a clock stepped while zsagad was down neither fires every
+               backoff at once nor freezes one for hours. */
+            const msg_retry_t *p = st->state == STEP_WAITING ? &saga->def->steps[i].retry
+                                                             : &saga->def->steps[i].comp_retry;
+            uint64_t left = st->due_ms > e->now_ms ? st->due_ms - e->now_ms : 0;
+            if (left > p->backoff_max_ms)
+                left = p->backoff_max_ms;
+            st->due_ms = 0;
+            s_arm(e, saga, i, e->mono_ms + left);
+            break;
+        }
         default: break;
         }
     }
@@ -578,6 +600,8 @@ static void s_table_remove(orc_engine_t *e, orc_saga_t *saga)
 {
     if (!saga->in_table)
         return;
+    for (uint32_t i = 0; i < saga->def->nsteps; i++)
+        s_disarm(e, saga, i);
     zhashx_delete(e->table, saga->def->id);
     saga->in_table = false;
     e->active_steps -= saga->def->nsteps;
@@ -657,8 +681,8 @@ static int s_recover(orc_engine_t *e, char *err, size_t errlen)
 
 /* ---- public API ------------------------------------------------------- */
 
-orc_engine_t *orc_engine_new(jnl_t *jnl, const orc_config_t *cfg, uint64_t now_ms, char *err,
-                             size_t errlen)
+orc_engine_t *orc_engine_new(jnl_t *jnl, const orc_config_t *cfg, uint64_t now_ms, uint64_t mono_ms,
+                             char *err, size_t errlen)
 {
     orc_engine_t *e = calloc(1, sizeof *e);
     err[0] = 0;
@@ -675,6 +699,7 @@ orc_engine_t *orc_engine_new(jnl_t *jnl, const orc_config_t *cfg, uint64_t now_m
         e->cfg.reserve_pct = 10;
     e->rng = cfg->seed ? cfg->seed : now_ms | 1;
     e->now_ms = now_ms;
+    e->mono_ms = mono_ms;
     e->table = zhashx_new();
     e->reg = orc_registry_new();
     e->timers = orc_timer_new();
@@ -686,7 +711,8 @@ orc_engine_t *orc_engine_new(jnl_t *jnl, const orc_config_t *cfg, uint64_t now_m
     }
     e->hist_seq = jnl_meta_get(jnl, "history_seq");
     e->boot = jnl_meta_get(jnl, "boot") + 1;
-    if (s_recover(e, err, errlen)) {
+    e->archived_seq = jnl_meta_get(jnl, "archived_seq");
+    if (orc_store_upgrade(jnl, &e->ended_seq, err, errlen) || s_recover(e, err, errlen)) {
         orc_engine_destroy(&e);
         return NULL;
     }
@@ -726,40 +752,69 @@ void orc_engine_destroy(orc_engine_t **self_p)
     *self_p = NULL;
 }
 
-void orc_engine_now(orc_engine_t *self, uint64_t now_ms)
+void orc_engine_now(orc_engine_t *self, uint64_t wall_ms, uint64_t mono_ms)
 {
-    if (now_ms > self->now_ms)
-        self->now_ms = now_ms;
+    /* The wall clock may step either way (it only stamps records); timers
+       run on the monotonic one, which never goes back. */
+    self->now_ms = wall_ms;
+    if (mono_ms > self->mono_ms)
+        self->mono_ms = mono_ms;
 }
 
 /* Room a running step may still need: its action and compensation
    records and their history, with copy-on-write pages to spare. */
 #define STEP_RESERVE_BYTES 4096
 
+/* Journal use, refreshed at most every 20 ms: reading LMDB's free list
+   on every submit would cost more than the submit. */
+static size_t s_used(orc_engine_t *e, size_t *map)
+{
+    if (!e->usage_ms || e->mono_ms >= e->usage_ms + 20) {
+        jnl_usage(e->jnl, &e->used_bytes, &e->map_bytes);
+        e->usage_ms = e->mono_ms ? e->mono_ms : 1;
+    }
+    *map = e->map_bytes;
+    return e->used_bytes;
+}
+
 bool orc_engine_journal_full(orc_engine_t *self)
 {
-    size_t used, map;
-    jnl_usage(self->jnl, &used, &map);
+    size_t map;
+    size_t used = s_used(self, &map);
     size_t reserve = map / 100 * self->cfg.reserve_pct;
     size_t owed = (size_t)self->active_steps * STEP_RESERVE_BYTES;
     return used + (owed > reserve ? owed : reserve) > map;
 }
 
-/* Read the state and hash of a saga from the journal, if it is there. */
-static int s_peek(orc_engine_t *e, const char *id, uint8_t *state, uint8_t hash[16])
+/* Nearly full: retention removes ended sagas whatever their age, so that
+   a journal of ended sagas never refuses a new one. */
+static bool s_pressure(orc_engine_t *e)
+{
+    size_t map;
+    size_t used = s_used(e, &map);
+    size_t reserve = map / 100 * e->cfg.reserve_pct;
+    size_t owed = (size_t)e->active_steps * STEP_RESERVE_BYTES;
+    size_t room = map - (owed > reserve ? owed : reserve);
+    return used > room / 100 * 85;
+}
+
+/* Read the state and hash of a saga from the journal, or from the
+   tombstone retention left of it (*removed). */
+static int s_peek(orc_engine_t *e, const char *id, uint8_t *state, uint8_t hash[16], bool *removed)
 {
     int rc;
-    char err[256];
+    orc_tomb_t t;
+    *removed = false;
     if ((rc = jnl_read_begin(e->jnl)))
         return rc;
-    orc_saga_t *saga = orc_store_load(e->jnl, id, &rc, err, sizeof err);
+    rc = orc_store_peek(e->jnl, id, state, hash, NULL);
+    if (rc == MDB_NOTFOUND && (rc = orc_store_tomb(e->jnl, id, &t)) == 0) {
+        *state = t.state;
+        memcpy(hash, t.hash, 16);
+        *removed = true;
+    }
     jnl_read_end(e->jnl);
-    if (!saga)
-        return rc;
-    *state = saga->state;
-    memcpy(hash, saga->hash, 16);
-    orc_saga_destroy(&saga);
-    return 0;
+    return rc;
 }
 
 const char *orc_engine_submit(orc_engine_t *self, msg_saga_t **def_p, uint8_t *state,
@@ -793,15 +848,16 @@ const char *orc_engine_submit(orc_engine_t *self, msg_saga_t **def_p, uint8_t *s
     crypto_generichash(hash, sizeof hash, (const uint8_t *)self->buf.data, self->buf.size, NULL, 0);
     /* Idempotent submit: the same id and definition is the same saga. */
     orc_saga_t *old = zhashx_lookup(self->table, def->id);
-    int rc = old ? 0 : s_peek(self, def->id, state, old_hash);
+    bool removed = false;
+    int rc = old ? 0 : s_peek(self, def->id, state, old_hash, &removed);
     if (old) {
         *state = old->state;
         memcpy(old_hash, old->hash, 16);
     }
     if (old || rc == 0) {
         if (memcmp(hash, old_hash, 16) != 0) {
-            snprintf(err, errlen, "saga id '%s' is already used by a different definition",
-                     def->id);
+            snprintf(err, errlen, "saga id '%s' is already used by a different definition%s",
+                     def->id, removed ? " (that saga has ended and left the journal)" : "");
             return "conflict";
         }
         *duplicate = true;
@@ -813,8 +869,7 @@ const char *orc_engine_submit(orc_engine_t *self, msg_saga_t **def_p, uint8_t *s
         return "internal";
     }
     if (orc_engine_journal_full(self)) {
-        size_t used, map;
-        jnl_usage(self->jnl, &used, &map);
+        size_t map, used = s_used(self, &map);
         snprintf(err, errlen,
                  "journal is full (%zu of %zu KiB used, the rest is kept so that the %zu running "
                  "sagas can end): raise --map-size and restart zsagad",
@@ -988,7 +1043,7 @@ const char *orc_engine_ready(orc_engine_t *self, const char *rid, const char *ke
         snprintf(err, errlen, "out of memory");
         return "internal";
     }
-    orc_worker_t *w = orc_registry_ready(reg, rid, m->instance, sys, m->capacity, self->now_ms);
+    orc_worker_t *w = orc_registry_ready(reg, rid, m->instance, sys, m->capacity, self->mono_ms);
     if (!w) {
         snprintf(err, errlen, "out of memory");
         return "internal";
@@ -1002,7 +1057,7 @@ bool orc_engine_heartbeat(orc_engine_t *self, const char *rid)
 {
     orc_worker_t *w = orc_registry_worker(self->reg, rid);
     if (w)
-        w->last_seen_ms = self->now_ms;
+        w->last_seen_ms = self->mono_ms;
     return w != NULL;
 }
 
@@ -1011,7 +1066,7 @@ void orc_engine_result(orc_engine_t *self, const char *rid, const msg_t *m)
     self->stats.results++;
     orc_worker_t *w = orc_registry_worker(self->reg, rid);
     if (w)
-        w->last_seen_ms = self->now_ms;
+        w->last_seen_ms = self->mono_ms;
     orc_saga_t *saga = zhashx_lookup(self->table, m->id);
     int i = saga ? msg_saga_find(saga->def, m->step) : -1;
     if (i < 0) {
@@ -1058,13 +1113,13 @@ void orc_engine_tick(orc_engine_t *self)
 {
     orc_timer_entry_t t;
     orc_worker_t *w;
-    while (orc_timer_pop_due(self->timers, self->now_ms, &t)) {
+    while (orc_timer_pop_due(self->timers, self->mono_ms, &t)) {
         orc_saga_t *saga = t.ptr;
-        if (saga->in_table && saga->steps[t.arg].timer_gen == t.gen)
+        if (saga->in_table)
             s_timer(self, saga, t.arg);
         orc_saga_unref(saga);
     }
-    while ((w = orc_registry_expired(self->reg, self->now_ms, self->cfg.heartbeat_timeout_ms)))
+    while ((w = orc_registry_expired(self->reg, self->mono_ms, self->cfg.heartbeat_timeout_ms)))
         s_worker_lost(self, w);
 }
 
@@ -1153,7 +1208,7 @@ static void s_dispatch(orc_engine_t *e, orc_saga_t *saga, uint32_t i, orc_worker
         st->act_lease = st->lease;
     w->inflight++;
     s_step_set(e, saga, i, comp ? STEP_COMP_RUNNING : STEP_RUNNING);
-    s_arm(e, saga, i, e->now_ms + def->timeout_ms);
+    s_arm(e, saga, i, e->mono_ms + def->timeout_ms);
     s_event(e, saga, (int32_t)i, comp ? "step.compensating" : "step.dispatched", *attempts,
             w->instance);
     *o = (orc_dispatch_t){ saga,      i,          comp ? MSG_PHASE_COMPENSATION : MSG_PHASE_ACTION,
@@ -1186,6 +1241,122 @@ void orc_engine_pump(orc_engine_t *self)
     }
 }
 
+/* ---- retention ---------------------------------------------------------- */
+
+#define SWEEP_BATCH       16  /* sagas removed per commit at most, normally */
+#define SWEEP_BATCH_BURST 128 /* when the journal is nearly full */
+#define SWEEP_IDLE_MS     250 /* look again this long after finding nothing */
+
+typedef struct {
+    orc_engine_t *e;
+    size_t n, max, over; /* over: how many exceed retain_count */
+    bool pressure;
+    struct {
+        uint64_t seq;
+        char id[MSG_ID_MAX + 1];
+    } take[SWEEP_BATCH_BURST];
+} s_sweep_t;
+
+static int s_sweep_cb(void *arg, uint64_t seq, const char *id, uint64_t ended_ms)
+{
+    s_sweep_t *x = arg;
+    orc_engine_t *e = x->e;
+    if (x->n >= x->max)
+        return 1;
+    if (e->cfg.archive && seq > e->archived_seq)
+        return 1; /* not in a durable archive file yet */
+    bool old = e->cfg.retain_ms && ended_ms + e->cfg.retain_ms <= e->now_ms;
+    if (!old && x->n >= x->over && !x->pressure)
+        return 1; /* in end order: the rest are younger */
+    x->take[x->n].seq = seq;
+    snprintf(x->take[x->n].id, sizeof x->take[x->n].id, "%s", id);
+    x->n++;
+    return 0;
+}
+
+bool orc_engine_sweep_due(orc_engine_t *self)
+{
+    return (self->cfg.retain_ms || self->cfg.retain_count || s_pressure(self)) &&
+           self->mono_ms >= self->sweep_ms;
+}
+
+/* Inside the batch's write transaction: remove a few ended sagas past
+   retention (oldest first) and expire old tombstones. Small batches keep
+   every commit short; a full batch looks again at the next commit. */
+static int s_sweep(orc_engine_t *e, size_t *items)
+{
+    bool pressure = s_pressure(e);
+    if (!(e->cfg.retain_ms || e->cfg.retain_count || pressure) || e->mono_ms < e->sweep_ms)
+        return 0;
+    s_sweep_t *x = calloc(1, sizeof *x);
+    if (!x)
+        return 0; /* retention waits; nothing is lost */
+    x->e = e;
+    x->pressure = pressure;
+    x->max = pressure ? SWEEP_BATCH_BURST : SWEEP_BATCH;
+    size_t ended = jnl_count(e->jnl, JNL_ENDED);
+    x->over = e->cfg.retain_count && ended > e->cfg.retain_count ? ended - e->cfg.retain_count : 0;
+    int rc = orc_store_each_ended(e->jnl, 0, s_sweep_cb, x);
+    if (rc == 1)
+        rc = 0;
+    for (size_t i = 0; i < x->n && !rc; i++) {
+        size_t recs = 0;
+        /* A saga back in memory (an operator looking at it) is left alone
+           this round. */
+        if (zhashx_lookup(e->table, x->take[i].id))
+            continue;
+        rc = orc_store_remove(e->jnl, &e->buf, x->take[i].id, e->now_ms, e->cfg.tomb_ms > 0, &recs);
+        if (rc == MDB_NOTFOUND || rc == EINVAL)
+            rc = 0; /* gone already, or not ended after all: drop the entry */
+        if (!rc)
+            rc = orc_store_unend(e->jnl, x->take[i].seq, x->take[i].id);
+        if (!rc) {
+            e->stats.sagas_removed++;
+            e->stats.records_removed += recs;
+            *items += recs;
+        }
+    }
+    size_t expired = 0;
+    if (!rc) {
+        /* Tombstones go after their window, or first under pressure once
+           no ended saga is left to remove. */
+        uint64_t before =
+            e->cfg.tomb_ms && e->now_ms > e->cfg.tomb_ms ? e->now_ms - e->cfg.tomb_ms : 0;
+        if (pressure && x->n == 0)
+            before = UINT64_MAX;
+        if (before || !e->cfg.tomb_ms)
+            rc = orc_store_expire_tombs(e->jnl, e->cfg.tomb_ms ? before : UINT64_MAX, SWEEP_BATCH,
+                                        &expired);
+        e->stats.tombs_expired += expired;
+        *items += expired;
+    }
+    if (pressure && x->n)
+        e->stats.pressure_sweeps++;
+    e->sweep_ms =
+        x->n == x->max || expired == SWEEP_BATCH ? e->mono_ms : e->mono_ms + SWEEP_IDLE_MS;
+    free(x);
+    return rc;
+}
+
+void orc_engine_archived(orc_engine_t *self, uint64_t seq)
+{
+    if (seq > self->archived_seq) {
+        self->archived_seq = seq;
+        self->archived_dirty = true;
+        self->sweep_ms = 0;
+    }
+}
+
+uint64_t orc_engine_archived_seq(orc_engine_t *self)
+{
+    return self->archived_seq;
+}
+
+bool orc_engine_pressure(orc_engine_t *self)
+{
+    return s_pressure(self);
+}
+
 static void s_evict_or_keep(orc_engine_t *e, orc_saga_t *saga)
 {
     if (orc_saga_terminal(saga->state))
@@ -1197,19 +1368,23 @@ int orc_engine_commit(orc_engine_t *self, char *err, size_t errlen)
     int rc = 0;
     size_t items = 0;
     err[0] = 0;
-    if (!self->dirty && !self->nev) {
+    bool sweep = orc_engine_sweep_due(self);
+    if (!self->dirty && !self->nev && !sweep && !self->archived_dirty) {
         bool sys_dirty = false;
         for (orc_system_t *s = orc_registry_systems(self->reg); s; s = s->next)
             sys_dirty |= s->dirty;
         if (!sys_dirty)
             return 0;
     }
+    int64_t off = (int64_t)self->now_ms - (int64_t)self->mono_ms;
+    uint64_t ended_before = self->ended_seq;
     rc = jnl_write_begin(self->jnl);
     for (orc_saga_t *s = self->dirty; s && !rc; s = s->dirty_next) {
-        if (s->dirty && !(rc = orc_store_put_saga(self->jnl, &self->buf, s)))
+        if (s->dirty && !(rc = orc_store_put_saga(self->jnl, &self->buf, s, &self->ended_seq)))
             items++;
         for (uint32_t i = 0; i < s->def->nsteps && !rc; i++)
-            if (s->dirty_steps & BIT(i) && !(rc = orc_store_put_step(self->jnl, &self->buf, s, i)))
+            if (s->dirty_steps & BIT(i) &&
+                !(rc = orc_store_put_step(self->jnl, &self->buf, s, i, off)))
                 items++;
     }
     for (size_t i = 0; i < self->nev && !rc; i++)
@@ -1217,6 +1392,12 @@ int orc_engine_commit(orc_engine_t *self, char *err, size_t errlen)
     for (orc_system_t *s = orc_registry_systems(self->reg); s && !rc; s = s->next)
         if (s->dirty)
             rc = orc_store_put_system(self->jnl, &self->buf, s);
+    if (!rc && sweep)
+        rc = s_sweep(self, &items);
+    if (!rc && self->ended_seq != ended_before)
+        rc = jnl_meta_put(self->jnl, "ended_seq", self->ended_seq);
+    if (!rc && self->archived_dirty)
+        rc = jnl_meta_put(self->jnl, "archived_seq", self->archived_seq);
     if (!rc)
         rc = jnl_meta_put(self->jnl, "history_seq", self->hist_seq);
     if (!rc && self->stats.commits == 0)
@@ -1233,6 +1414,7 @@ int orc_engine_commit(orc_engine_t *self, char *err, size_t errlen)
     if (rc == 0) {
         self->stats.commits++;
         self->stats.batch_items += items;
+        self->archived_dirty = false;
         for (orc_system_t *s = orc_registry_systems(self->reg); s; s = s->next)
             s->dirty = false;
     } else {
@@ -1255,8 +1437,10 @@ int orc_engine_commit(orc_engine_t *self, char *err, size_t errlen)
         s->listed = false;
         s->dirty_next = NULL;
         if (rc == 0) {
-            if (s->dirty)
+            if (s->dirty) {
                 s->journaled_state = s->state;
+                s->def_journaled = true;
+            }
             s->dirty = false;
             s->dirty_steps = 0;
             if (s->in_table)

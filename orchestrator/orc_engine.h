@@ -33,6 +33,14 @@ typedef struct {
                                       the middle of this commit (its records
                                       written, not committed); 0 never */
     uint32_t max_systems;          /* systems the catalog may hold; 0: 64 */
+    /* Retention of ended (completed, compensated, resolved) sagas: removed
+       once older than retain_ms (0: age alone removes none) or beyond the
+       newest retain_count (0: no count limit), and at any age when the
+       journal is nearly full. Parked sagas are never removed. */
+    uint64_t retain_ms;
+    uint64_t retain_count;
+    uint64_t tomb_ms; /* a removed saga's id is still known this long */
+    bool archive;     /* remove only what orc_engine_archived has allowed */
 } orc_config_t;
 
 typedef struct {
@@ -52,15 +60,18 @@ typedef struct {
     uint64_t dispatched, results, stale_results, fenced_results, forged_results, timeouts,
         workers_lost, ready_refused;
     uint64_t sagas_started, sagas_completed, sagas_compensated, sagas_parked;
+    uint64_t sagas_removed, records_removed, tombs_expired, pressure_sweeps;
 } orc_stats_t;
 
 typedef struct orc_engine_s orc_engine_t;
 
 /* Opens on a journal and resumes every saga that has not ended. */
-orc_engine_t *orc_engine_new(jnl_t *jnl, const orc_config_t *cfg, uint64_t now_ms, char *err,
-                             size_t errlen);
+/* Two clocks: wall-clock ms stamp records and age them for retention;
+   monotonic ms drive every timer, so a stepped clock moves no deadline. */
+orc_engine_t *orc_engine_new(jnl_t *jnl, const orc_config_t *cfg, uint64_t now_ms, uint64_t mono_ms,
+                             char *err, size_t errlen);
 void orc_engine_destroy(orc_engine_t **self_p);
-void orc_engine_now(orc_engine_t *self, uint64_t now_ms);
+void orc_engine_now(orc_engine_t *self, uint64_t wall_ms, uint64_t mono_ms);
 
 /* Takes the definition (sets *def_p to NULL) unless it fails. On success
  *state is the saga's state and *duplicate tells whether it existed. */
@@ -101,7 +112,18 @@ orc_dispatch_t *orc_engine_dispatches(orc_engine_t *self, size_t *n);
 orc_event_t *orc_engine_events(orc_engine_t *self, size_t *n);
 void orc_engine_outbox_clear(orc_engine_t *self);
 
-/* Earliest timer (absolute ms), UINT64_MAX if none. */
+/* Retention: does the next commit have ended sagas to remove (or
+   tombstones to expire)? The caller commits when it does, even with
+   nothing else to write; each commit removes a small batch. */
+bool orc_engine_sweep_due(orc_engine_t *self);
+/* With cfg.archive: every saga up to ended sequence seq is in a durable
+   archive file and may be removed (persisted with the next commit). */
+void orc_engine_archived(orc_engine_t *self, uint64_t seq);
+uint64_t orc_engine_archived_seq(orc_engine_t *self);
+/* Is the journal nearly full (archive without waiting)? */
+bool orc_engine_pressure(orc_engine_t *self);
+
+/* Earliest timer (monotonic ms), UINT64_MAX if none. */
 uint64_t orc_engine_next_due(orc_engine_t *self);
 jnl_t *orc_engine_journal(orc_engine_t *self);
 orc_registry_t *orc_engine_registry(orc_engine_t *self);

@@ -49,8 +49,9 @@ typedef struct {
     uint64_t lease; /* number of the last dispatch (either phase); only its
                        holder's result counts */
     uint64_t started_ms, finished_ms, comp_started_ms, comp_finished_ms;
-    uint64_t due_ms;       /* deadline (RUNNING) or next try (WAITING), 0 if none */
-    uint32_t timer_gen;    /* bumps to cancel its pending timer entries */
+    uint64_t due_ms;       /* deadline (RUNNING) or next try (WAITING), 0 if none;
+                              monotonic ms in memory, wall-clock ms in the journal */
+    uint32_t timer_slot;   /* its entry in the engine's timer heap, 0 if none */
     uint32_t act_worker;   /* serial of the worker holding the action, 0 if none */
     uint32_t comp_worker;  /* same for the compensation */
     uint64_t act_lease;    /* the lease act_worker was given */
@@ -67,6 +68,7 @@ typedef struct orc_saga_s {
     msg_saga_t *def;
     uint8_t state;
     uint8_t journaled_state; /* state in the journal's index; 0 if none */
+    bool def_journaled;      /* definition record written (written once) */
     bool dirty;              /* header to write in this batch */
     bool in_table;           /* in the engine's active table */
     bool listed;             /* on the engine's dirty list */

@@ -14,6 +14,7 @@
 #include "orc_server.h"
 #include "common/zkeys.h"
 #include "common/zlog.h"
+#include "orc_archiver.h"
 #include "orc_auth.h"
 #include "orc_engine.h"
 #include "orc_store.h"
@@ -54,6 +55,9 @@ typedef struct {
     bool duplicate;
     int filter; /* list: state to list, 0 for all */
     uint32_t limit;
+    uint64_t since_ms, until_ms;
+    bool has_cursor;
+    orc_store_cursor_t cursor;
 } s_pending_t;
 
 typedef struct {
@@ -85,11 +89,19 @@ typedef struct {
     orc_auth_t *auth;
     zcert_t *cert;
     uint64_t forbidden, multipart, next_refresh_ms;
+    orc_archiver_t *archiver;
 } s_server_t;
 
 static uint64_t s_now(void)
 {
     return (uint64_t)zclock_time();
+}
+
+/* Intervals (timers, heartbeats, refresh periods): never the wall clock,
+   which an operator or NTP may step either way. */
+static uint64_t s_mono(void)
+{
+    return (uint64_t)zclock_mono();
 }
 
 /* ---- sending ---------------------------------------------------------- */
@@ -194,122 +206,61 @@ static void s_pack_summary(msgpack_packer *pk, const orc_saga_t *saga)
 }
 
 typedef struct {
-    msgpack_packer *pk;
-    const orc_saga_t *saga;
-    uint32_t n;
-    bool count_only;
-} s_hist_t;
-
-static int s_hist_cb(void *arg, const orc_event_t *ev)
-{
-    s_hist_t *h = arg;
-    h->n++;
-    if (h->count_only)
-        return 0;
-    msgpack_packer *pk = h->pk;
-    msgpack_pack_map(pk, 6);
-    mp_pack_kv_uint(pk, "seq", ev->seq);
-    mp_pack_kv_uint(pk, "ts_ms", ev->ts_ms);
-    const char *step = ev->step >= 0 && (uint32_t)ev->step < h->saga->def->nsteps
-                           ? h->saga->def->steps[ev->step].id
-                           : NULL;
-    s_pack_opt(pk, "step", step);
-    mp_pack_kv_str(pk, "what", ev->what);
-    mp_pack_kv_uint(pk, "attempt", ev->attempt);
-    s_pack_opt(pk, "reason", ev->reason);
-    return 0;
-}
-
-static void s_pack_status(s_server_t *s, msgpack_packer *pk, const orc_saga_t *saga)
-{
-    const msg_saga_t *def = saga->def;
-    msgpack_pack_map(pk, 8);
-    mp_pack_kv_str(pk, "id", def->id);
-    mp_pack_kv_str(pk, "name", def->name);
-    mp_pack_kv_str(pk, "state", orc_saga_state_name(saga->state));
-    s_pack_opt(pk, "reason", saga->reason);
-    mp_pack_kv_uint(pk, "created_ms", saga->created_ms);
-    mp_pack_kv_uint(pk, "updated_ms", saga->updated_ms);
-    mp_pack_cstr(pk, "steps");
-    msgpack_pack_array(pk, def->nsteps);
-    for (uint32_t i = 0; i < def->nsteps; i++) {
-        const msg_step_t *d = &def->steps[i];
-        const orc_step_t *st = &saga->steps[i];
-        msgpack_pack_map(pk, 15);
-        mp_pack_kv_str(pk, "id", d->id);
-        mp_pack_kv_str(pk, "system", d->system);
-        mp_pack_kv_str(pk, "action", d->action);
-        s_pack_opt(pk, "compensation", d->compensation);
-        mp_pack_cstr(pk, "deps");
-        msgpack_pack_array(pk, (size_t)__builtin_popcountll(d->deps));
-        for (uint32_t j = 0; j < def->nsteps; j++)
-            if (d->deps & (1ull << j))
-                mp_pack_cstr(pk, def->steps[j].id);
-        mp_pack_kv_str(pk, "state", orc_step_state_name(st->state));
-        mp_pack_kv_uint(pk, "attempts", st->attempts);
-        mp_pack_kv_uint(pk, "compensation_attempts", st->comp_attempts);
-        mp_pack_kv_uint(pk, "started_ms", st->started_ms);
-        mp_pack_kv_uint(pk, "finished_ms", st->finished_ms);
-        mp_pack_kv_uint(pk, "compensation_started_ms", st->comp_started_ms);
-        mp_pack_kv_uint(pk, "compensation_finished_ms", st->comp_finished_ms);
-        s_pack_opt(pk, "code", st->code);
-        s_pack_opt(pk, "error", st->error);
-        mp_pack_cstr(pk, "output");
-        if (st->output_len)
-            mp_pack_raw(pk, st->output, st->output_len);
-        else
-            msgpack_pack_map(pk, 0);
-    }
-    /* Count first: msgpack needs the array length up front. */
-    s_hist_t h = { pk, saga, 0, true };
-    orc_store_each_event(s->jnl, def->id, s_hist_cb, &h);
-    mp_pack_cstr(pk, "history");
-    msgpack_pack_array(pk, h.n);
-    h.count_only = false;
-    h.n = 0;
-    orc_store_each_event(s->jnl, def->id, s_hist_cb, &h);
-}
-
-typedef struct {
-    s_server_t *s;
-    msgpack_packer *pk;
-    uint32_t n, limit;
-    bool count_only;
+    orc_store_cursor_t *at;
+    uint32_t n, max;
 } s_list_t;
 
-static int s_list_cb(void *arg, const char *id)
+static int s_list_cb(void *arg, uint64_t created_ms, const char *id)
 {
     s_list_t *l = arg;
-    int rc;
-    char err[256];
-    if (l->n >= l->limit)
+    if (l->n >= l->max)
         return 1;
-    if (l->count_only) {
-        l->n++;
-        return 0;
-    }
-    orc_saga_t *saga = orc_store_load(l->s->jnl, id, &rc, err, sizeof err);
-    if (!saga) {
-        /* Keep the count the header promised: a nil stands for it. */
-        msgpack_pack_nil(l->pk);
-    } else {
-        s_pack_summary(l->pk, saga);
-        orc_saga_destroy(&saga);
-    }
+    l->at[l->n].created_ms = created_ms;
+    snprintf(l->at[l->n].id, sizeof l->at[l->n].id, "%s", id);
     l->n++;
     return 0;
 }
 
-static int s_each_id(s_server_t *s, int filter, s_list_t *l)
+/* A list page: up to limit summaries, newest first, and the cursor of the
+   next page (nil at the end). One more than the page is looked up to know
+   whether there is a next one. */
+static void s_pack_list(s_server_t *s, msgpack_packer *pk, const s_pending_t *p)
 {
-    if (filter)
-        return orc_store_each_in_state(s->jnl, (uint8_t)filter, s_list_cb, l);
-    for (int st = 1; st < SAGA_NSTATES; st++) {
-        int rc = orc_store_each_in_state(s->jnl, (uint8_t)st, s_list_cb, l);
-        if (rc && rc != 1)
-            return rc;
+    uint32_t limit = p->limit ? p->limit : 100;
+    s_list_t l = { calloc(limit + 1, sizeof *l.at), 0, limit + 1 };
+    int rc = l.at ? jnl_read_begin(s->jnl) : ENOMEM;
+    if (!rc)
+        rc = orc_store_list(s->jnl, p->filter, p->has_cursor ? &p->cursor : NULL, p->since_ms,
+                            p->until_ms ? p->until_ms : UINT64_MAX, s_list_cb, &l);
+    if (rc)
+        l.n = 0; /* a read error: an empty list, never a short one */
+    bool more = l.n > limit;
+    uint32_t n = more ? limit : l.n;
+    msgpack_sbuffer_clear(&s->out);
+    msg_pack_header(pk, MSG_SAGAS, 5);
+    mp_pack_kv_uint(pk, "req", p->req);
+    mp_pack_cstr(pk, "sagas");
+    msgpack_pack_array(pk, n);
+    for (uint32_t i = 0; i < n; i++) {
+        char err[256];
+        orc_saga_t *saga = orc_store_load(s->jnl, l.at[i].id, &rc, err, sizeof err);
+        if (!saga) {
+            msgpack_pack_nil(pk); /* keeps the count the header promised */
+            continue;
+        }
+        s_pack_summary(pk, saga);
+        orc_saga_destroy(&saga);
     }
-    return 0;
+    mp_pack_cstr(pk, "next");
+    if (more) {
+        char cur[MSG_ID_MAX + 24];
+        snprintf(cur, sizeof cur, "%llu:%s", (unsigned long long)l.at[n - 1].created_ms,
+                 l.at[n - 1].id);
+        mp_pack_cstr(pk, cur);
+    } else
+        msgpack_pack_nil(pk);
+    jnl_read_end(s->jnl);
+    free(l.at);
 }
 
 static void s_pack_stats(s_server_t *s, msgpack_packer *pk)
@@ -318,10 +269,11 @@ static void s_pack_stats(s_server_t *s, msgpack_packer *pk)
     size_t used, map;
     jnl_usage(s->jnl, &used, &map);
     const orc_auth_stats_t *as = orc_auth_stats(s->auth);
-    msgpack_pack_map(pk, 30);
+    const orc_archiver_stats_t *ar = s->archiver ? orc_archiver_stats(s->archiver) : NULL;
+    msgpack_pack_map(pk, 39);
     mp_pack_kv_uint(pk, "boot", orc_engine_boot(s->engine));
     mp_pack_kv_str(pk, "security", orc_auth_insecure(s->auth) ? "insecure" : "curve");
-    mp_pack_kv_uint(pk, "uptime_ms", s_now() - s->started_ms);
+    mp_pack_kv_uint(pk, "uptime_ms", s_mono() - s->started_ms);
     mp_pack_kv_uint(pk, "commits", st->commits);
     mp_pack_kv_uint(pk, "commit_failures", st->commit_failures);
     mp_pack_kv_uint(pk, "records_written", st->batch_items);
@@ -347,6 +299,15 @@ static void s_pack_stats(s_server_t *s, msgpack_packer *pk)
     mp_pack_kv_uint(pk, "workers", orc_registry_worker_count(orc_engine_registry(s->engine)));
     mp_pack_kv_uint(pk, "journal_used_bytes", used);
     mp_pack_kv_uint(pk, "journal_map_bytes", map);
+    mp_pack_kv_uint(pk, "sagas_ended_kept", jnl_count(s->jnl, JNL_ENDED));
+    mp_pack_kv_uint(pk, "sagas_removed", st->sagas_removed);
+    mp_pack_kv_uint(pk, "records_removed", st->records_removed);
+    mp_pack_kv_uint(pk, "tombstones", jnl_count(s->jnl, JNL_TOMBS));
+    mp_pack_kv_uint(pk, "tombstones_expired", st->tombs_expired);
+    mp_pack_kv_uint(pk, "pressure_sweeps", st->pressure_sweeps);
+    mp_pack_kv_uint(pk, "archive_files", ar ? ar->files : 0);
+    mp_pack_kv_uint(pk, "sagas_archived", ar ? ar->sagas : 0);
+    mp_pack_kv_uint(pk, "archive_failures", ar ? ar->failures : 0);
     mp_pack_kv_uint(pk, "bad_worker_messages", s->bad_worker_msgs);
     /* Each worker's own counters (pool, steps), from its last heartbeat. */
     orc_registry_t *reg = orc_engine_registry(s->engine);
@@ -360,7 +321,7 @@ static void s_pack_stats(s_server_t *s, msgpack_packer *pk)
             mp_pack_kv_str(pk, "system", w->system);
             mp_pack_kv_uint(pk, "capacity", w->capacity);
             mp_pack_kv_uint(pk, "inflight", w->inflight);
-            mp_pack_kv_uint(pk, "metrics_age_ms", w->metrics_len ? s_now() - w->metrics_ms : 0);
+            mp_pack_kv_uint(pk, "metrics_age_ms", w->metrics_len ? s_mono() - w->metrics_ms : 0);
             mp_pack_cstr(pk, "metrics");
             if (w->metrics_len)
                 mp_pack_raw(pk, w->metrics, w->metrics_len);
@@ -419,43 +380,36 @@ static void s_answer(s_server_t *s, s_pending_t *p, int commit_rc)
         char err[512];
         orc_saga_t *saga = rc ? NULL : orc_store_load(s->jnl, p->id, &rc, err, sizeof err);
         if (!saga) {
-            jnl_read_end(s->jnl);
-            if (rc == MDB_NOTFOUND)
+            orc_tomb_t t;
+            const char *code = rc == MDB_NOTFOUND ? "not_found" : "internal";
+            if (rc == MDB_NOTFOUND && orc_store_tomb(s->jnl, p->id, &t) == 0) {
+                /* Ended and removed by retention: say so, not "never heard of it". */
+                time_t when = (time_t)(t.removed_ms / 1000);
+                struct tm tm;
+                char at[32];
+                gmtime_r(&when, &tm);
+                strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+                code = "removed";
+                snprintf(err, sizeof err,
+                         "saga '%s' %s and was removed from the journal by retention at %s%s",
+                         p->id, orc_saga_state_name(t.state), at,
+                         s->cfg->archive_dir ? "; its record is in the archive" : "");
+            } else if (rc == MDB_NOTFOUND)
                 snprintf(err, sizeof err, "no saga with id '%s'", p->id);
-            s_reply_error(s, p, MSG_ERROR, rc == MDB_NOTFOUND ? "not_found" : "internal", err);
+            jnl_read_end(s->jnl);
+            s_reply_error(s, p, MSG_ERROR, code, err);
             return;
         }
         msgpack_sbuffer_clear(&s->out);
         msg_pack_header(&pk, MSG_SAGA, 4);
         mp_pack_kv_uint(&pk, "req", p->req);
         mp_pack_cstr(&pk, "saga");
-        s_pack_status(s, &pk, saga);
+        orc_store_pack_status(s->jnl, &pk, saga);
         jnl_read_end(s->jnl);
         orc_saga_destroy(&saga);
         break;
     }
-    case MSG_LIST: {
-        s_list_t l = { s, &pk, 0, p->limit ? p->limit : 100, true };
-        int rc = jnl_read_begin(s->jnl);
-        if (!rc)
-            rc = s_each_id(s, p->filter, &l);
-        if (rc == 1)
-            rc = 0; /* stopped at the limit: the count is right */
-        if (rc)
-            l.n = 0; /* a read error: an empty list, never a short one */
-        msgpack_sbuffer_clear(&s->out);
-        msg_pack_header(&pk, MSG_SAGAS, 4);
-        mp_pack_kv_uint(&pk, "req", p->req);
-        mp_pack_cstr(&pk, "sagas");
-        msgpack_pack_array(&pk, l.n);
-        l.limit = l.n;
-        l.n = 0;
-        l.count_only = false;
-        if (!rc)
-            s_each_id(s, p->filter, &l);
-        jnl_read_end(s->jnl);
-        break;
-    }
+    case MSG_LIST: s_pack_list(s, &pk, p); break;
     case MSG_STATS:
         msgpack_sbuffer_clear(&s->out);
         msg_pack_header(&pk, MSG_STATS_REPLY, 4);
@@ -658,6 +612,23 @@ static void s_client_message(s_server_t *s, const s_envelope_t *env, zmq_msg_t *
             }
             if (p->filter < 0)
                 p->filter = 0;
+            p->since_ms = m.since_ms;
+            p->until_ms = m.until_ms;
+            if (m.cursor[0]) {
+                char *end;
+                errno = 0;
+                unsigned long long c = strtoull(m.cursor, &end, 10);
+                if (errno || end == m.cursor || *end != ':' ||
+                    !msg_id_valid(end + 1, strlen(end + 1))) {
+                    p->code = "invalid";
+                    snprintf(p->err, sizeof p->err,
+                             "cursor '%s' is not one a list reply gave (its \"next\")", m.cursor);
+                } else {
+                    p->has_cursor = true;
+                    p->cursor.created_ms = c;
+                    snprintf(p->cursor.id, sizeof p->cursor.id, "%s", end + 1);
+                }
+            }
         }
         break;
     case MSG_CANCEL:
@@ -765,7 +736,7 @@ static void s_worker_message(s_server_t *s, const s_envelope_t *env, zmq_msg_t *
             (m.raw[0] >> 4 == 0x8 || m.raw[0] == 0xde || m.raw[0] == 0xdf)) {
             memcpy(w->metrics, m.raw, m.raw_len);
             w->metrics_len = (uint32_t)m.raw_len;
-            w->metrics_ms = s_now();
+            w->metrics_ms = s_mono();
         }
         s_owe_heartbeat(s, rid, known);
         break;
@@ -920,20 +891,25 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
     char err[1024];
     int rc = 1;
     jnl_config_t jc = { cfg->map_bytes, cfg->sync };
-    orc_config_t oc = { cfg->heartbeat_timeout_ms, cfg->reserve_pct, 0, cfg->crash_in_commit,
-                        cfg->max_systems };
+    orc_config_t oc = { cfg->heartbeat_timeout_ms, cfg->reserve_pct, 0,
+                        cfg->crash_in_commit,      cfg->max_systems, cfg->retain_ms,
+                        cfg->retain_count,         cfg->tomb_ms,     cfg->archive_dir != NULL };
     umask(077);
     msgpack_sbuffer_init(&s.out);
-    s.started_ms = s_now();
+    s.started_ms = s_mono();
     if (cfg->backup_dir && mkdir(cfg->backup_dir, 0700) && errno != EEXIST) {
         zlog_error("backup directory %s: %s", cfg->backup_dir, strerror(errno));
+        goto done;
+    }
+    if (cfg->archive_dir && !(s.archiver = orc_archiver_new(cfg->archive_dir))) {
+        zlog_error("out of memory");
         goto done;
     }
     if (!(s.jnl = jnl_open(cfg->data_dir, &jc, err, sizeof err))) {
         zlog_error("%s", err);
         goto done;
     }
-    if (!(s.engine = orc_engine_new(s.jnl, &oc, s_now(), err, sizeof err))) {
+    if (!(s.engine = orc_engine_new(s.jnl, &oc, s_now(), s_mono(), err, sizeof err))) {
         zlog_error("cannot start: %s", err);
         goto done;
     }
@@ -973,17 +949,17 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
     s_envelope_t env;
     uint64_t last_fail_log = 0;
     while (!*stop) {
-        uint64_t now = s_now(), due = orc_engine_next_due(s.engine);
+        uint64_t now = s_mono(), due = orc_engine_next_due(s.engine);
         long timeout = due <= now ? 0 : due - now > 250 ? 250 : (long)(due - now);
         if (zmq_poll(items, nitems, timeout) < 0 && zmq_errno() != EINTR)
             break;
         if (nitems > 3 && (items[3].revents & ZMQ_POLLIN))
             orc_auth_handle(s.auth);
-        if (s_now() >= s.next_refresh_ms) {
+        if (s_mono() >= s.next_refresh_ms) {
             orc_auth_refresh(s.auth);
-            s.next_refresh_ms = s_now() + 2000;
+            s.next_refresh_ms = s_mono() + 2000;
         }
-        orc_engine_now(s.engine, s_now());
+        orc_engine_now(s.engine, s_now(), s_mono());
         for (uint32_t n = 0; n < cfg->max_batch;) {
             int got = 0;
             zmq_msg_init(&body);
@@ -1007,13 +983,23 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
         orc_engine_tick(s.engine);
         orc_engine_pump(s.engine);
         int crc = orc_engine_commit(s.engine, err, sizeof err);
-        if (crc && s_now() - last_fail_log > 5000) {
-            last_fail_log = s_now();
+        if (crc && s_mono() - last_fail_log > 5000) {
+            last_fail_log = s_mono();
             zlog_error("%s; the batch was rolled back and will be redone", err);
         }
         s_send_outbox(&s, crc);
+        if (s.archiver)
+            orc_archiver_step(s.archiver, s.engine, s.jnl, s_now(), s_mono(), false);
         if (crc)
             zclock_sleep(100); /* do not spin on a full map */
+    }
+    if (s.archiver) {
+        /* Write what is collected and record it, so the next start does
+           not archive it again. */
+        orc_archiver_step(s.archiver, s.engine, s.jnl, s_now(), s_mono(), true);
+        if (orc_engine_commit(s.engine, err, sizeof err))
+            zlog_error("%s", err);
+        orc_engine_outbox_clear(s.engine);
     }
     zlog_info("shutting down: %zu sagas still active will resume at next start",
               orc_engine_active(s.engine));
@@ -1037,6 +1023,7 @@ done:
     zcert_destroy(&s.cert);
     if (s.ctx)
         zmq_ctx_term(s.ctx);
+    orc_archiver_destroy(&s.archiver);
     orc_engine_destroy(&s.engine);
     jnl_destroy(&s.jnl);
     msgpack_sbuffer_destroy(&s.out);

@@ -36,6 +36,10 @@ typedef struct {
     const char *backup_dir;   /* backups go only here; NULL: no backups */
     unsigned ipc_mode;        /* mode of ipc socket files (default 0600) */
     uint32_t max_systems;     /* systems the catalog may hold */
+    uint64_t retain_ms;       /* retention of ended sagas: see orc_config_t */
+    uint64_t retain_count;
+    uint64_t tomb_ms;
+    const char *archive_dir; /* archive ended sagas here before removal; NULL: none */
 } orc_server_config_t;
 
 int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop);

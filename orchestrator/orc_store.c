@@ -1,12 +1,43 @@
 /*  orc_store: journal records. See orc_store.h for the formats. */
 #include "orc_store.h"
 
+#include <errno.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define REC_VERSION 1
+#define REC_VERSION 1 /* step, history and system records; v1 saga records */
+#define REC_SAGA_V2 2 /* split saga: definition once, a small state record */
+#define LAYOUT      2 /* meta "layout": keys of index, created and ended */
+
+static void s_put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t s_get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* A time (or sequence) and an id: created, ended and tombexp keys. */
+static size_t s_time_key(uint8_t *key, uint64_t t, const char *id)
+{
+    size_t n = strlen(id);
+    s_put_be64(key, t);
+    memcpy(key + 8, id, n);
+    return n + 8;
+}
+
+bool orc_store_ended(uint8_t state)
+{
+    return state == SAGA_COMPLETED || state == SAGA_COMPENSATED || state == SAGA_RESOLVED;
+}
 
 static size_t s_step_key(uint8_t *key, const char *id, uint32_t i)
 {
@@ -17,12 +48,11 @@ static size_t s_step_key(uint8_t *key, const char *id, uint32_t i)
     return n + 2;
 }
 
-static size_t s_index_key(uint8_t *key, uint8_t state, const char *id)
+/* index: state, created ms, id: by state, newest last. */
+static size_t s_index_key(uint8_t *key, uint8_t state, uint64_t created, const char *id)
 {
-    size_t n = strlen(id);
     key[0] = state;
-    memcpy(key + 1, id, n);
-    return n + 1;
+    return 1 + s_time_key(key + 1, created, id);
 }
 
 static size_t s_history_key(uint8_t *key, const char *id, uint64_t seq)
@@ -43,38 +73,56 @@ static void s_pack_opt_str(msgpack_packer *pk, const char *s)
         msgpack_pack_nil(pk);
 }
 
-int orc_store_put_saga(jnl_t *jnl, msgpack_sbuffer *buf, orc_saga_t *saga)
+int orc_store_put_saga(jnl_t *jnl, msgpack_sbuffer *buf, orc_saga_t *saga, uint64_t *ended_seq)
 {
     msgpack_packer pk;
-    char hex[33];
-    uint8_t key[MSG_ID_MAX + 2];
+    uint8_t key[MSG_ID_MAX + 9];
+    const char *id = saga->def->id;
+    size_t idlen = strlen(id);
     int rc;
-    for (int i = 0; i < 16; i++)
-        snprintf(hex + 2 * i, 3, "%02x", saga->hash[i]);
-    msgpack_sbuffer_clear(buf);
     msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 7);
-    msgpack_pack_uint8(&pk, REC_VERSION);
+    if (!saga->def_journaled) {
+        /* The definition never changes: written once, not per transition. */
+        msgpack_sbuffer_clear(buf);
+        msgpack_pack_array(&pk, 4);
+        msgpack_pack_uint8(&pk, REC_SAGA_V2);
+        msgpack_pack_uint64(&pk, saga->created_ms);
+        mp_pack_raw_bin(&pk, saga->hash, sizeof saga->hash);
+        msg_saga_pack(saga->def, &pk);
+        if ((rc = jnl_put(jnl, JNL_DEFS, id, idlen, buf->data, buf->size)))
+            return rc;
+    }
+    if (!saga->journaled_state &&
+        (rc = jnl_put(jnl, JNL_CREATED, key, s_time_key(key, saga->created_ms, id), "", 0)))
+        return rc;
+    msgpack_sbuffer_clear(buf);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint8(&pk, REC_SAGA_V2);
     msgpack_pack_uint8(&pk, saga->state);
-    msgpack_pack_uint64(&pk, saga->created_ms);
     msgpack_pack_uint64(&pk, saga->updated_ms);
     s_pack_opt_str(&pk, saga->reason);
-    mp_pack_cstr(&pk, hex);
-    msg_saga_pack(saga->def, &pk);
-    const char *id = saga->def->id;
-    if ((rc = jnl_put(jnl, JNL_SAGAS, id, strlen(id), buf->data, buf->size)))
+    if ((rc = jnl_put(jnl, JNL_SAGAS, id, idlen, buf->data, buf->size)))
         return rc;
     if (saga->journaled_state != saga->state) {
         if (saga->journaled_state &&
-            (rc = jnl_del(jnl, JNL_INDEX, key, s_index_key(key, saga->journaled_state, id))))
+            (rc = jnl_del(jnl, JNL_INDEX, key,
+                          s_index_key(key, saga->journaled_state, saga->created_ms, id))))
             return rc;
-        if ((rc = jnl_put(jnl, JNL_INDEX, key, s_index_key(key, saga->state, id), "", 0)))
+        if ((rc = jnl_put(jnl, JNL_INDEX, key, s_index_key(key, saga->state, saga->created_ms, id),
+                          "", 0)))
             return rc;
+        if (orc_store_ended(saga->state) && !orc_store_ended(saga->journaled_state)) {
+            uint8_t ms[8];
+            s_put_be64(ms, saga->updated_ms);
+            if ((rc = jnl_put(jnl, JNL_ENDED, key, s_time_key(key, ++*ended_seq, id), ms, 8)))
+                return rc;
+        }
     }
     return 0;
 }
 
-int orc_store_put_step(jnl_t *jnl, msgpack_sbuffer *buf, const orc_saga_t *saga, uint32_t i)
+int orc_store_put_step(jnl_t *jnl, msgpack_sbuffer *buf, const orc_saga_t *saga, uint32_t i,
+                       int64_t wall_minus_mono)
 {
     const orc_step_t *st = &saga->steps[i];
     msgpack_packer pk;
@@ -91,7 +139,10 @@ int orc_store_put_step(jnl_t *jnl, msgpack_sbuffer *buf, const orc_saga_t *saga,
     msgpack_pack_uint64(&pk, st->finished_ms);
     msgpack_pack_uint64(&pk, st->comp_started_ms);
     msgpack_pack_uint64(&pk, st->comp_finished_ms);
-    msgpack_pack_uint64(&pk, st->due_ms);
+    /* In memory a due time is on the monotonic clock, which restarts with
+       the machine: the journal keeps the wall-clock time it stands for. */
+    int64_t due = st->due_ms ? (int64_t)st->due_ms + wall_minus_mono : 0;
+    msgpack_pack_uint64(&pk, !st->due_ms ? 0 : due > 0 ? (uint64_t)due : 1);
     mp_pack_cstr(&pk, st->code);
     s_pack_opt_str(&pk, st->error);
     if (st->output_len)
@@ -200,41 +251,135 @@ static int s_load_step(mp_reader_t *r, orc_step_t *st)
     return r->err ? -1 : 0;
 }
 
-orc_saga_t *orc_store_load(jnl_t *jnl, const char *id, int *rc, char *err, size_t errlen)
+/* The saga record's fields; v1 records hold the definition too. */
+typedef struct {
+    uint8_t ver, state;
+    uint64_t created, updated;
+    char *reason; /* owned */
+    uint8_t hash[16];
+    mp_reader_t def; /* at the definition */
+} s_head_t;
+
+static int s_read_hash_hex(mp_reader_t *r, uint8_t hash[16])
+{
+    char hex[33];
+    if (mp_read_cstr(r, hex, sizeof hex) || strlen(hex) != 32)
+        return mp_fail(r, "bad hash");
+    for (int i = 0; i < 16; i++) {
+        unsigned b = 0;
+        sscanf(hex + 2 * i, "%2x", &b);
+        hash[i] = (uint8_t)b;
+    }
+    return 0;
+}
+
+static int s_read_hash_bin(mp_reader_t *r, uint8_t hash[16])
+{
+    const uint8_t *p;
+    uint32_t n;
+    if (mp_read_bin(r, &p, &n) || n != 16)
+        return mp_fail(r, "bad hash");
+    memcpy(hash, p, 16);
+    return 0;
+}
+
+/* Read a saga's head; with want_def, position h->def at its definition.
+   MDB_NOTFOUND, MDB_CORRUPTED (err says why) or a journal error. */
+static int s_read_head(jnl_t *jnl, const char *id, bool want_def, s_head_t *h, char *err,
+                       size_t errlen)
 {
     const void *val;
     size_t len;
     mp_reader_t r;
     uint32_t n;
-    uint8_t ver = 0, state = 0;
-    uint64_t created = 0, updated = 0;
-    char *reason = NULL, hex[33];
+    int rc;
+    memset(h, 0, sizeof *h);
+    if ((rc = jnl_get(jnl, JNL_SAGAS, id, strlen(id), &val, &len)))
+        return rc;
+    mp_reader_init(&r, val, len);
+    if (mp_read_array(&r, &n) || s_read_u8(&r, &h->ver))
+        goto corrupt;
+    if (h->ver == REC_VERSION && n == 7) {
+        /* Before the split: [1, state, created, updated, reason, hash-hex, definition] */
+        if (s_read_u8(&r, &h->state) || mp_read_uint(&r, &h->created) ||
+            mp_read_uint(&r, &h->updated) || s_read_opt_str(&r, &h->reason) ||
+            s_read_hash_hex(&r, h->hash))
+            goto corrupt;
+        h->def = r;
+        return 0;
+    }
+    if (h->ver != REC_SAGA_V2 || n != 4 || s_read_u8(&r, &h->state) ||
+        mp_read_uint(&r, &h->updated) || s_read_opt_str(&r, &h->reason))
+        goto corrupt;
+    if ((rc = jnl_get(jnl, JNL_DEFS, id, strlen(id), &val, &len))) {
+        snprintf(err, errlen, "saga %s: its definition is missing (%s)", id, jnl_strerror(rc));
+        free(h->reason);
+        h->reason = NULL;
+        return MDB_CORRUPTED;
+    }
+    mp_reader_init(&r, val, len);
+    uint8_t ver = 0;
+    if (mp_read_array(&r, &n) || n != 4 || s_read_u8(&r, &ver) || ver != REC_SAGA_V2 ||
+        mp_read_uint(&r, &h->created) || s_read_hash_bin(&r, h->hash))
+        goto corrupt;
+    (void)want_def;
+    h->def = r;
+    return 0;
+corrupt:
+    snprintf(err, errlen, "saga %s: corrupt record (%s)", id, r.err ? r.err : "?");
+    free(h->reason);
+    h->reason = NULL;
+    return MDB_CORRUPTED;
+}
+
+int orc_store_peek(jnl_t *jnl, const char *id, uint8_t *state, uint8_t hash[16],
+                   uint64_t *created_ms)
+{
+    s_head_t h;
+    char err[256];
+    int rc = s_read_head(jnl, id, false, &h, err, sizeof err);
+    if (rc)
+        return rc;
+    *state = h.state;
+    memcpy(hash, h.hash, 16);
+    if (created_ms)
+        *created_ms = h.created;
+    free(h.reason);
+    return 0;
+}
+
+orc_saga_t *orc_store_load(jnl_t *jnl, const char *id, int *rc, char *err, size_t errlen)
+{
+    const void *val;
+    size_t len;
+    mp_reader_t r;
+    s_head_t h;
     orc_saga_t *saga = NULL;
     msg_saga_t *def;
     err[0] = 0;
-    if ((*rc = jnl_get(jnl, JNL_SAGAS, id, strlen(id), &val, &len)))
+    if ((*rc = s_read_head(jnl, id, true, &h, err, errlen)))
         return NULL;
-    mp_reader_init(&r, val, len);
-    if (mp_read_array(&r, &n) || n != 7 || s_read_u8(&r, &ver) || ver != REC_VERSION ||
-        s_read_u8(&r, &state) || mp_read_uint(&r, &created) || mp_read_uint(&r, &updated) ||
-        s_read_opt_str(&r, &reason) || mp_read_cstr(&r, hex, sizeof hex))
-        goto corrupt;
-    if (!(def = msg_saga_read(&r, err, errlen)))
-        goto corrupt;
+    if (!(def = msg_saga_read(&h.def, err, errlen))) {
+        char tmp[512];
+        snprintf(tmp, sizeof tmp, "saga %s: corrupt definition (%s)", id, err);
+        snprintf(err, errlen, "%s", tmp);
+        free(h.reason);
+        *rc = MDB_CORRUPTED;
+        return NULL;
+    }
     if (!(saga = orc_saga_new(def))) {
         msg_saga_destroy(&def);
-        goto corrupt;
+        free(h.reason);
+        snprintf(err, errlen, "out of memory");
+        *rc = ENOMEM;
+        return NULL;
     }
-    saga->state = saga->journaled_state = state;
-    saga->created_ms = created;
-    saga->updated_ms = updated;
-    saga->reason = reason;
-    reason = NULL;
-    for (int i = 0; i < 16; i++) {
-        unsigned b = 0;
-        sscanf(hex + 2 * i, "%2x", &b);
-        saga->hash[i] = (uint8_t)b;
-    }
+    saga->state = saga->journaled_state = h.state;
+    saga->def_journaled = h.ver == REC_SAGA_V2;
+    saga->created_ms = h.created;
+    saga->updated_ms = h.updated;
+    saga->reason = h.reason;
+    memcpy(saga->hash, h.hash, 16);
     for (uint32_t i = 0; i < def->nsteps; i++) {
         uint8_t key[MSG_ID_MAX + 2];
         /* A step never written is pending: steps are written on change. */
@@ -256,17 +401,6 @@ orc_saga_t *orc_store_load(jnl_t *jnl, const char *id, int *rc, char *err, size_
         }
     }
     return saga;
-corrupt:
-    free(reason);
-    if (!err[0])
-        snprintf(err, errlen, "saga %s: corrupt record (%s)", id, r.err ? r.err : "?");
-    else {
-        char tmp[512];
-        snprintf(tmp, sizeof tmp, "saga %s: corrupt definition (%s)", id, err);
-        snprintf(err, errlen, "%s", tmp);
-    }
-    *rc = MDB_CORRUPTED;
-    return NULL;
 }
 
 static int s_system_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
@@ -310,10 +444,10 @@ static int s_index_cb(void *arg, const void *key, size_t klen, const void *val, 
     (void)vlen;
     s_id_scan_t *scan = arg;
     char id[MSG_ID_MAX + 1];
-    if (klen < 2 || klen - 1 > MSG_ID_MAX)
+    if (klen < 10 || klen - 9 > MSG_ID_MAX)
         return 0;
-    memcpy(id, (const uint8_t *)key + 1, klen - 1);
-    id[klen - 1] = 0;
+    memcpy(id, (const uint8_t *)key + 9, klen - 9);
+    id[klen - 9] = 0;
     return scan->fn(scan->arg, id);
 }
 
@@ -368,4 +502,358 @@ int orc_store_each_event(jnl_t *jnl, const char *id, orc_store_event_fn *fn, voi
     memcpy(prefix, id, n);
     prefix[n] = 0;
     return jnl_scan(jnl, JNL_HISTORY, prefix, n + 1, s_history_cb, &scan);
+}
+
+/* ---- lifecycle: removal, tombstones, layout upgrade ----------------------- */
+
+int orc_store_remove(jnl_t *jnl, msgpack_sbuffer *buf, const char *id, uint64_t now_ms,
+                     bool tombstone, size_t *records)
+{
+    uint8_t key[MSG_ID_MAX + 9], hash[16];
+    uint8_t state;
+    uint64_t created;
+    size_t idlen = strlen(id), n = 0, m;
+    int rc = orc_store_peek(jnl, id, &state, hash, &created);
+    if (rc)
+        return rc;
+    if (!orc_store_ended(state))
+        return EINVAL; /* running, compensating and parked sagas stay */
+    if ((rc = jnl_del(jnl, JNL_SAGAS, id, idlen)) || (rc = jnl_del(jnl, JNL_DEFS, id, idlen)) ||
+        (rc = jnl_del(jnl, JNL_INDEX, key, s_index_key(key, state, created, id))) ||
+        (rc = jnl_del(jnl, JNL_CREATED, key, s_time_key(key, created, id))))
+        return rc;
+    n += 4;
+    memcpy(key, id, idlen);
+    key[idlen] = 0;
+    if ((rc = jnl_del_prefix(jnl, JNL_STEPS, key, idlen + 1, &m)))
+        return rc;
+    n += m;
+    if ((rc = jnl_del_prefix(jnl, JNL_HISTORY, key, idlen + 1, &m)))
+        return rc;
+    n += m;
+    if (tombstone) {
+        msgpack_packer pk;
+        msgpack_sbuffer_clear(buf);
+        msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
+        msgpack_pack_array(&pk, 5);
+        msgpack_pack_uint8(&pk, REC_VERSION);
+        msgpack_pack_uint64(&pk, now_ms);
+        msgpack_pack_uint8(&pk, state);
+        msgpack_pack_uint64(&pk, created);
+        mp_pack_raw_bin(&pk, hash, 16);
+        if ((rc = jnl_put(jnl, JNL_TOMBS, id, idlen, buf->data, buf->size)) ||
+            (rc = jnl_put(jnl, JNL_TOMBEXP, key, s_time_key(key, now_ms, id), "", 0)))
+            return rc;
+        n += 2;
+    }
+    if (records)
+        *records = n;
+    return 0;
+}
+
+int orc_store_tomb(jnl_t *jnl, const char *id, orc_tomb_t *t)
+{
+    const void *val;
+    size_t len;
+    mp_reader_t r;
+    uint32_t n;
+    uint8_t ver = 0;
+    int rc = jnl_get(jnl, JNL_TOMBS, id, strlen(id), &val, &len);
+    if (rc)
+        return rc;
+    mp_reader_init(&r, val, len);
+    if (mp_read_array(&r, &n) || n != 5 || s_read_u8(&r, &ver) ||
+        mp_read_uint(&r, &t->removed_ms) || s_read_u8(&r, &t->state) ||
+        mp_read_uint(&r, &t->created_ms) || s_read_hash_bin(&r, t->hash))
+        return MDB_CORRUPTED;
+    return 0;
+}
+
+typedef struct {
+    jnl_t *jnl;
+    uint64_t before_ms;
+    size_t max, n;
+    int rc;
+} s_expire_t;
+
+static int s_expire_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void)val;
+    (void)vlen;
+    s_expire_t *x = arg;
+    if (x->n >= x->max || klen <= 8 || s_get_be64(key) >= x->before_ms)
+        return 1;
+    /* Copy the key: the deletes below move the cursor's page. */
+    uint8_t k[MSG_ID_MAX + 9];
+    if (klen > sizeof k)
+        return 1;
+    memcpy(k, key, klen);
+    if ((x->rc = jnl_del(x->jnl, JNL_TOMBS, k + 8, klen - 8)) ||
+        (x->rc = jnl_del(x->jnl, JNL_TOMBEXP, k, klen)))
+        return 1;
+    x->n++;
+    return 0;
+}
+
+int orc_store_expire_tombs(jnl_t *jnl, uint64_t before_ms, size_t max, size_t *n)
+{
+    /* One at a time from the oldest: a delete under a live cursor is not
+       something to lean on, so each round opens a fresh scan. */
+    s_expire_t x = { jnl, before_ms, 1, 0, 0 };
+    *n = 0;
+    while (*n < max) {
+        x.n = 0;
+        int rc = jnl_scan(jnl, JNL_TOMBEXP, NULL, 0, s_expire_cb, &x);
+        if (x.rc)
+            return x.rc;
+        if (rc && rc != 1)
+            return rc;
+        if (!x.n)
+            break;
+        (*n)++;
+    }
+    return 0;
+}
+
+typedef struct {
+    jnl_t *jnl;
+    char (*ids)[MSG_ID_MAX + 1];
+    size_t n, cap;
+} s_ids_t;
+
+static int s_all_ids_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void)val;
+    (void)vlen;
+    s_ids_t *l = arg;
+    if (klen == 0 || klen > MSG_ID_MAX)
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 1024;
+        void *p = realloc(l->ids, cap * sizeof *l->ids);
+        if (!p)
+            return ENOMEM;
+        l->ids = p;
+        l->cap = cap;
+    }
+    memcpy(l->ids[l->n], key, klen);
+    l->ids[l->n++][klen] = 0;
+    return 0;
+}
+
+int orc_store_upgrade(jnl_t *jnl, uint64_t *ended_seq, char *err, size_t errlen)
+{
+    /* Journals written before layout 2 keyed the index by state and id
+       alone and had no created or ended index: rebuild them once, in one
+       transaction (v1 saga records themselves still read as they are). */
+    s_ids_t l = { jnl, NULL, 0, 0 };
+    int rc = jnl_write_begin(jnl);
+    if (!rc && jnl_meta_get(jnl, "layout") >= LAYOUT) {
+        jnl_write_abort(jnl);
+        *ended_seq = jnl_meta_get(jnl, "ended_seq");
+        return 0;
+    }
+    if (!rc)
+        rc = jnl_scan(jnl, JNL_SAGAS, NULL, 0, s_all_ids_cb, &l);
+    for (size_t i = 0; i < l.n && !rc; i++) {
+        s_head_t h;
+        uint8_t key[MSG_ID_MAX + 10];
+        const char *id = l.ids[i];
+        if ((rc = s_read_head(jnl, id, false, &h, err, errlen)))
+            break;
+        free(h.reason);
+        key[0] = h.state;
+        size_t n = strlen(id);
+        memcpy(key + 1, id, n);
+        if ((rc = jnl_del(jnl, JNL_INDEX, key, n + 1)) ||
+            (rc = jnl_put(jnl, JNL_INDEX, key, s_index_key(key, h.state, h.created, id), "", 0)) ||
+            (rc = jnl_put(jnl, JNL_CREATED, key, s_time_key(key, h.created, id), "", 0)))
+            break;
+        if (orc_store_ended(h.state)) {
+            uint8_t ms[8];
+            s_put_be64(ms, h.updated);
+            if ((rc = jnl_put(jnl, JNL_ENDED, key, s_time_key(key, ++*ended_seq, id), ms, 8)))
+                break;
+        }
+    }
+    free(l.ids);
+    if (!rc)
+        rc = jnl_meta_put(jnl, "layout", LAYOUT);
+    if (!rc)
+        rc = jnl_meta_put(jnl, "ended_seq", *ended_seq);
+    if (!rc)
+        rc = jnl_write_commit(jnl);
+    else
+        jnl_write_abort(jnl);
+    if (rc && !err[0])
+        snprintf(err, errlen, "journal layout upgrade: %s%s", jnl_strerror(rc),
+                 rc == MDB_MAP_FULL ? " (raise --map-size once for the upgrade)" : "");
+    return rc;
+}
+
+/* ---- walking by end and by creation ---------------------------------------- */
+
+typedef struct {
+    orc_store_ended_fn *fn;
+    void *arg;
+} s_ended_scan_t;
+
+static int s_ended_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    s_ended_scan_t *x = arg;
+    char id[MSG_ID_MAX + 1];
+    if (klen <= 8 || klen - 8 > MSG_ID_MAX || vlen != 8)
+        return 0;
+    memcpy(id, (const uint8_t *)key + 8, klen - 8);
+    id[klen - 8] = 0;
+    return x->fn(x->arg, s_get_be64(key), id, s_get_be64(val));
+}
+
+int orc_store_each_ended(jnl_t *jnl, uint64_t after_seq, orc_store_ended_fn *fn, void *arg)
+{
+    s_ended_scan_t x = { fn, arg };
+    uint8_t from[8];
+    /* Keys are seq + id, so the bare 8 bytes of after_seq + 1 sort before
+       every key of that seq and after every key of after_seq. */
+    s_put_be64(from, after_seq + 1);
+    return jnl_scan_from(jnl, JNL_ENDED, NULL, 0, after_seq ? from : NULL, 8, false, s_ended_cb,
+                         &x);
+}
+
+int orc_store_unend(jnl_t *jnl, uint64_t seq, const char *id)
+{
+    uint8_t key[MSG_ID_MAX + 9];
+    return jnl_del(jnl, JNL_ENDED, key, s_time_key(key, seq, id));
+}
+
+typedef struct {
+    orc_store_list_fn *fn;
+    void *arg;
+    size_t skip; /* bytes before the created time: 1 under a state */
+    uint64_t since;
+} s_list_scan_t;
+
+static int s_list_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void)val;
+    (void)vlen;
+    s_list_scan_t *x = arg;
+    const uint8_t *k = key;
+    char id[MSG_ID_MAX + 1];
+    if (klen <= x->skip + 8 || klen - x->skip - 8 > MSG_ID_MAX)
+        return 0;
+    uint64_t created = s_get_be64(k + x->skip);
+    if (created < x->since)
+        return 1; /* newest first: everything after is older still */
+    memcpy(id, k + x->skip + 8, klen - x->skip - 8);
+    id[klen - x->skip - 8] = 0;
+    return x->fn(x->arg, created, id);
+}
+
+int orc_store_list(jnl_t *jnl, int state, const orc_store_cursor_t *from, uint64_t since_ms,
+                   uint64_t until_ms, orc_store_list_fn *fn, void *arg)
+{
+    uint8_t key[MSG_ID_MAX + 10], prefix[1] = { (uint8_t)state };
+    size_t skip = state ? 1 : 0, flen = 0;
+    s_list_scan_t x = { fn, arg, skip, since_ms };
+    if (from) {
+        key[0] = (uint8_t)state;
+        flen = skip + s_time_key(key + skip, from->created_ms, from->id);
+    } else if (until_ms && until_ms < UINT64_MAX) {
+        /* Strictly before (until + 1, ""): everything created up to until. */
+        key[0] = (uint8_t)state;
+        s_put_be64(key + skip, until_ms + 1);
+        flen = skip + 8;
+    }
+    int rc = jnl_scan_from(jnl, state ? JNL_INDEX : JNL_CREATED, state ? prefix : NULL, skip,
+                           flen ? key : NULL, flen, true, s_list_cb, &x);
+    return rc == 1 ? 0 : rc;
+}
+
+/* ---- the status view -------------------------------------------------------- */
+
+static void s_pack_opt(msgpack_packer *pk, const char *key, const char *val)
+{
+    mp_pack_cstr(pk, key);
+    if (val && val[0])
+        mp_pack_cstr(pk, val);
+    else
+        msgpack_pack_nil(pk);
+}
+
+typedef struct {
+    msgpack_packer *pk;
+    const orc_saga_t *saga;
+    uint32_t n;
+    bool count_only;
+} s_hist_t;
+
+static int s_hist_cb(void *arg, const orc_event_t *ev)
+{
+    s_hist_t *h = arg;
+    h->n++;
+    if (h->count_only)
+        return 0;
+    msgpack_packer *pk = h->pk;
+    msgpack_pack_map(pk, 6);
+    mp_pack_kv_uint(pk, "seq", ev->seq);
+    mp_pack_kv_uint(pk, "ts_ms", ev->ts_ms);
+    const char *step = ev->step >= 0 && (uint32_t)ev->step < h->saga->def->nsteps
+                           ? h->saga->def->steps[ev->step].id
+                           : NULL;
+    s_pack_opt(pk, "step", step);
+    mp_pack_kv_str(pk, "what", ev->what);
+    mp_pack_kv_uint(pk, "attempt", ev->attempt);
+    s_pack_opt(pk, "reason", ev->reason);
+    return 0;
+}
+
+void orc_store_pack_status(jnl_t *jnl, msgpack_packer *pk, const orc_saga_t *saga)
+{
+    const msg_saga_t *def = saga->def;
+    msgpack_pack_map(pk, 8);
+    mp_pack_kv_str(pk, "id", def->id);
+    mp_pack_kv_str(pk, "name", def->name);
+    mp_pack_kv_str(pk, "state", orc_saga_state_name(saga->state));
+    s_pack_opt(pk, "reason", saga->reason);
+    mp_pack_kv_uint(pk, "created_ms", saga->created_ms);
+    mp_pack_kv_uint(pk, "updated_ms", saga->updated_ms);
+    mp_pack_cstr(pk, "steps");
+    msgpack_pack_array(pk, def->nsteps);
+    for (uint32_t i = 0; i < def->nsteps; i++) {
+        const msg_step_t *d = &def->steps[i];
+        const orc_step_t *st = &saga->steps[i];
+        msgpack_pack_map(pk, 15);
+        mp_pack_kv_str(pk, "id", d->id);
+        mp_pack_kv_str(pk, "system", d->system);
+        mp_pack_kv_str(pk, "action", d->action);
+        s_pack_opt(pk, "compensation", d->compensation);
+        mp_pack_cstr(pk, "deps");
+        msgpack_pack_array(pk, (size_t)__builtin_popcountll(d->deps));
+        for (uint32_t j = 0; j < def->nsteps; j++)
+            if (d->deps & (1ull << j))
+                mp_pack_cstr(pk, def->steps[j].id);
+        mp_pack_kv_str(pk, "state", orc_step_state_name(st->state));
+        mp_pack_kv_uint(pk, "attempts", st->attempts);
+        mp_pack_kv_uint(pk, "compensation_attempts", st->comp_attempts);
+        mp_pack_kv_uint(pk, "started_ms", st->started_ms);
+        mp_pack_kv_uint(pk, "finished_ms", st->finished_ms);
+        mp_pack_kv_uint(pk, "compensation_started_ms", st->comp_started_ms);
+        mp_pack_kv_uint(pk, "compensation_finished_ms", st->comp_finished_ms);
+        s_pack_opt(pk, "code", st->code);
+        s_pack_opt(pk, "error", st->error);
+        mp_pack_cstr(pk, "output");
+        if (st->output_len)
+            mp_pack_raw(pk, st->output, st->output_len);
+        else
+            msgpack_pack_map(pk, 0);
+    }
+    /* Count first: msgpack needs the array length up front. */
+    s_hist_t h = { pk, saga, 0, true };
+    orc_store_each_event(jnl, def->id, s_hist_cb, &h);
+    mp_pack_cstr(pk, "history");
+    msgpack_pack_array(pk, h.n);
+    h.count_only = false;
+    h.n = 0;
+    orc_store_each_event(jnl, def->id, s_hist_cb, &h);
 }

@@ -35,6 +35,16 @@ static void s_usage(FILE *f)
                "  --ipc-mode MODE          mode of ipc socket files (default 0600; 0660 lets the\n"
                "                           group connect)\n"
                "  --max-systems N          systems workers may define (default 64)\n"
+               "  --retain DURATION        keep ended sagas this long, then remove them\n"
+               "                           (default 7d; 0: age alone removes none; units\n"
+               "                           ms, s, m, h, d). Parked sagas are never removed\n"
+               "  --retain-count N         keep at most the N newest ended sagas (default 0:\n"
+               "                           no count limit)\n"
+               "  --tombstones DURATION    a removed saga's id (and definition hash) is still\n"
+               "                           recognised this long: a resubmit is a duplicate\n"
+               "                           (default 30d; 0: none kept)\n"
+               "  --archive DIR            write ended sagas to archive files in DIR before\n"
+               "                           they are removed (read them with `zsaga archive`)\n"
                "  --map-size MIB           journal map size (default 1024)\n"
                "  --sync full|nometa|none  journal durability (default full)\n"
                "  --heartbeat-timeout MS   a silent worker is dead after this (default 3000)\n"
@@ -42,12 +52,16 @@ static void s_usage(FILE *f)
                "  --batch N                messages per group commit at most (default 512)\n"
                "  --log-level LEVEL        error, warn, info or debug (default info)\n"
                "  --crash-in-commit N      failure tests only: SIGKILL itself in the middle\n"
-               "                           of group commit N (records written, not committed)\n");
+               "                           of group commit N (records written, not committed)\n"
+               "  --version                print the version and exit\n"
+               "exit status: 0 after a clean shutdown, 1 if it could not start, 2 for a\n"
+               "usage error\n");
 }
 
 typedef struct {
     orc_server_config_t cfg;
     int level;
+    bool version;
 } s_opts_t;
 
 /* A whole number in [min, max]; anything else is an error that names it. */
@@ -80,7 +94,25 @@ static int s_apply(void *arg, int c, const char *v)
     case 'k': return (cfg->key_file = zcfg_keep(v)) ? 0 : -1;
     case 'a': return (cfg->authorized = zcfg_keep(v)) ? 0 : -1;
     case 'B': return (cfg->backup_dir = zcfg_keep(v)) ? 0 : -1;
+    case 'A': return (cfg->archive_dir = zcfg_keep(v)) ? 0 : -1;
+    case 'R':
+    case 'T': {
+        uint64_t ms;
+        if (zcfg_duration(v, &ms)) {
+            fprintf(stderr, "zsagad: --%s must be a duration such as 90s, 12h or 7d, not '%s'\n",
+                    c == 'R' ? "retain" : "tombstones", v);
+            return -1;
+        }
+        *(c == 'R' ? &cfg->retain_ms : &cfg->tomb_ms) = ms;
+        return 0;
+    }
+    case 'N':
+        if (s_num("retain-count", v, 10, 0, UINT64_MAX, &n))
+            return -1;
+        cfg->retain_count = n;
+        return 0;
     case 'I': cfg->insecure = true; return 0;
+    case 'V': o->version = true; return 0;
     case 'p':
         if (s_num("ipc-mode", v, 8, 0, 0770, &n))
             return -1;
@@ -151,6 +183,8 @@ int main(int argc, char **argv)
                        .reserve_pct = 10,
                        .max_batch = 512,
                        .ipc_mode = 0600,
+                       .retain_ms = 7ull * 86400000,
+                       .tomb_ms = 30ull * 86400000,
                    },
                    .level = ZLOG_INFO };
     static const struct option opts[] = {
@@ -172,6 +206,11 @@ int main(int argc, char **argv)
         { "batch", required_argument, 0, 'b' },
         { "log-level", required_argument, 0, 'l' },
         { "crash-in-commit", required_argument, 0, 'K' },
+        { "retain", required_argument, 0, 'R' },
+        { "retain-count", required_argument, 0, 'N' },
+        { "tombstones", required_argument, 0, 'T' },
+        { "archive", required_argument, 0, 'A' },
+        { "version", no_argument, 0, 'V' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -187,6 +226,10 @@ int main(int argc, char **argv)
         else
             s_usage(stderr);
         return 2;
+    }
+    if (o.version) {
+        printf("zsagad %s\n", ZSAGA_VERSION);
+        return 0;
     }
     if (optind < argc) {
         fprintf(stderr, "zsagad: unexpected argument '%s'\n", argv[optind]);

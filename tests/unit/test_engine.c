@@ -15,7 +15,9 @@
 #include <string.h>
 
 static char s_dir[256];
-static uint64_t s_now = 1000000;
+static uint64_t s_now = 1000000; /* the monotonic clock */
+static int64_t s_wall_shift;     /* the wall clock is s_now + this: tests step it */
+#define S_WALL ((uint64_t)((int64_t)s_now + s_wall_shift))
 
 typedef struct {
     jnl_t *jnl;
@@ -29,7 +31,7 @@ static void s_open(s_env_t *env, size_t map)
     orc_config_t oc = { 3000, 10, 42 };
     env->jnl = jnl_open(s_dir, &jc, err, sizeof err);
     assert_non_null(env->jnl);
-    env->e = orc_engine_new(env->jnl, &oc, s_now, err, sizeof err);
+    env->e = orc_engine_new(env->jnl, &oc, S_WALL, s_now, err, sizeof err);
     if (!env->e)
         fail_msg("engine: %s", err);
 }
@@ -70,6 +72,7 @@ static int s_teardown(void **state)
 {
     (void)state;
     s_nleases = 0;
+    s_wall_shift = 0;
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s/*", s_dir);
     return system(cmd) == 0 ? 0 : -1;
@@ -85,7 +88,7 @@ static void s_ready(s_env_t *env, const char *rid, const char *system, uint32_t 
     m.nops = 2;
     strcpy(m.ops[0], "act");
     strcpy(m.ops[1], "undo");
-    orc_engine_now(env->e, s_now);
+    orc_engine_now(env->e, S_WALL, s_now);
     char err[256];
     /* Each test worker has a key of its own, named like it. */
     assert_null(orc_engine_ready(env->e, rid, rid, rid, &m, err, sizeof err));
@@ -142,7 +145,7 @@ static const char *s_batch(s_env_t *env)
 {
     char err[256];
     size_t n;
-    orc_engine_now(env->e, s_now);
+    orc_engine_now(env->e, S_WALL, s_now);
     orc_engine_tick(env->e);
     orc_engine_pump(env->e);
     assert_int_equal(orc_engine_commit(env->e, err, sizeof err), 0);
