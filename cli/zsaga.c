@@ -3,15 +3,19 @@
     Converts between JSON (what people and scripts write and read) and the
     msgpack protocol (docs/protocol.md). Output is for people by default,
     JSON with --json. Every failure prints a reason on stderr and exits
-    non-zero: 1 for a refusal or error from zsagad, 2 for bad usage or input,
-    3 when zsagad does not answer in time.
+    non-zero (the table is in s_usage and the README): 1 for a refusal or
+    error from zsagad, 2 for bad usage or input, 3 when zsagad does not
+    answer; run and wait add 4 (gave up waiting), 5 (compensated), 6
+    (parked) and 7 (resolved by hand).
 */
 #include "common/zcfg.h"
 #include "common/zkeys.h"
 #include "journal/jnl.h"
+#include "journal/jnl_archive.h"
 #include "messages/msg.h"
 
 #include <czmq.h>
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -29,7 +33,22 @@ typedef struct {
     const char *state, *reason, *saga;
     uint32_t limit;
     bool wait;
+    const char *cursor;
+    uint64_t since_ms, until_ms;
+    bool all, version;
 } s_opts_t;
+
+/* Exit codes (also in --help and the README). */
+enum {
+    EXIT_OK = 0,
+    EXIT_REFUSED = 1,
+    EXIT_USAGE = 2,
+    EXIT_NO_ANSWER = 3,
+    EXIT_GAVE_UP = 4,
+    EXIT_COMPENSATED = 5,
+    EXIT_PARKED = 6,
+    EXIT_RESOLVED = 7
+};
 
 static int s_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int s_die(int code, const char *fmt, ...)
@@ -167,10 +186,13 @@ static json_t *s_request(const s_opts_t *o, msgpack_sbuffer *req)
             zframe_destroy(&body);
         }
     } else
-        s_die(3, "no answer from zsagad at %s within %d ms%s", o->endpoint, o->timeout_ms,
+        s_die(EXIT_NO_ANSWER,
+              "no answer from zsagad at %s within %d ms: is zsagad running there (its "
+              "--clients endpoint)?%s",
+              o->endpoint, o->timeout_ms,
               o->insecure ? ""
-                          : " (zsagad refuses a key it does not know, or the wrong "
-                            "--server-key, at the handshake, without a word)");
+                          : " A key zsagad does not know, or the wrong --server-key, is also "
+                            "refused at the handshake without a word");
     zpoller_destroy(&p);
     zsock_destroy(&sock);
     return reply;
@@ -312,7 +334,17 @@ static bool s_terminal(const char *state)
            strcmp(state, "parked") == 0 || strcmp(state, "resolved") == 0;
 }
 
-/* Poll until the saga ends; returns 0 when it did, 3 on timeout. */
+/* The exit code of an ended saga: completed 0, else what became of it. */
+static int s_end_code(const char *state)
+{
+    return strcmp(state, "completed") == 0     ? EXIT_OK
+           : strcmp(state, "compensated") == 0 ? EXIT_COMPENSATED
+           : strcmp(state, "parked") == 0      ? EXIT_PARKED
+                                               : EXIT_RESOLVED;
+}
+
+/* Poll until the saga ends; its end code, 1 at once for an unknown id,
+   4 when wait_s runs out. */
 static int s_wait(const s_opts_t *o, const char *id, int wait_s)
 {
     int64_t deadline = zclock_mono() + (int64_t)wait_s * 1000;
@@ -321,15 +353,19 @@ static int s_wait(const s_opts_t *o, const char *id, int wait_s)
         msg_init(&m, MSG_STATUS);
         snprintf(m.id, sizeof m.id, "%s", id);
         json_t *r = s_simple(o, &m);
-        if (!r)
-            return 3;
-        bool done = s_terminal(s_jstr(json_object_get(r, "saga"), "state"));
+        int rc = s_check(r, o); /* not_found (or removed) ends the wait now */
+        if (rc) {
+            json_decref(r);
+            return rc;
+        }
+        const char *state = s_jstr(json_object_get(r, "saga"), "state");
+        int code = s_terminal(state) ? s_end_code(state) : -1;
         json_decref(r);
-        if (done)
-            return 0;
+        if (code >= 0)
+            return code;
         zclock_sleep(50);
     }
-    return s_die(3, "saga %s did not end within %d s", id, wait_s);
+    return s_die(EXIT_GAVE_UP, "saga %s did not end within %d s", id, wait_s);
 }
 
 /* ---- commands --------------------------------------------------------- */
@@ -381,34 +417,171 @@ static int s_submit(const s_opts_t *o, const char *path, int wait_s)
         return 0;
     }
     json_decref(r);
-    if ((rc = s_wait(o, id, wait_s)))
-        return rc;
-    return s_status(o, id, true);
+    int end = s_wait(o, id, wait_s);
+    if (end != EXIT_OK && end != EXIT_COMPENSATED && end != EXIT_PARKED && end != EXIT_RESOLVED)
+        return end;
+    rc = s_status(o, id, true);
+    return rc ? rc : end;
 }
 
 static int s_list(const s_opts_t *o)
 {
-    msg_t m;
-    msg_init(&m, MSG_LIST);
-    if (o->state)
-        snprintf(m.state, sizeof m.state, "%s", o->state);
-    m.limit = o->limit;
-    json_t *r = s_simple(o, &m);
-    int rc = s_check(r, o);
-    if (!rc) {
+    char cursor[MSG_ID_MAX + 24] = "";
+    int rc = 0;
+    if (o->cursor)
+        snprintf(cursor, sizeof cursor, "%s", o->cursor);
+    if (o->json && o->all)
+        printf("[");
+    bool first = true;
+    do {
+        msg_t m;
+        msg_init(&m, MSG_LIST);
+        if (o->state)
+            snprintf(m.state, sizeof m.state, "%s", o->state);
+        m.limit = o->limit;
+        m.since_ms = o->since_ms;
+        m.until_ms = o->until_ms;
+        snprintf(m.cursor, sizeof m.cursor, "%s", cursor);
+        json_t *r = s_simple(o, &m);
+        if ((rc = s_check(r, o))) {
+            json_decref(r);
+            break;
+        }
         json_t *sagas = json_object_get(r, "sagas"), *s;
         size_t i;
-        if (o->json)
+        const char *next = s_jstr(r, "next");
+        if (o->json && !o->all)
             s_print_json(sagas);
         else
             json_array_foreach(sagas, i, s)
             {
-                printf("%-36s %-13s %-24s %s\n", s_jstr(s, "id"), s_jstr(s, "state"),
+                if (o->json) {
+                    char *j = json_dumps(s, JSON_COMPACT);
+                    printf("%s%s", first ? "\n" : ",\n", j ? j : "null");
+                    free(j);
+                    first = false;
+                    continue;
+                }
+                time_t t = (time_t)(s_jint(s, "created_ms") / 1000);
+                struct tm tm;
+                char at[32];
+                gmtime_r(&t, &tm);
+                strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+                printf("%-36s %-13s %-20s %-24s %s\n", s_jstr(s, "id"), s_jstr(s, "state"), at,
                        s_jstr(s, "name"), s_jstr(s, "reason"));
+            }
+        snprintf(cursor, sizeof cursor, "%s", next);
+        if (!o->all && *next)
+            fprintf(stderr, "more: zsaga list --cursor '%s' (or --all)\n", next);
+        json_decref(r);
+    } while (o->all && cursor[0]);
+    if (o->json && o->all)
+        printf("\n]\n");
+    return rc;
+}
+
+static int s_systems(const s_opts_t *o)
+{
+    msg_t m;
+    msg_init(&m, MSG_SYSTEMS);
+    json_t *r = s_simple(o, &m);
+    int rc = s_check(r, o);
+    if (!rc) {
+        json_t *systems = json_object_get(r, "systems"), *sys, *x;
+        size_t i, j;
+        if (o->json)
+            s_print_json(systems);
+        else
+            json_array_foreach(systems, i, sys)
+            {
+                json_t *workers = json_object_get(sys, "workers");
+                printf("%s: %zu live worker%s\n", s_jstr(sys, "name"), json_array_size(workers),
+                       json_array_size(workers) == 1 ? "" : "s");
+                json_array_foreach(workers, j, x)
+                    printf("  worker %s (key %s) %lld/%lld steps\n", s_jstr(x, "instance"),
+                           s_jstr(x, "key"), s_jint(x, "inflight"), s_jint(x, "capacity"));
+                json_array_foreach(json_object_get(sys, "operations"), j, x)
+                {
+                    const char *pa = s_jstr(x, "params"), *ou = s_jstr(x, "outputs");
+                    printf("  %-28s params: %s\n  %-28s outputs: %s\n", s_jstr(x, "name"),
+                           json_is_string(json_object_get(x, "params")) ? (*pa ? pa : "none")
+                                                                        : "(not declared)",
+                           "", *ou ? ou : "none");
+                }
             }
     }
     json_decref(r);
     return rc;
+}
+
+/* ---- archive files ------------------------------------------------------ */
+
+typedef struct {
+    const char *id; /* show: the saga wanted; NULL: list every record */
+    json_t *found;  /* show: its last record */
+    bool json;
+    uint32_t n;
+} s_arch_t;
+
+static int s_arch_cb(void *arg, const uint8_t *rec, size_t len)
+{
+    s_arch_t *a = arg;
+    mp_reader_t r;
+    mp_reader_init(&r, rec, len);
+    json_t *j = s_mp_to_json(&r, 0);
+    json_t *saga = json_object_get(j, "saga");
+    const char *id = saga ? s_jstr(saga, "id") : s_jstr(j, "id");
+    a->n++;
+    if (a->id) {
+        if (strcmp(id, a->id) == 0) {
+            json_decref(a->found);
+            a->found = j; /* the last record of an id wins */
+            return 0;
+        }
+    } else if (a->json) {
+        char *s = json_dumps(j, JSON_COMPACT);
+        puts(s ? s : "{}");
+        free(s);
+    } else
+        printf("%-36s %-13s %-24s seq %lld\n", id, saga ? s_jstr(saga, "state") : "unreadable",
+               saga ? s_jstr(saga, "name") : s_jstr(j, "error"), s_jint(j, "seq"));
+    json_decref(j);
+    return 0;
+}
+
+/* zsaga archive list|show|verify FILE... [--saga ID] */
+static int s_archive(const s_opts_t *o, int argc, char **argv)
+{
+    if (argc < 2)
+        return s_die(EXIT_USAGE, "archive list|show|verify FILE... (show needs --saga ID)");
+    const char *sub = argv[0];
+    bool show = strcmp(sub, "show") == 0, verify = strcmp(sub, "verify") == 0;
+    if (!show && !verify && strcmp(sub, "list") != 0)
+        return s_die(EXIT_USAGE, "archive: unknown subcommand '%s' (list, show or verify)", sub);
+    if (show && !o->saga)
+        return s_die(EXIT_USAGE, "archive show needs --saga ID");
+    s_arch_t a = { show ? o->saga : NULL, NULL, o->json, 0 };
+    int bad = 0;
+    for (int i = 1; i < argc; i++) {
+        char err[512];
+        uint32_t count;
+        if (jnl_archive_read(argv[i], verify ? NULL : s_arch_cb, &a, &count, err, sizeof err)) {
+            fprintf(stderr, "zsaga: %s\n", err);
+            bad++;
+        } else if (verify)
+            printf("%s: %u sagas, checksum good\n", argv[i], count);
+    }
+    if (show) {
+        if (!a.found)
+            return s_die(EXIT_REFUSED, "no saga '%s' in %d file%s", o->saga, argc - 1,
+                         argc == 2 ? "" : "s");
+        if (o->json)
+            s_print_json(a.found);
+        else
+            s_print_status(json_object_get(a.found, "saga"));
+        json_decref(a.found);
+    }
+    return bad ? EXIT_REFUSED : EXIT_OK;
 }
 
 static int s_op(const s_opts_t *o, msg_type_t type, const char *arg)
@@ -558,37 +731,50 @@ static int s_keygen(const s_opts_t *o, const char *name)
 
 static void s_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: zsaga [options] COMMAND [ARGS]\n"
-            "commands:\n"
-            "  submit FILE|-              submit a saga written in JSON (docs/protocol.md)\n"
-            "  run FILE|-                 submit, wait for the end, print the status\n"
-            "  status ID                  one saga: steps, tries, timings, timeline\n"
-            "  wait ID                    wait until the saga ends\n"
-            "  list [--state S]           sagas, by state (running, compensating, completed,\n"
-            "                             compensated, parked, resolved)\n"
-            "  watch [--saga ID]          follow the event stream\n"
-            "  cancel ID [--reason TEXT]  stop a running saga and undo what it did\n"
-            "  retry ID                   give a parked saga's compensations new tries\n"
-            "  resolve ID --note TEXT     close a parked saga by hand (the note is required)\n"
-            "  backup NAME                hot backup of the running journal into NAME under\n"
-            "                             zsagad's backup directory (admin key)\n"
-            "  restore BACKUP DATA        put a backup in place (zsagad stopped)\n"
-            "  stats                      orchestrator counters\n"
-            "  keygen NAME --role ROLE [--systems LIST] [--operations LIST] [--dir DIR]\n"
-            "                             write NAME.key and NAME.key_secret; ROLE is worker,\n"
-            "                             submit, operator, admin, or server (zsagad's own)\n"
-            "options:\n"
-            "  --config FILE   read options from FILE first (INI, [client]); also $ZSAGA_CONFIG\n"
-            "  --endpoint EP   zsagad client socket (default tcp://127.0.0.1:5570)\n"
-            "  --events EP     event stream (default tcp://127.0.0.1:5572)\n"
-            "  --key FILE      your key pair (NAME.key_secret); also $ZSAGA_KEY\n"
-            "  --server-key F  zsagad's public key (zsagad.key); also $ZSAGA_SERVER_KEY\n"
-            "  --insecure      plaintext, no keys: only against a zsagad run --insecure\n"
-            "  --timeout MS    wait this long for an answer (default 5000)\n"
-            "  --wait-s S      run/wait: give up after S seconds (default 60)\n"
-            "  --limit N       list: at most N sagas (default 100)\n"
-            "  --json          JSON output for scripts\n");
+    fprintf(
+        f, "usage: zsaga [options] COMMAND [ARGS]\n"
+           "commands:\n"
+           "  submit FILE|-              submit a saga written in JSON (docs/protocol.md)\n"
+           "  run FILE|-                 submit, wait for the end, print the status\n"
+           "  status ID                  one saga: steps, tries, timings, timeline\n"
+           "  wait ID                    wait until the saga ends\n"
+           "  list [--state S]           sagas, newest first: by state (running, compensating,\n"
+           "                             completed, compensated, parked, resolved), created\n"
+           "                             --since/--until (ms since the epoch, or an age like\n"
+           "                             90m or 7d), a page of --limit at a time (--cursor\n"
+           "                             from the last page, or --all for every page)\n"
+           "  systems                    systems, their live workers, each operation's params\n"
+           "                             and outputs\n"
+           "  archive list|verify FILE...    sagas in archive files, or check their checksums\n"
+           "  archive show FILE... --saga ID one archived saga, as status shows it\n"
+           "  watch [--saga ID]          follow the event stream\n"
+           "  cancel ID [--reason TEXT]  stop a running saga and undo what it did\n"
+           "  retry ID                   give a parked saga's compensations new tries\n"
+           "  resolve ID --note TEXT     close a parked saga by hand (the note is required)\n"
+           "  backup NAME                hot backup of the running journal into NAME under\n"
+           "                             zsagad's backup directory (admin key)\n"
+           "  restore BACKUP DATA        put a backup in place (zsagad stopped)\n"
+           "  stats                      orchestrator counters\n"
+           "  keygen NAME --role ROLE [--systems LIST] [--operations LIST] [--dir DIR]\n"
+           "                             write NAME.key and NAME.key_secret; ROLE is worker,\n"
+           "                             submit, operator, admin, or server (zsagad's own)\n"
+           "options:\n"
+           "  --config FILE   read options from FILE first (INI, [client]); also $ZSAGA_CONFIG\n"
+           "  --endpoint EP   zsagad client socket (default tcp://127.0.0.1:5570)\n"
+           "  --events EP     event stream (default tcp://127.0.0.1:5572)\n"
+           "  --key FILE      your key pair (NAME.key_secret); also $ZSAGA_KEY\n"
+           "  --server-key F  zsagad's public key (zsagad.key); also $ZSAGA_SERVER_KEY\n"
+           "  --insecure      plaintext, no keys: only against a zsagad run --insecure\n"
+           "  --timeout MS    wait this long for an answer (default 5000)\n"
+           "  --wait-s S      run/wait: give up after S seconds (default 60)\n"
+           "  --limit N       list: at most N sagas a page (default 100, at most 10000)\n"
+           "  --json          JSON output for scripts\n"
+           "  --version       print the version\n"
+           "exit status:\n"
+           "  0 done (run/wait: the saga completed)   4 run/wait: gave up waiting (--wait-s)\n"
+           "  1 zsagad refused or failed the request  5 run/wait: the saga compensated\n"
+           "  2 bad usage or input                    6 run/wait: the saga parked\n"
+           "  3 zsagad did not answer                 7 run/wait: the saga was resolved by hand\n");
 }
 
 typedef struct {
@@ -619,13 +805,14 @@ static int s_apply(void *arg, int c, const char *v)
     case 't':
     case 'w':
     case 'l':
+        errno = 0;
         n = strtol(v, &end, 10);
-        if (end == v || *end || n < 1 || n > 100000000) {
-            fprintf(stderr, "zsaga: --%s takes a whole number from 1, not '%s'\n",
+        if (errno || end == v || *end || n < 1 || n > (c == 'l' ? 10000 : 100000000)) {
+            fprintf(stderr, "zsaga: --%s takes a whole number from 1 to %d, not '%s'\n",
                     c == 't'   ? "timeout"
                     : c == 'w' ? "wait-s"
                                : "limit",
-                    v);
+                    c == 'l' ? 10000 : 100000000, v);
             return -1;
         }
         if (c == 't')
@@ -636,6 +823,29 @@ static int s_apply(void *arg, int c, const char *v)
             o->limit = (uint32_t)n;
         return 0;
     case 'j': o->json = true; return 0;
+    case 'A': o->all = true; return 0;
+    case 'c': o->cursor = keep; return 0;
+    case 'V': o->version = true; return 0;
+    case 'F':
+    case 'U': {
+        /* ms since the epoch, or an age: now minus a duration. */
+        uint64_t v64;
+        char *e;
+        errno = 0;
+        unsigned long long abs_ms = strtoull(v, &e, 10);
+        if (!errno && e != v && !*e && v[0] != '-')
+            v64 = abs_ms;
+        else if (zcfg_duration(v, &v64) == 0) {
+            uint64_t now = (uint64_t)zclock_time();
+            v64 = v64 < now ? now - v64 : 0;
+        } else {
+            fprintf(stderr, "zsaga: --%s takes ms since the epoch or an age like 90m, not '%s'\n",
+                    c == 'F' ? "since" : "until", v);
+            return -1;
+        }
+        *(c == 'F' ? &o->since_ms : &o->until_ms) = v64;
+        return 0;
+    }
     case 's': o->state = keep; return 0;
     case 'r': o->reason = keep; return 0;
     case 'S': o->saga = keep; return 0;
@@ -672,6 +882,11 @@ int main(int argc, char **argv)
         { "systems", required_argument, 0, 'Y' },
         { "operations", required_argument, 0, 'O' },
         { "dir", required_argument, 0, 'D' },
+        { "cursor", required_argument, 0, 'c' },
+        { "since", required_argument, 0, 'F' },
+        { "until", required_argument, 0, 'U' },
+        { "all", no_argument, 0, 'A' },
+        { "version", no_argument, 0, 'V' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -688,6 +903,10 @@ int main(int argc, char **argv)
         s_usage(stderr);
         return 2;
     }
+    if (o.version) {
+        printf("zsaga %s (protocol %d)\n", ZSAGA_VERSION, MSG_VERSION);
+        return 0;
+    }
     if (optind >= argc) {
         s_usage(stderr);
         return 2;
@@ -695,7 +914,19 @@ int main(int argc, char **argv)
     zsys_set_logstream(NULL);
     const char *cmd = argv[optind], *a1 = optind + 1 < argc ? argv[optind + 1] : NULL,
                *a2 = optind + 2 < argc ? argv[optind + 2] : NULL;
-    bool need1 = strcmp(cmd, "list") && strcmp(cmd, "watch") && strcmp(cmd, "stats");
+    static const char *known[] = { "submit", "run",    "status",  "wait",    "list",
+                                   "watch",  "cancel", "retry",   "resolve", "keygen",
+                                   "backup", "stats",  "restore", "systems", "archive" };
+    bool is_known = false;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        is_known |= strcmp(cmd, known[i]) == 0;
+    if (!is_known)
+        return s_die(2, "unknown command '%s' (see zsaga --help)", cmd);
+    for (const char *ep = o.endpoint; ep; ep = ep == o.endpoint ? o.events : NULL)
+        if (!strstr(ep, "://"))
+            return s_die(2, "endpoint '%s' needs a transport: tcp://HOST:PORT or ipc://PATH", ep);
+    bool need1 = strcmp(cmd, "list") && strcmp(cmd, "watch") && strcmp(cmd, "stats") &&
+                 strcmp(cmd, "systems");
     if (need1 && !a1)
         return s_die(2, "%s needs an argument (see zsaga --help)", cmd);
     int rc;
@@ -725,6 +956,10 @@ int main(int argc, char **argv)
         rc = s_op(&o, MSG_BACKUP, a1);
     else if (strcmp(cmd, "stats") == 0)
         rc = s_stats(&o);
+    else if (strcmp(cmd, "systems") == 0)
+        rc = s_systems(&o);
+    else if (strcmp(cmd, "archive") == 0)
+        rc = s_archive(&o, argc - optind - 1, argv + optind + 1);
     else if (strcmp(cmd, "restore") == 0) {
         char err[1024];
         if (!a2)
@@ -734,7 +969,7 @@ int main(int argc, char **argv)
         printf("restored %s into %s\n", a1, a2);
         rc = 0;
     } else
-        return s_die(2, "unknown command '%s' (see zsaga --help)", cmd);
+        rc = 2; /* not reached: checked above */
     zsys_shutdown();
     return rc;
 }

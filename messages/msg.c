@@ -42,6 +42,7 @@ enum {
     F_SINCE,
     F_UNTIL,
     F_SCHEMAS,
+    F_SYSTEMS,
     F_COUNT
 };
 
@@ -92,6 +93,7 @@ static const s_field_t s_fields[F_COUNT] = {
     [F_SINCE] = { "since_ms", K_UINT },
     [F_UNTIL] = { "until_ms", K_UINT },
     [F_SCHEMAS] = { "schemas", K_RAW },
+    [F_SYSTEMS] = { "systems", K_RAW },
 };
 
 typedef struct {
@@ -110,6 +112,7 @@ static const s_type_t s_types[MSG_NTYPES] = {
     [MSG_RESOLVE] = { "resolve", HDR | B(F_REQ) | B(F_ID), B(F_REASON) },
     [MSG_BACKUP] = { "backup", HDR | B(F_REQ) | B(F_PATH), 0 },
     [MSG_STATS] = { "stats", HDR | B(F_REQ), 0 },
+    [MSG_SYSTEMS] = { "systems", HDR | B(F_REQ), 0 },
     [MSG_ACCEPTED] = { "accepted", HDR | B(F_REQ) | B(F_ID) | B(F_STATE) | B(F_DUPLICATE), 0 },
     [MSG_REJECTED] = { "rejected", HDR | B(F_REQ) | B(F_CODE) | B(F_REASON), B(F_ID) },
     [MSG_OK] = { "ok", HDR | B(F_REQ), B(F_ID) | B(F_STATE) | B(F_PATH) },
@@ -117,6 +120,7 @@ static const s_type_t s_types[MSG_NTYPES] = {
     [MSG_SAGA] = { "saga", HDR | B(F_REQ) | B(F_SAGA), 0 },
     [MSG_SAGAS] = { "sagas", HDR | B(F_REQ) | B(F_SAGAS), 0 },
     [MSG_STATS_REPLY] = { "stats_reply", HDR | B(F_REQ) | B(F_STATS), 0 },
+    [MSG_SYSTEMS_REPLY] = { "systems_reply", HDR | B(F_REQ) | B(F_SYSTEMS), 0 },
     [MSG_READY] = { "ready", HDR | B(F_SYSTEM) | B(F_INSTANCE) | B(F_CAPACITY) | B(F_OPERATIONS),
                     B(F_VERSION) | B(F_SCHEMAS) },
     [MSG_HEARTBEAT] = { "heartbeat", HDR, B(F_INFLIGHT) | B(F_BOOT) | B(F_METRICS) },

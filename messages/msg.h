@@ -29,14 +29,16 @@ typedef enum {
     MSG_RESOLVE,
     MSG_BACKUP,
     MSG_STATS,
+    MSG_SYSTEMS,
     /* orchestrator -> client */
     MSG_ACCEPTED,
     MSG_REJECTED,
     MSG_OK,
     MSG_ERROR,
-    MSG_SAGA,        /* status reply: "saga" holds the saga's state */
-    MSG_SAGAS,       /* list reply: "sagas" holds an array of summaries */
-    MSG_STATS_REPLY, /* stats reply: "stats" holds a map of counters */
+    MSG_SAGA,          /* status reply: "saga" holds the saga's state */
+    MSG_SAGAS,         /* list reply: "sagas" holds an array of summaries */
+    MSG_STATS_REPLY,   /* stats reply: "stats" holds a map of counters */
+    MSG_SYSTEMS_REPLY, /* systems reply: "systems" holds the catalogue */
     /* worker <-> orchestrator */
     MSG_READY,
     MSG_HEARTBEAT,

@@ -2,6 +2,7 @@
 #include "msg_params.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 bool msg_name_valid(const char *s, size_t len, size_t max)
@@ -193,6 +194,26 @@ static void s_pack_kv(msgpack_packer *pk, const msg_kv_t *kv)
     case MP_STR: mp_pack_strn(pk, kv->s, kv->slen); break;
     default: msgpack_pack_nil(pk); break;
     }
+}
+
+static int s_kv_cmp(const void *a, const void *b)
+{
+    return strcmp(((const msg_kv_t *)a)->key, ((const msg_kv_t *)b)->key);
+}
+
+int msg_params_canon(const uint8_t *buf, size_t len, msgpack_packer *pk, char *err, size_t errlen)
+{
+    msg_kv_t kv[MSG_MAX_PARAMS];
+    int n = msg_params_parse(buf, len, kv, err, errlen);
+    if (n < 0)
+        return -1;
+    qsort(kv, (size_t)n, sizeof kv[0], s_kv_cmp);
+    msgpack_pack_map(pk, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        mp_pack_cstr(pk, kv[i].key);
+        s_pack_kv(pk, &kv[i]);
+    }
+    return 0;
 }
 
 int msg_params_resolve(const uint8_t *buf, size_t len, msg_output_fn *lookup, void *arg,

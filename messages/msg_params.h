@@ -45,6 +45,12 @@ const msg_kv_t *msg_kv_find(const msg_kv_t *kv, int n, const char *key);
 bool msg_ref_parse(const char *s, uint32_t len, char step[MSG_ID_MAX + 1],
                    char key[MSG_NAME_MAX + 1]);
 
+/* Write a validated map in its one canonical form: keys sorted (bytewise),
+   every integer in its shortest encoding. Two encodings of the same map,
+   in any key order, give the same bytes: the definition hash that decides
+   "duplicate or conflict" depends on nothing else. 0 or -1 (err set). */
+int msg_params_canon(const uint8_t *buf, size_t len, msgpack_packer *pk, char *err, size_t errlen);
+
 /* Lookup callback for resolution: give the output map bytes of `step`, or
    return -1 if that step has no output. */
 typedef int(msg_output_fn)(void *arg, const char *step, const uint8_t **out, size_t *out_len);

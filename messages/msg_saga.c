@@ -319,21 +319,28 @@ msg_saga_t *msg_saga_read(mp_reader_t *r, char *err, size_t errlen)
         snprintf(err, errlen, "saga steps are required");
         goto fail;
     }
-    /* Copy the params maps out of the message: the saga outlives it. */
-    size_t total = 0;
-    for (uint32_t s = 0; s < saga->nsteps; s++)
-        total += plen[s];
-    saga->params = malloc(total ? total : 1);
-    if (!saga->params) {
+    /* Copy the params maps out of the message (the saga outlives it), in
+       canonical form: key order and integer encodings never make the same
+       saga look like another. */
+    msgpack_sbuffer canon;
+    msgpack_packer cpk;
+    msgpack_sbuffer_init(&canon);
+    msgpack_packer_init(&cpk, &canon, msgpack_sbuffer_write);
+    for (uint32_t s = 0; s < saga->nsteps; s++) {
+        size_t before = canon.size;
+        saga->steps[s].params_off = (uint32_t)before;
+        if (plen[s] && msg_params_canon(pstart[s], plen[s], &cpk, err, errlen)) {
+            msgpack_sbuffer_destroy(&canon);
+            goto fail;
+        }
+        saga->steps[s].params_len = (uint32_t)(canon.size - before);
+    }
+    saga->params_len = canon.size;
+    saga->params = (uint8_t *)msgpack_sbuffer_release(&canon);
+    msgpack_sbuffer_destroy(&canon);
+    if (!saga->params && !(saga->params = malloc(1))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
-    }
-    for (uint32_t s = 0; s < saga->nsteps; s++) {
-        saga->steps[s].params_off = (uint32_t)saga->params_len;
-        saga->steps[s].params_len = (uint32_t)plen[s];
-        if (plen[s])
-            memcpy(saga->params + saga->params_len, pstart[s], plen[s]);
-        saga->params_len += plen[s];
     }
     if (s_check_graph(r, saga, deps, err, errlen) || s_check_refs(r, saga, err, errlen))
         goto fail;

@@ -267,7 +267,8 @@ orc_role_t orc_auth_needed(msg_type_t type)
     case MSG_SUBMIT:
     case MSG_STATUS:
     case MSG_LIST:
-    case MSG_STATS: return ORC_ROLE_SUBMIT;
+    case MSG_STATS:
+    case MSG_SYSTEMS: return ORC_ROLE_SUBMIT;
     case MSG_CANCEL:
     case MSG_RETRY:
     case MSG_RESOLVE: return ORC_ROLE_OPERATOR;

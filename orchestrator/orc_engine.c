@@ -817,6 +817,51 @@ static int s_peek(orc_engine_t *e, const char *id, uint8_t *state, uint8_t hash[
     return rc;
 }
 
+/* Params against the schemas the workers declared: a misspelled, missing
+   or mistyped key is refused now, with the step and key named, not at run
+   time after earlier steps have moved money. */
+static int s_check_params(orc_engine_t *e, const msg_saga_t *def, char *err, size_t errlen)
+{
+    char why[MSG_TEXT_MAX];
+    for (uint32_t i = 0; i < def->nsteps; i++) {
+        const msg_step_t *st = &def->steps[i];
+        orc_system_t *sys = orc_registry_system(e->reg, st->system);
+        const orc_opschema_t *a = orc_system_schema(sys, st->action);
+        const orc_opschema_t *c =
+            st->compensation[0] ? orc_system_schema(sys, st->compensation) : NULL;
+        size_t len;
+        const uint8_t *p = msg_saga_step_params(def, i, &len);
+        if (a && msg_schema_check(&a->params, st->action, c ? &c->params : NULL, st->compensation,
+                                  p, len, why, sizeof why)) {
+            snprintf(err, errlen, "step '%s': %s", st->id, why);
+            return -1;
+        }
+        /* A reference must name an output its step's action declares. */
+        msg_kv_t kv[MSG_MAX_PARAMS];
+        int n = msg_params_parse(p, len, kv, why, sizeof why);
+        for (int k = 0; k < n; k++) {
+            char rs[MSG_ID_MAX + 1], rk[MSG_NAME_MAX + 1];
+            if (kv[k].type != MP_STR || !msg_ref_parse(kv[k].s, kv[k].slen, rs, rk))
+                continue;
+            int j = msg_saga_find(def, rs);
+            const msg_step_t *ref = j >= 0 ? &def->steps[j] : NULL;
+            const orc_opschema_t *ra =
+                ref ? orc_system_schema(orc_registry_system(e->reg, ref->system), ref->action)
+                    : NULL;
+            if (ra && !msg_schema_find(&ra->outputs, rk)) {
+                snprintf(err, errlen,
+                         "step '%s': params.%s refers to output '%s' of step '%s', but %s gives "
+                         "%s%s",
+                         st->id, kv[k].key, rk, rs, ref->action,
+                         ra->outputs_text[0] ? "only: " : "no outputs",
+                         ra->outputs_text[0] ? ra->outputs_text : "");
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 const char *orc_engine_submit(orc_engine_t *self, msg_saga_t **def_p, uint8_t *state,
                               bool *duplicate, char *err, size_t errlen)
 {
@@ -842,6 +887,8 @@ const char *orc_engine_submit(orc_engine_t *self, msg_saga_t **def_p, uint8_t *s
             return "unknown_operation";
         }
     }
+    if (s_check_params(self, def, err, errlen))
+        return "invalid_params";
     msgpack_sbuffer_clear(&self->buf);
     msgpack_packer_init(&pk, &self->buf, msgpack_sbuffer_write);
     msg_saga_pack(def, &pk);
@@ -1001,6 +1048,54 @@ const char *orc_engine_resolve(orc_engine_t *self, const char *id, const char *w
 const char *orc_engine_ready(orc_engine_t *self, const char *rid, const char *key,
                              const char *key_name, const msg_t *m, char *err, size_t errlen)
 {
+    /* The operations' schemas, checked whole before anything changes. */
+    static struct {
+        char op[MSG_NAME_MAX + 1];
+        char params[MSG_SCHEMA_TEXT_MAX + 1], outputs[MSG_SCHEMA_TEXT_MAX + 1];
+    } schemas[MSG_MAX_OPS];
+    uint32_t nschemas = 0;
+    if (m->raw_len) {
+        mp_reader_t r;
+        uint32_t n;
+        msg_schema_t check;
+        mp_reader_init(&r, m->raw, m->raw_len);
+        if (mp_read_map(&r, &n) || n > MSG_MAX_OPS) {
+            snprintf(err, errlen, "schemas: a map of operation to {params, outputs}");
+            return "invalid_schema";
+        }
+        for (uint32_t k = 0; k < n; k++) {
+            uint32_t f;
+            char field[16];
+            if (mp_read_cstr(&r, schemas[k].op, sizeof schemas[k].op) || mp_read_map(&r, &f)) {
+                snprintf(err, errlen, "schemas: a map of operation to {params, outputs}");
+                return "invalid_schema";
+            }
+            schemas[k].params[0] = schemas[k].outputs[0] = 0;
+            for (uint32_t g = 0; g < f; g++) {
+                char *dst = NULL;
+                if (!mp_read_cstr(&r, field, sizeof field))
+                    dst = !strcmp(field, "params")    ? schemas[k].params
+                          : !strcmp(field, "outputs") ? schemas[k].outputs
+                                                      : NULL;
+                if (!dst || mp_read_cstr(&r, dst, MSG_SCHEMA_TEXT_MAX + 1)) {
+                    snprintf(err, errlen, "schemas.%s: want params and outputs, as text",
+                             schemas[k].op);
+                    return "invalid_schema";
+                }
+            }
+            bool listed = false;
+            for (uint32_t o = 0; o < m->nops; o++)
+                listed |= strcmp(m->ops[o], schemas[k].op) == 0;
+            char why[256];
+            if (!listed || msg_schema_parse(schemas[k].params, &check, why, sizeof why) ||
+                msg_schema_parse(schemas[k].outputs, &check, why, sizeof why)) {
+                snprintf(err, errlen, "schemas.%s: %s", schemas[k].op,
+                         listed ? why : "not one of the operations it registers");
+                return "invalid_schema";
+            }
+            nschemas++;
+        }
+    }
     orc_registry_t *reg = self->reg;
     orc_worker_t *same = orc_registry_worker(reg, rid);
     orc_worker_t *inst = orc_registry_instance(reg, m->instance);
@@ -1043,6 +1138,10 @@ const char *orc_engine_ready(orc_engine_t *self, const char *rid, const char *ke
         snprintf(err, errlen, "out of memory");
         return "internal";
     }
+    for (uint32_t i = 0; i < nschemas; i++)
+        orc_system_set_schema(sys, schemas[i].op, schemas[i].params, schemas[i].outputs, err,
+                              errlen); /* checked above */
+    err[0] = 0;
     orc_worker_t *w = orc_registry_ready(reg, rid, m->instance, sys, m->capacity, self->mono_ms);
     if (!w) {
         snprintf(err, errlen, "out of memory");

@@ -1,6 +1,7 @@
 /*  orc_registry: systems, workers and ready queues. See orc_registry.h. */
 #include "orc_registry.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,12 @@ void orc_registry_destroy(orc_registry_t **self_p)
             free(w);
         }
         free(sys->q);
+        for (uint32_t i = 0; i < MSG_MAX_OPS; i++)
+            if (sys->schema[i]) {
+                free(sys->schema[i]->params_text);
+                free(sys->schema[i]->outputs_text);
+                free(sys->schema[i]);
+            }
         free(sys);
         sys = next;
     }
@@ -56,6 +63,50 @@ bool orc_system_has_op(const orc_system_t *sys, const char *op)
         if (strcmp(sys->ops[i], op) == 0)
             return true;
     return false;
+}
+
+static int s_op_index(const orc_system_t *sys, const char *op)
+{
+    for (uint32_t i = 0; i < sys->nops; i++)
+        if (strcmp(sys->ops[i], op) == 0)
+            return (int)i;
+    return -1;
+}
+
+const orc_opschema_t *orc_system_schema(const orc_system_t *sys, const char *op)
+{
+    int i = s_op_index(sys, op);
+    return i < 0 ? NULL : sys->schema[i];
+}
+
+int orc_system_set_schema(orc_system_t *sys, const char *op, const char *params,
+                          const char *outputs, char *err, size_t errlen)
+{
+    int i = s_op_index(sys, op);
+    orc_opschema_t *old = i < 0 ? NULL : sys->schema[i], *n;
+    if (i < 0) {
+        snprintf(err, errlen, "schema for '%s', which is not one of the operations", op);
+        return -1;
+    }
+    if (old && strcmp(old->params_text, params) == 0 && strcmp(old->outputs_text, outputs) == 0)
+        return 0;
+    if (!(n = calloc(1, sizeof *n)))
+        return -1;
+    if (msg_schema_parse(params, &n->params, err, errlen) ||
+        msg_schema_parse(outputs, &n->outputs, err, errlen) || !(n->params_text = strdup(params)) ||
+        !(n->outputs_text = strdup(outputs))) {
+        free(n->params_text);
+        free(n);
+        return -1;
+    }
+    if (old) {
+        free(old->params_text);
+        free(old->outputs_text);
+        free(old);
+    }
+    sys->schema[i] = n;
+    sys->dirty = true;
+    return 1;
 }
 
 orc_system_t *orc_registry_define(orc_registry_t *self, const char *name,

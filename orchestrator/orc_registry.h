@@ -11,6 +11,7 @@
 #ifndef ZSAGA_ORC_REGISTRY_H
 #define ZSAGA_ORC_REGISTRY_H
 
+#include "messages/msg_schema.h"
 #include "orc_saga.h"
 
 typedef struct orc_worker_s {
@@ -35,11 +36,18 @@ typedef struct {
     uint32_t step;
 } orc_qitem_t;
 
+/* What an operation's workers declared it takes and gives. */
+typedef struct {
+    char *params_text, *outputs_text; /* as declared (owned) */
+    msg_schema_t params, outputs;
+} orc_opschema_t;
+
 typedef struct orc_system_s {
     char name[MSG_NAME_MAX + 1];
     uint32_t nops;
     char ops[MSG_MAX_OPS][MSG_NAME_MAX + 1];
-    bool dirty; /* catalog entry changed: persist it */
+    orc_opschema_t *schema[MSG_MAX_OPS]; /* by ops index; NULL: none declared */
+    bool dirty;                          /* catalog entry changed: persist it */
     orc_worker_t *workers;
     orc_qitem_t *q;
     size_t qhead, qlen, qcap;
@@ -56,6 +64,12 @@ orc_system_t *orc_registry_system(orc_registry_t *self, const char *name);
 orc_system_t *orc_registry_define(orc_registry_t *self, const char *name,
                                   char (*ops)[MSG_NAME_MAX + 1], uint32_t nops);
 bool orc_system_has_op(const orc_system_t *sys, const char *op);
+/* Set an operation's schema (the latest worker's word wins). 0; 1 if it
+   changed (the system is then dirty); -1 with err if the text is bad. */
+int orc_system_set_schema(orc_system_t *sys, const char *op, const char *params,
+                          const char *outputs, char *err, size_t errlen);
+/* The schema of op, or NULL if none was declared. */
+const orc_opschema_t *orc_system_schema(const orc_system_t *sys, const char *op);
 orc_system_t *orc_registry_systems(orc_registry_t *self); /* list head */
 
 /* Register (or refresh) a worker instance. NULL when out of memory. */

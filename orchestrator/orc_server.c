@@ -330,6 +330,46 @@ static void s_pack_stats(s_server_t *s, msgpack_packer *pk)
         }
 }
 
+/* The catalogue: each system, its live workers, each operation's schema. */
+static void s_pack_systems(s_server_t *s, msgpack_packer *pk)
+{
+    orc_registry_t *reg = orc_engine_registry(s->engine);
+    msgpack_pack_array(pk, orc_registry_system_count(reg));
+    for (orc_system_t *sys = orc_registry_systems(reg); sys; sys = sys->next) {
+        uint32_t nw = 0;
+        for (orc_worker_t *w = sys->workers; w; w = w->next)
+            nw++;
+        msgpack_pack_map(pk, 3);
+        mp_pack_kv_str(pk, "name", sys->name);
+        mp_pack_cstr(pk, "workers");
+        msgpack_pack_array(pk, nw);
+        for (orc_worker_t *w = sys->workers; w; w = w->next) {
+            msgpack_pack_map(pk, 4);
+            mp_pack_kv_str(pk, "instance", w->instance);
+            mp_pack_kv_str(pk, "key", w->key_name);
+            mp_pack_kv_uint(pk, "capacity", w->capacity);
+            mp_pack_kv_uint(pk, "inflight", w->inflight);
+        }
+        mp_pack_cstr(pk, "operations");
+        msgpack_pack_array(pk, sys->nops);
+        for (uint32_t i = 0; i < sys->nops; i++) {
+            const orc_opschema_t *sc = sys->schema[i];
+            msgpack_pack_map(pk, 3);
+            mp_pack_kv_str(pk, "name", sys->ops[i]);
+            mp_pack_cstr(pk, "params");
+            if (sc)
+                mp_pack_cstr(pk, sc->params_text);
+            else
+                msgpack_pack_nil(pk);
+            mp_pack_cstr(pk, "outputs");
+            if (sc)
+                mp_pack_cstr(pk, sc->outputs_text);
+            else
+                msgpack_pack_nil(pk);
+        }
+    }
+}
+
 static void s_reply_error(s_server_t *s, const s_pending_t *p, msg_type_t type, const char *code,
                           const char *text)
 {
@@ -410,6 +450,13 @@ static void s_answer(s_server_t *s, s_pending_t *p, int commit_rc)
         break;
     }
     case MSG_LIST: s_pack_list(s, &pk, p); break;
+    case MSG_SYSTEMS:
+        msgpack_sbuffer_clear(&s->out);
+        msg_pack_header(&pk, MSG_SYSTEMS_REPLY, 4);
+        mp_pack_kv_uint(&pk, "req", p->req);
+        mp_pack_cstr(&pk, "systems");
+        s_pack_systems(s, &pk);
+        break;
     case MSG_STATS:
         msgpack_sbuffer_clear(&s->out);
         msg_pack_header(&pk, MSG_STATS_REPLY, 4);
@@ -595,7 +642,8 @@ static void s_client_message(s_server_t *s, const s_envelope_t *env, zmq_msg_t *
         }
         break;
     case MSG_STATUS:
-    case MSG_STATS: s_pend(s, env, &m); break;
+    case MSG_STATS:
+    case MSG_SYSTEMS: s_pend(s, env, &m); break;
     case MSG_LIST:
         if ((p = s_pend(s, env, &m))) {
             p->limit = m.limit;
@@ -947,7 +995,7 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
     int nitems = orc_auth_socket(s.auth) ? 4 : 3;
     zmq_msg_t body;
     s_envelope_t env;
-    uint64_t last_fail_log = 0;
+    uint64_t last_fail_log = 0, last_pressure_log = 0, pressure_seen = 0;
     while (!*stop) {
         uint64_t now = s_mono(), due = orc_engine_next_due(s.engine);
         long timeout = due <= now ? 0 : due - now > 250 ? 250 : (long)(due - now);
@@ -988,6 +1036,14 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
             zlog_error("%s; the batch was rolled back and will be redone", err);
         }
         s_send_outbox(&s, crc);
+        if (orc_engine_stats(s.engine)->pressure_sweeps != pressure_seen &&
+            s_mono() - last_pressure_log > 10000) {
+            pressure_seen = orc_engine_stats(s.engine)->pressure_sweeps;
+            last_pressure_log = s_mono();
+            zlog_warn("journal nearly full: retention is removing ended sagas whatever their age "
+                      "(%llu removed so far); raise --map-size or shorten --retain",
+                      (unsigned long long)orc_engine_stats(s.engine)->sagas_removed);
+        }
         if (s.archiver)
             orc_archiver_step(s.archiver, s.engine, s.jnl, s_now(), s_mono(), false);
         if (crc)

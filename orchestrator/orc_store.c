@@ -173,13 +173,26 @@ int orc_store_put_event(jnl_t *jnl, msgpack_sbuffer *buf, const orc_event_t *ev)
 int orc_store_put_system(jnl_t *jnl, msgpack_sbuffer *buf, const orc_system_t *sys)
 {
     msgpack_packer pk;
+    uint32_t nschemas = 0;
+    for (uint32_t i = 0; i < sys->nops; i++)
+        nschemas += sys->schema[i] != NULL;
     msgpack_sbuffer_clear(buf);
     msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 2);
+    msgpack_pack_array(&pk, 3);
     msgpack_pack_uint8(&pk, REC_VERSION);
     msgpack_pack_array(&pk, sys->nops);
     for (uint32_t i = 0; i < sys->nops; i++)
         mp_pack_cstr(&pk, sys->ops[i]);
+    /* The schemas too: a restarted zsagad checks params before its
+       workers are back. */
+    msgpack_pack_map(&pk, nschemas);
+    for (uint32_t i = 0; i < sys->nops; i++)
+        if (sys->schema[i]) {
+            mp_pack_cstr(&pk, sys->ops[i]);
+            msgpack_pack_array(&pk, 2);
+            mp_pack_cstr(&pk, sys->schema[i]->params_text);
+            mp_pack_cstr(&pk, sys->schema[i]->outputs_text);
+        }
     return jnl_put(jnl, JNL_SYSTEMS, sys->name, strlen(sys->name), buf->data, buf->size);
 }
 
@@ -416,13 +429,24 @@ static int s_system_cb(void *arg, const void *key, size_t klen, const void *val,
     memcpy(name, key, klen);
     name[klen] = 0;
     mp_reader_init(&r, val, vlen);
-    if (mp_read_array(&r, &n) || n != 2 || s_read_u8(&r, &ver) || mp_read_array(&r, &nops) ||
-        nops > MSG_MAX_OPS)
+    if (mp_read_array(&r, &n) || (n != 2 && n != 3) || s_read_u8(&r, &ver) ||
+        mp_read_array(&r, &nops) || nops > MSG_MAX_OPS)
         return 0;
     for (uint32_t i = 0; i < nops; i++)
         if (mp_read_cstr(&r, ops[i], sizeof ops[i]))
             return 0;
     orc_system_t *sys = orc_registry_define(reg, name, ops, nops);
+    uint32_t ns = 0;
+    if (sys && n == 3 && mp_read_map(&r, &ns) == 0)
+        for (uint32_t i = 0; i < ns; i++) {
+            char op[MSG_NAME_MAX + 1], p[MSG_SCHEMA_TEXT_MAX + 1], o[MSG_SCHEMA_TEXT_MAX + 1];
+            char err[256];
+            uint32_t two;
+            if (mp_read_cstr(&r, op, sizeof op) || mp_read_array(&r, &two) || two != 2 ||
+                mp_read_cstr(&r, p, sizeof p) || mp_read_cstr(&r, o, sizeof o))
+                break;
+            orc_system_set_schema(sys, op, p, o, err, sizeof err);
+        }
     if (sys)
         sys->dirty = false; /* it came from the journal */
     return 0;

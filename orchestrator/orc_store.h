@@ -12,7 +12,8 @@
                 comp_started_ms, comp_finished_ms, due_ms, code, error|nil, output|nil,
                 lease]   (a 13-element record, written before leases, reads as lease 0)
       history  [1, ts_ms, step index or -1, what, attempt, reason|nil]
-      system   [1, [operation, ...]]
+      system   [1, [operation, ...], {operation: [params schema, outputs schema]}]
+               (a 2-element record, written before schemas, still reads)
     Keys are described in journal/jnl.h. Every put joins the journal's open
     write transaction. A record that does not decode is reported, never
     guessed at. Single thread (the orchestrator's loop).

@@ -220,9 +220,23 @@ static void s_send_ready(void *dealer, const wrk_system_t *sys, const s_config_t
     m.capacity = cfg->capacity;
     for (int i = 0; i < sys->nops && i < MSG_MAX_OPS; i++)
         snprintf(m.ops[m.nops++], sizeof m.ops[0], "%s", sys->ops[i].name);
+    /* Each operation's schema, so zsagad checks params at submit. */
+    msgpack_sbuffer schemas;
+    msgpack_sbuffer_init(&schemas);
+    msgpack_packer_init(&pk, &schemas, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, m.nops);
+    for (uint32_t i = 0; i < m.nops; i++) {
+        mp_pack_cstr(&pk, sys->ops[i].name);
+        msgpack_pack_map(&pk, 2);
+        mp_pack_kv_str(&pk, "params", sys->ops[i].params ? sys->ops[i].params : "");
+        mp_pack_kv_str(&pk, "outputs", sys->ops[i].outputs ? sys->ops[i].outputs : "");
+    }
+    m.raw = (const uint8_t *)schemas.data;
+    m.raw_len = schemas.size;
     msgpack_sbuffer_clear(out);
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     msg_pack(&m, &pk);
+    msgpack_sbuffer_destroy(&schemas);
     zmq_send(dealer, out->data, out->size, ZMQ_DONTWAIT);
 }
 
@@ -519,7 +533,11 @@ static void s_usage(const wrk_system_t *sys, FILE *f)
     fprintf(
         f,
         "usage: zsaga-worker-%s [run] [options]\n"
-        "       zsaga-worker-%s migrate status|up|down [VERSION] --db URI\n"
+        "       zsaga-worker-%s migrate status|up [VERSION] --db URI\n"
+        "       zsaga-worker-%s migrate down VERSION --force --db URI   (drops data: stop\n"
+        "                           every worker of this system first)\n"
+        "       zsaga-worker-%s catalogue   (its operations, as docs/operations-catalogue.md)\n"
+        "       zsaga-worker-%s --version\n"
         "%s"
         "options:\n"
         "  --config FILE            read options from FILE first (INI, keys are these\n"
@@ -543,15 +561,39 @@ static void s_usage(const wrk_system_t *sys, FILE *f)
         "  --fault SPEC             inject failures (see docs/operations.md); also ZSAGA_FAULTS\n"
         "  --no-migrate             do not apply pending migrations at start\n"
         "  --log-level LEVEL        error, warn, info or debug\n"
-        "Send SIGUSR1 to print pool metrics.\n",
-        sys->name, sys->name, sys->commands_help ? sys->commands_help : "", sys->name, sys->name);
+        "  --force                  migrate down: really drop what it drops\n"
+        "Send SIGUSR1 to print pool metrics.\n"
+        "exit status: 0 done (or a clean shutdown), 1 failed (or refused by zsagad), 2 usage\n",
+        sys->name, sys->name, sys->name, sys->name, sys->name,
+        sys->commands_help ? sys->commands_help : "", sys->name, sys->name);
 }
 
 typedef struct {
     s_config_t *cfg;
     const char *prog;
     int level;
+    bool force, version;
 } s_parse_t;
+
+/* The catalogue: what docs/operations-catalogue.md says of this system,
+   printed from the same table the worker registers, so the two cannot
+   drift (a test compares them). */
+static void s_catalogue(const wrk_system_t *sys, FILE *f)
+{
+    fprintf(f, "## %s\n\n", sys->name);
+    fprintf(f, "| operation | params | outputs | rule | fails with |\n|---|---|---|---|---|\n");
+    for (int i = 0; i < sys->nops; i++) {
+        const wrk_op_t *op = &sys->ops[i];
+        fprintf(f, "| `%s` | %s%s%s | %s%s%s | %s | %s |\n", op->name,
+                op->params && op->params[0] ? "`" : "",
+                op->params && op->params[0] ? op->params : "none",
+                op->params && op->params[0] ? "`" : "", op->outputs && op->outputs[0] ? "`" : "",
+                op->outputs && op->outputs[0] ? op->outputs : "none",
+                op->outputs && op->outputs[0] ? "`" : "", op->rule ? op->rule : "",
+                op->errors && op->errors[0] ? op->errors : "-");
+    }
+    fprintf(f, "\n");
+}
 
 static int s_uint(const char *prog, const char *opt, const char *v, uint32_t min, uint32_t max,
                   uint32_t *out)
@@ -620,6 +662,8 @@ static int s_apply(void *arg, int c, const char *v)
         return 0;
     }
     case 'M': cfg->migrate = false; return 0;
+    case 'F': p->force = true; return 0;
+    case 'V': p->version = true; return 0;
     case 'l':
         if ((p->level = zlog_level_parse(v)) < 0) {
             fprintf(stderr, "%s: unknown log level '%s'\n", prog, v);
@@ -645,7 +689,7 @@ int wrk_main(const wrk_system_t *sys, int argc, char **argv)
     snprintf(default_db, sizeof default_db, "sqlite:%s.db", sys->name);
     cfg.db_uri = default_db;
     snprintf(prog, sizeof prog, "worker-%s", sys->name);
-    s_parse_t parse = { &cfg, prog, ZLOG_INFO };
+    s_parse_t parse = { &cfg, prog, ZLOG_INFO, false, false };
     const char *env = getenv("ZSAGA_FAULTS");
     if (env && *env && wrk_fault_parse(&cfg.faults, env, err, sizeof err)) {
         fprintf(stderr, "%s: ZSAGA_FAULTS: %s\n", prog, err);
@@ -670,6 +714,8 @@ int wrk_main(const wrk_system_t *sys, int argc, char **argv)
         { "heartbeat", required_argument, 0, 'b' },
         { "fault", required_argument, 0, 'f' },
         { "no-migrate", no_argument, 0, 'M' },
+        { "force", no_argument, 0, 'F' },
+        { "version", no_argument, 0, 'V' },
         { "log-level", required_argument, 0, 'l' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
@@ -698,6 +744,45 @@ int wrk_main(const wrk_system_t *sys, int argc, char **argv)
     }
     cfg.pool.uri = cfg.db_uri;
     const char *cmd = optind < argc ? argv[optind] : "run";
+    if (parse.version) {
+        printf("zsaga-worker-%s %s\n", sys->name, ZSAGA_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "catalogue") == 0) {
+        s_catalogue(sys, stdout);
+        return 0;
+    }
+    bool migrate = strcmp(cmd, "migrate") == 0;
+    const char *sub = migrate && optind + 1 < argc ? argv[optind + 1] : "status";
+    if (migrate && strcmp(sub, "up") != 0 && strncmp(cfg.db_uri, "sqlite:", 7) == 0) {
+        /* Status and down look at a database; they never create one. */
+        char path[1024];
+        snprintf(path, sizeof path, "%s", cfg.db_uri + 7);
+        path[strcspn(path, "?")] = 0;
+        if (access(path, F_OK) != 0) {
+            fprintf(stderr,
+                    "%s: no database at %s: nothing is migrated there (migrate up "
+                    "creates it)\n",
+                    prog, path);
+            return 1;
+        }
+    }
+    if (migrate && strcmp(sub, "down") == 0 && !parse.force) {
+        int target = optind + 2 < argc ? atoi(argv[optind + 2]) : -1;
+        fprintf(stderr,
+                "%s: migrate down%s%s drops what these migrations made, and the data in "
+                "it:\n",
+                prog, target >= 0 ? " to " : "", target >= 0 ? argv[optind + 2] : "");
+        for (int i = sys->nmigrations - 1; i >= 0; i--)
+            if (sys->migrations[i].version > target)
+                fprintf(stderr, "  %3d  %s\n", sys->migrations[i].version, sys->migrations[i].name);
+        fprintf(stderr,
+                "Workers of %s running on this database would fail every step, and sagas "
+                "in flight could not compensate. Stop them all, take a backup, then run it "
+                "again with --force.\n",
+                sys->name);
+        return 2;
+    }
     if (strcmp(cmd, "run") == 0) {
         struct sigaction sa = { 0 };
         sa.sa_handler = s_on_signal;
@@ -714,8 +799,7 @@ int wrk_main(const wrk_system_t *sys, int argc, char **argv)
         return 1;
     }
     int rc;
-    if (strcmp(cmd, "migrate") == 0) {
-        const char *sub = optind + 1 < argc ? argv[optind + 1] : "status";
+    if (migrate) {
         int target = optind + 2 < argc ? atoi(argv[optind + 2]) : -1;
         if (strcmp(sub, "status") == 0)
             rc = wrk_migrate_status(db, sys->migrations, sys->nmigrations, stdout, err, sizeof err);

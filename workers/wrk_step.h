@@ -43,10 +43,18 @@ typedef enum { WRK_OK = 0, WRK_FAILED, WRK_RETRY } wrk_status_t;
 typedef struct wrk_ctx_s wrk_ctx_t;
 typedef wrk_status_t(wrk_handler_fn)(wrk_ctx_t *ctx);
 
+/* An operation: its handler, and what it declares in `ready` and in the
+   catalogue (docs/operations-catalogue.md is printed from these): params
+   and outputs as schema text (messages/msg_schema.h), its business rule,
+   and the error codes it may fail with (space-separated). */
 typedef struct {
     const char *name;
     wrk_handler_fn *fn;
     db_iso_t iso;
+    const char *params;
+    const char *outputs;
+    const char *rule;
+    const char *errors;
 } wrk_op_t;
 
 typedef struct {

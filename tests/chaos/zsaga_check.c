@@ -8,7 +8,13 @@
             line each); the ledger must still be empty
         zsaga-check verify --journal DIR --banking URI --payments URI
                            --fraud URI --compliance URI --snapshot FILE
-                           [--load-log FILE]
+                           [--load-log FILE] [--archive DIR]
+
+    With retention on, ended sagas leave the journal: --archive names the
+    directory of archive files they were written to first, read here from
+    the file layout (docs/operations.md, "Archive files"), checksum
+    included. A saga is judged from the journal if it is there, else from
+    its last archive record.
 
     URIs: postgresql://..., mysql://user:pass@host:port/db, redis://host:port/n.
     The rules (docs/operations.md, "Failure injection"):
@@ -503,35 +509,106 @@ static const msgpack_object *s_map_get(const msgpack_object *m, const char *key)
     return NULL;
 }
 
-/* saga record: [1, state, created_ms, updated_ms, reason|nil, hash, definition] */
-static bool s_saga_decode(const MDB_val *v, s_saga_t *s)
+static void s_steps_from_def(const msgpack_object *def, s_saga_t *s, bool *ok)
 {
-    msgpack_unpacked u;
+    const msgpack_object *steps = s_map_get(def, "steps"), *o;
+    *ok = *ok && steps && steps->type == MSGPACK_OBJECT_ARRAY && steps->via.array.size <= 64;
+    s->nsteps = *ok ? (int)steps->via.array.size : 0;
+    for (int i = 0; i < s->nsteps; i++) {
+        const msgpack_object *st = &steps->via.array.ptr[i];
+        s_copy_str(s->steps[i].id, sizeof s->steps[i].id, s_map_get(st, "id"));
+        s_copy_str(s->steps[i].system, sizeof s->steps[i].system, s_map_get(st, "system"));
+        s_copy_str(s->steps[i].action, sizeof s->steps[i].action, s_map_get(st, "action"));
+        const msgpack_object *params = s_map_get(st, "params");
+        s->steps[i].amount = 0;
+        if (params && (o = s_map_get(params, "amount")) &&
+            (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER))
+            s->steps[i].amount = (int64_t)o->via.u64;
+        s->steps[i].state = -1;
+    }
+}
+
+/* saga record: v1 [1, state, created_ms, updated_ms, reason|nil, hash, definition];
+   v2 [2, state, updated_ms, reason|nil] with defs [2, created_ms, hash, definition] */
+static bool s_saga_decode(const MDB_val *v, const MDB_val *defv, s_saga_t *s)
+{
+    msgpack_unpacked u, d;
     msgpack_unpacked_init(&u);
+    msgpack_unpacked_init(&d);
     bool ok = msgpack_unpack_next(&u, v->mv_data, v->mv_size, NULL) == MSGPACK_UNPACK_SUCCESS;
     const msgpack_object *a = &u.data;
-    ok = ok && a->type == MSGPACK_OBJECT_ARRAY && a->via.array.size == 7;
+    ok = ok && a->type == MSGPACK_OBJECT_ARRAY && a->via.array.size >= 4;
+    bool v1 = ok && a->via.array.size == 7 && a->via.array.ptr[0].via.u64 == 1;
+    ok = ok && (v1 || (a->via.array.size == 4 && a->via.array.ptr[0].via.u64 == 2 && defv));
+    const msgpack_object *def = NULL;
     if (ok) {
         s->state = (int)a->via.array.ptr[1].via.u64;
-        s_copy_str(s->reason, sizeof s->reason, &a->via.array.ptr[4]);
-        const msgpack_object *def = &a->via.array.ptr[6];
-        const msgpack_object *steps = s_map_get(def, "steps");
-        ok = steps && steps->type == MSGPACK_OBJECT_ARRAY && steps->via.array.size <= 64;
-        s->nsteps = ok ? (int)steps->via.array.size : 0;
-        for (int i = 0; i < s->nsteps; i++) {
-            const msgpack_object *st = &steps->via.array.ptr[i], *o;
-            s_copy_str(s->steps[i].id, sizeof s->steps[i].id, s_map_get(st, "id"));
-            s_copy_str(s->steps[i].system, sizeof s->steps[i].system, s_map_get(st, "system"));
-            s_copy_str(s->steps[i].action, sizeof s->steps[i].action, s_map_get(st, "action"));
-            const msgpack_object *params = s_map_get(st, "params");
-            s->steps[i].amount = 0;
-            if (params && (o = s_map_get(params, "amount")) &&
-                (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER))
-                s->steps[i].amount = (int64_t)o->via.u64;
-            s->steps[i].state = -1;
+        s_copy_str(s->reason, sizeof s->reason, &a->via.array.ptr[v1 ? 4 : 3]);
+        if (v1)
+            def = &a->via.array.ptr[6];
+        else {
+            ok = msgpack_unpack_next(&d, defv->mv_data, defv->mv_size, NULL) ==
+                     MSGPACK_UNPACK_SUCCESS &&
+                 d.data.type == MSGPACK_OBJECT_ARRAY && d.data.via.array.size == 4;
+            def = ok ? &d.data.via.array.ptr[3] : NULL;
         }
     }
+    if (ok)
+        s_steps_from_def(def, s, &ok);
     msgpack_unpacked_destroy(&u);
+    msgpack_unpacked_destroy(&d);
+    return ok;
+}
+
+static int s_name_index(const char *const *names, int n, const msgpack_object *o)
+{
+    for (int i = 0; i < n; i++)
+        if (names[i] && o && o->type == MSGPACK_OBJECT_STR && s_key_is(o, names[i]))
+            return i;
+    return -1;
+}
+
+/* An archive record: {"seq", "saga": the status view, "definition"}. */
+static bool s_archive_decode(const msgpack_object *rec, s_saga_t *s)
+{
+    static const char *const saga_states[] = { NULL,        "running",     "compensating",
+                                               "completed", "compensated", "parked",
+                                               "resolved" };
+    static const char *const step_states[] = {
+        "pending",
+        "ready",
+        "running",
+        "waiting",
+        "succeeded",
+        "failed",
+        "skipped",
+        "compensation_pending",
+        "compensation_ready",
+        "compensating",
+        "compensation_waiting",
+        "compensated",
+        "compensation_parked",
+    };
+    const msgpack_object *view = s_map_get(rec, "saga"), *def = s_map_get(rec, "definition");
+    bool ok = view && def;
+    if (!ok)
+        return false;
+    s_copy_str(s->id, sizeof s->id, s_map_get(view, "id"));
+    s->state = s_name_index(saga_states, 7, s_map_get(view, "state"));
+    const msgpack_object *r = s_map_get(view, "reason");
+    if (r)
+        s_copy_str(s->reason, sizeof s->reason, r);
+    s_steps_from_def(def, s, &ok);
+    const msgpack_object *steps = s_map_get(view, "steps");
+    ok = ok && s->state > 0 && steps && steps->type == MSGPACK_OBJECT_ARRAY &&
+         (int)steps->via.array.size == s->nsteps;
+    for (int i = 0; ok && i < s->nsteps; i++) {
+        int st = s_name_index(step_states, 13, s_map_get(&steps->via.array.ptr[i], "state"));
+        /* Pending steps were never written to the journal: the same "no
+           record" the journal reading gives. */
+        s->steps[i].state = st == 0 ? -1 : st;
+        ok = st >= 0;
+    }
     return ok;
 }
 
@@ -546,6 +623,91 @@ static int s_step_state(const MDB_val *v)
         state = (int)u.data.via.array.ptr[1].via.u64;
     msgpack_unpacked_destroy(&u);
     return state;
+}
+
+/* ---- archive files ---------------------------------------------------------- */
+
+static uint64_t s_be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static int s_judge_later(const s_saga_t *s, void *tally);
+
+/* Every record of every archive file, checksum first; the last record of
+   an id wins. Returns how many sagas were judged from it. */
+static size_t s_archive_judge(const char *dir, zhashx_t *known, s_saga_t *s, void *tally)
+{
+    if (!dir)
+        return 0;
+    zhashx_t *last = zhashx_new(); /* id -> copy of its last record */
+    zhashx_set_destructor(last, (zhashx_destructor_fn *)zchunk_destroy);
+    zdir_t *d = zdir_new(dir, NULL);
+    zfile_t **files = d ? (zfile_t **)zdir_flatten(d) : NULL;
+    for (size_t f = 0; files && files[f]; f++) {
+        const char *path = zfile_filename(files[f], NULL);
+        size_t plen = strlen(path);
+        if (plen < 4 || strcmp(path + plen - 4, ".zar") != 0)
+            continue;
+        zchunk_t *all = zchunk_slurp(path, 0);
+        const uint8_t *b = all ? zchunk_data(all) : NULL;
+        size_t n = all ? zchunk_size(all) : 0;
+        enum { TR = 8 + 4 + 8 + 8 + 32 };
+        uint8_t h[32];
+        if (n < 12 + TR || memcmp(b, "ZSAGAARC", 8) || memcmp(b + n - TR, "ZSAGAEND", 8))
+            s_die("%s: not a whole archive file", path);
+        crypto_generichash(h, 32, b, n - 32, NULL, 0);
+        if (memcmp(h, b + n - 32, 32))
+            s_die("%s: archive checksum mismatch", path);
+        const uint8_t *p = b + 12, *end = b + n - TR;
+        while (p + 4 <= end) {
+            size_t len = (size_t)s_be(p, 4);
+            if (len > (size_t)(end - p - 4))
+                s_die("%s: record overruns the file", path);
+            msgpack_unpacked u;
+            msgpack_unpacked_init(&u);
+            char id[80] = "";
+            if (msgpack_unpack_next(&u, (const char *)p + 4, len, NULL) == MSGPACK_UNPACK_SUCCESS) {
+                const msgpack_object *view = s_map_get(&u.data, "saga");
+                s_copy_str(id, sizeof id, view ? s_map_get(view, "id") : s_map_get(&u.data, "id"));
+            }
+            msgpack_unpacked_destroy(&u);
+            if (!id[0])
+                s_violation(6, path, "an archive record does not decode");
+            else
+                zhashx_update(last, id, zchunk_new(p + 4, len));
+            p += 4 + len;
+        }
+        zchunk_destroy(&all);
+    }
+    size_t judged = 0;
+    for (zchunk_t *c = zhashx_first(last); c; c = zhashx_next(last)) {
+        const char *id = zhashx_cursor(last);
+        if (zhashx_lookup(known, id))
+            continue; /* still in the journal: judged from there */
+        msgpack_unpacked u;
+        msgpack_unpacked_init(&u);
+        memset(s, 0, sizeof *s);
+        snprintf(s->id, sizeof s->id, "%s", id);
+        zhashx_insert(known, id, (void *)1);
+        if (msgpack_unpack_next(&u, (const char *)zchunk_data(c), zchunk_size(c), NULL) !=
+                MSGPACK_UNPACK_SUCCESS ||
+            !s_archive_decode(&u.data, s))
+            s_violation(6, id, "its archive record does not decode");
+        else {
+            s_judge_later(s, tally);
+            judged++;
+        }
+        msgpack_unpacked_destroy(&u);
+    }
+    if (files)
+        zdir_flatten_free(&files);
+    zdir_destroy(&d);
+    zhashx_destroy(&last);
+    return judged;
 }
 
 /* ---- the rules, per saga -------------------------------------------------- */
@@ -663,6 +825,13 @@ static void s_expect_zero(const s_saga_t *s, int i, const s_fact_t *f)
         if (loan && strcmp(loan, "deleted"))
             s_violation(3, s->id, "loan is '%s', want deleted", loan);
     }
+}
+
+static void s_judge(const s_saga_t *s, s_tally_t *t);
+static int s_judge_later(const s_saga_t *s, void *tally)
+{
+    s_judge(s, tally);
+    return 0;
 }
 
 static void s_judge(const s_saga_t *s, s_tally_t *t)
@@ -861,7 +1030,8 @@ static int s_verify(int argc, char **argv)
     /* The journal, read-only, beside a running or stopped zsagad. */
     MDB_env *env;
     MDB_txn *txn;
-    MDB_dbi sagas, steps;
+    MDB_dbi sagas, steps, defs;
+    bool have_defs;
     MDB_cursor *cur_s;
     MDB_val k, v;
     const char *dir = s_opt(argc, argv, "--journal", true);
@@ -871,6 +1041,7 @@ static int s_verify(int argc, char **argv)
     if (mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) || mdb_dbi_open(txn, "sagas", 0, &sagas) ||
         mdb_dbi_open(txn, "steps", 0, &steps) || mdb_cursor_open(txn, sagas, &cur_s))
         s_die("%s: no sagas/steps databases", dir);
+    have_defs = mdb_dbi_open(txn, "defs", 0, &defs) == 0;
     zhashx_t *known = zhashx_new();
     s_tally_t tally = { 0 };
     s_saga_t *s = malloc(sizeof *s);
@@ -881,7 +1052,9 @@ static int s_verify(int argc, char **argv)
         memset(s, 0, sizeof *s);
         snprintf(s->id, sizeof s->id, "%.*s", (int)k.mv_size, (const char *)k.mv_data);
         zhashx_insert(known, s->id, (void *)1);
-        if (!s_saga_decode(&v, s)) {
+        MDB_val dv;
+        bool got_def = have_defs && mdb_get(txn, defs, &k, &dv) == 0;
+        if (!s_saga_decode(&v, got_def ? &dv : NULL, s)) {
             s_violation(6, s->id, "its journal record does not decode");
             continue;
         }
@@ -897,10 +1070,15 @@ static int s_verify(int argc, char **argv)
         }
         s_judge(s, &tally);
     }
-    free(s);
     mdb_cursor_close(cur_s);
     mdb_txn_abort(txn);
     mdb_env_close(env);
+
+    /* Sagas retention removed: judged from the archive (the last record of
+       each id: a re-archive after a crash repeats some). */
+    const char *adir = s_opt(argc, argv, "--archive", false);
+    size_t archived = s_archive_judge(adir, known, s, &tally);
+    free(s);
 
     /* Rule 6, the other way: nothing for a saga the journal does not know. */
     for (s_fact_t *f = zhashx_first(s_facts); f; f = zhashx_next(s_facts))
@@ -936,6 +1114,7 @@ static int s_verify(int argc, char **argv)
             }
         fclose(lf);
     }
+    printf("%zu sagas judged from the archive\n", archived);
     printf("checked %zu sagas: %d completed, %d compensated, %d parked, %d resolved, %d not "
            "ended; %zu accounts, USD %" PRId64 " -> %" PRId64 " + %" PRId64 " paid out + %" PRId64
            " fees; audit chain %" PRId64 " entries; client told accepted %d, rejected %d\n",

@@ -7,6 +7,13 @@ new_db banking
 U=$(uri_of banking)
 version() { "$W" migrate status --db "$U" | sed -n 's/^schema version: //p'; }
 
+# Status and down on a SQLite file that is not there: said so, not created.
+if [ "$(backend_of banking)" = sqlite ]; then
+    if "$W" migrate status --db "sqlite:$T/absent.db" 2>"$T/absent.txt"; then fail "status of a missing database succeeded"; fi
+    grep -q "no database at" "$T/absent.txt" || fail "status names the missing file: $(cat "$T/absent.txt")"
+    [ ! -e "$T/absent.db" ] || fail "migrate status created the database"
+fi
+
 "$W" migrate up 1 --db "$U" >"$T/up1.txt"
 assert_eq 1 "$(version)" "up to 1"
 q banking "INSERT INTO customers (id, name, created_ms) VALUES ('K1', 'Kept Customer', 1)"
@@ -20,7 +27,13 @@ assert_eq "" "$(cat "$T/up-again.txt")" "up twice is a no-op"
 assert_eq 3 "$(version)" "still 3"
 
 q banking "INSERT INTO fx_rates (base, quote, rate_micros) VALUES ('USD', 'GBP', 790000)"
-"$W" migrate down 1 --db "$U" >/dev/null
+# Down without --force: refused, naming what it would drop, nothing done.
+if "$W" migrate down 1 --db "$U" >"$T/down-noforce.txt" 2>&1; then fail "migrate down ran without --force"; fi
+grep -q "fx" "$T/down-noforce.txt" || grep -q "  *[23]  " "$T/down-noforce.txt" ||
+    fail "the refusal names the migrations it would undo: $(cat "$T/down-noforce.txt")"
+grep -q -- "--force" "$T/down-noforce.txt" || fail "the refusal says how: $(cat "$T/down-noforce.txt")"
+assert_eq 3 "$(version)" "a refused down changes nothing"
+"$W" migrate down 1 --force --db "$U" >/dev/null
 assert_eq 1 "$(version)" "down to 1"
 assert_eq 123456 "$(q banking "SELECT balance FROM accounts WHERE number = 'KEEP1'")" "version 1 tables keep their rows through down"
 "$W" migrate up --db "$U" >/dev/null
@@ -30,7 +43,7 @@ assert_eq 0 "$(q banking "SELECT COUNT(*) FROM fx_rates")" "version 2's tables c
 
 # A migration that fails half-way: a table in the way of version 2's third
 # statement. The version stays 1.
-"$W" migrate down 1 --db "$U" >/dev/null
+"$W" migrate down 1 --force --db "$U" >/dev/null
 q banking "CREATE TABLE fees (in_the_way INTEGER)"
 if "$W" migrate up --db "$U" >"$T/fail.txt" 2>&1; then fail "a migration over an existing table succeeded"; fi
 grep -q "migration 2" "$T/fail.txt" || fail "the error names the migration: $(cat "$T/fail.txt")"

@@ -789,22 +789,90 @@ static int s_command(wrk_conn_t *db, const char *cmd, int argc, char **argv)
 }
 
 static const wrk_op_t s_ops[] = {
-    { "debit_account", op_debit_account, DB_ISO_DEFAULT },
-    { "credit_account", op_credit_account, DB_ISO_DEFAULT },
-    { "transfer", op_transfer, DB_ISO_DEFAULT },
-    { "reverse_transfer", op_reverse_transfer, DB_ISO_DEFAULT },
-    { "place_hold", op_place_hold, DB_ISO_DEFAULT },
-    { "release_hold", op_release_hold, DB_ISO_DEFAULT },
-    { "create_loan_account", op_create_loan_account, DB_ISO_DEFAULT },
-    { "delete_loan_account", op_delete_loan_account, DB_ISO_DEFAULT },
-    { "activate_loan", op_activate_loan, DB_ISO_DEFAULT },
-    { "deactivate_loan", op_deactivate_loan, DB_ISO_DEFAULT },
-    { "deduct_fee", op_deduct_fee, DB_ISO_DEFAULT },
-    { "refund_fee", op_refund_fee, DB_ISO_DEFAULT },
-    { "exchange_currency", op_exchange_currency, DB_ISO_REPEATABLE_READ },
-    { "reverse_exchange", op_reverse_exchange, DB_ISO_REPEATABLE_READ },
-    { "open_account", op_open_account, DB_ISO_DEFAULT },
-    { "close_account", op_close_account, DB_ISO_DEFAULT },
+    { "debit_account", op_debit_account, DB_ISO_DEFAULT,
+      "account:str amount:int1..1000000000000000 currency:str",
+      "account:str amount:int balance:int",
+      "Takes amount from the account, down to its overdraft limit (balance + overdraft_limit >= "
+      "amount). Writes a ledger row (kind debit).",
+      "no_account currency_mismatch account_inactive insufficient_funds" },
+    { "credit_account", op_credit_account, DB_ISO_DEFAULT,
+      "account:str amount:int1..1000000000000000 currency:str",
+      "account:str amount:int balance:int",
+      "Adds amount to the account. Refused if the balance would pass 2^63-1 minor units.",
+      "no_account currency_mismatch account_inactive balance_overflow" },
+    { "transfer", op_transfer, DB_ISO_DEFAULT,
+      "from_account:str to_account:str amount:int1..1000000000000000 currency:str",
+      "from_balance:int to_balance:int",
+      "Debit and credit in one local transaction; both accounts hold the currency; the two "
+      "accounts must differ.",
+      "bad_params no_account currency_mismatch account_inactive insufficient_funds "
+      "balance_overflow" },
+    { "reverse_transfer", op_reverse_transfer, DB_ISO_DEFAULT,
+      "from_account:str to_account:str amount:int1..1000000000000000 currency:str",
+      "from_balance:int to_balance:int",
+      "The compensation of transfer: moves amount back from to_account to from_account.",
+      "bad_params no_account currency_mismatch account_inactive insufficient_funds "
+      "balance_overflow" },
+    { "place_hold", op_place_hold, DB_ISO_DEFAULT,
+      "account:str amount:int1..1000000000000000 currency:str", "account:str held:int",
+      "Reserves amount on the account (a hold row); the balance is debited like a debit, so it "
+      "counts against the overdraft limit.",
+      "no_account currency_mismatch account_inactive insufficient_funds" },
+    { "release_hold", op_release_hold, DB_ISO_DEFAULT, "hold_step:str?", "released:int",
+      "Gives back what the hold of this saga's step hold_step (default: this step) took; releasing "
+      "nothing is already done (released 0).",
+      "" },
+    { "create_loan_account", op_create_loan_account, DB_ISO_DEFAULT,
+      "customer:str principal:int1..1000000000000000 currency:str rate_bp:int0..5000 "
+      "term_months:int1..480",
+      "loan_account:str customer:str principal:int currency:str rate_bp:int term_months:int",
+      "Opens a loan account (status pending) for an active customer. rate_bp is the yearly rate in "
+      "basis points.",
+      "bad_params no_customer customer_inactive" },
+    { "delete_loan_account", op_delete_loan_account, DB_ISO_DEFAULT, "", "loan_account:str",
+      "The compensation of create_loan_account: removes the loan account it created (from the "
+      "action's output); refused while the loan is active or holds money.",
+      "loan_active loan_not_empty" },
+    { "activate_loan", op_activate_loan, DB_ISO_DEFAULT, "loan_account:str",
+      "loan_account:str status:str", "pending -> active.", "no_loan bad_state" },
+    { "deactivate_loan", op_deactivate_loan, DB_ISO_DEFAULT, "loan_account:str",
+      "loan_account:str status:str", "active -> pending (the compensation of activate_loan).",
+      "no_loan bad_state" },
+    { "deduct_fee", op_deduct_fee, DB_ISO_DEFAULT,
+      "account:str amount:int1..1000000000000000 currency:str fee_code:str? waivable:bool?",
+      "fee_status:str amount:int",
+      "Charges a fee (fee_code, default service). waivable: when true and the account lacks the "
+      "funds, the fee is waived (fee_status waived, amount 0) instead of failing the step; with "
+      "the funds it is charged like any fee.",
+      "no_account currency_mismatch account_inactive insufficient_funds" },
+    { "refund_fee", op_refund_fee, DB_ISO_DEFAULT, "", "refunded:int",
+      "The compensation of deduct_fee: credits back what was charged (nothing for a waived fee).",
+      "no_account account_inactive balance_overflow" },
+    { "exchange_currency", op_exchange_currency, DB_ISO_REPEATABLE_READ,
+      "from_account:str to_account:str amount:int1..1000000000000000 from_currency:str "
+      "to_currency:str",
+      "converted:int rate_micros:int",
+      "Debits amount in from_currency and credits amount * rate in to_currency. The rate is fixed "
+      "point (rate_micros, millionths); the converted amount is rounded half up to the minor unit, "
+      "in 128-bit integers.",
+      "no_rate amount_too_small no_account currency_mismatch account_inactive insufficient_funds "
+      "balance_overflow" },
+    { "reverse_exchange", op_reverse_exchange, DB_ISO_REPEATABLE_READ,
+      "from_account:str to_account:str amount:int1..1000000000000000 from_currency:str "
+      "to_currency:str",
+      "converted:int rate_micros:int",
+      "The compensation of exchange_currency: takes back exactly the converted amount the action "
+      "credited, at the rate it used, and returns amount.",
+      "no_account currency_mismatch account_inactive insufficient_funds balance_overflow" },
+    { "open_account", op_open_account, DB_ISO_DEFAULT,
+      "customer:str type:str currency:str overdraft_limit:int>=0?", "account:str",
+      "Opens an account of type checking, savings, investment or credit; overdraft_limit (default "
+      "0) at most the bank's max_overdraft setting (1,000,000,000 minor units).",
+      "bad_params no_customer customer_inactive" },
+    { "close_account", op_close_account, DB_ISO_DEFAULT, "account:str?", "",
+      "The compensation of open_account: closes the account it opened; refused while it holds "
+      "money.",
+      "account_not_empty" },
 };
 
 const wrk_system_t banking_system = {

@@ -310,13 +310,30 @@ static int s_command(wrk_conn_t *db, const char *cmd, int argc, char **argv)
 }
 
 static const wrk_op_t s_ops[] = {
-    { "generate_compliance_report", op_generate_compliance_report, DB_ISO_DEFAULT },
-    { "archive_compliance_report", op_archive_compliance_report, DB_ISO_DEFAULT },
-    { "aml_screening", op_aml_screening, DB_ISO_DEFAULT },
-    { "void_aml_screening", op_void_aml_screening, DB_ISO_DEFAULT },
-    { "kyc_check", op_kyc_check, DB_ISO_DEFAULT },
-    { "send_confirmation", op_send_confirmation, DB_ISO_DEFAULT },
-    { "send_cancellation", op_send_cancellation, DB_ISO_DEFAULT },
+    { "generate_compliance_report", op_generate_compliance_report, DB_ISO_DEFAULT,
+      "customer:str subject:str? report_type:str? amount:int?", "report:str",
+      "Files a report and appends it to the hash-chained audit trail.", "" },
+    { "archive_compliance_report", op_archive_compliance_report, DB_ISO_DEFAULT, "", "",
+      "The compensation of generate_compliance_report: marks the report archived (the audit trail "
+      "keeps both entries).",
+      "" },
+    { "aml_screening", op_aml_screening, DB_ISO_DEFAULT,
+      "customer:str amount:int1..1000000000000000 currency:str block_on_flag:bool?", "flagged:int",
+      "Flags an amount at or above the aml_threshold setting (default 1,000,000 minor units); with "
+      "block_on_flag the step fails instead.",
+      "aml_flagged" },
+    { "void_aml_screening", op_void_aml_screening, DB_ISO_DEFAULT, "", "",
+      "The compensation of aml_screening: marks the screening voided.", "" },
+    { "kyc_check", op_kyc_check, DB_ISO_DEFAULT, "customer:str", "kyc:str",
+      "Passes only a customer whose KYC status is verified (pending, expired, rejected or unknown "
+      "fail).",
+      "kyc_not_verified" },
+    { "send_confirmation", op_send_confirmation, DB_ISO_DEFAULT,
+      "recipient:str reference:str? amount:int?", "",
+      "Records a confirmation notice (one per saga step).", "" },
+    { "send_cancellation", op_send_cancellation, DB_ISO_DEFAULT,
+      "recipient:str reference:str? amount:int?", "",
+      "The compensation of send_confirmation: records a cancellation notice.", "" },
 };
 
 const wrk_system_t compliance_system = {

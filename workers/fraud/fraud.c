@@ -290,10 +290,23 @@ static db_rc_t s_seed_demo(wrk_conn_t *db)
 }
 
 static const wrk_op_t s_ops[] = {
-    { "fraud_check", op_fraud_check, DB_ISO_DEFAULT },
-    { "clear_fraud_check", op_clear_fraud_check, DB_ISO_DEFAULT },
-    { "risk_assessment", op_risk_assessment, DB_ISO_SERIALIZABLE },
-    { "clear_risk_flag", op_clear_risk_flag, DB_ISO_DEFAULT },
+    { "fraud_check", op_fraud_check, DB_ISO_DEFAULT,
+      "customer:str amount:int1..1000000000000000 currency:str", "score:int",
+      "Scores the customer: the watchlist score (default 10), plus 30 for an amount at or above "
+      "the large_amount rule (default 10,000,000 minor units); fails at or above the block_score "
+      "rule (default 80).",
+      "fraud_suspected" },
+    { "clear_fraud_check", op_clear_fraud_check, DB_ISO_DEFAULT, "", "",
+      "The compensation of fraud_check: marks the check cleared.", "" },
+    { "risk_assessment", op_risk_assessment, DB_ISO_SERIALIZABLE,
+      "customer:str amount:int1..1000000000000000 currency:str account:str?",
+      "risk_level:str window_count:int",
+      "Velocity: fails when the customer passes velocity_max_count transfers or "
+      "velocity_max_amount in total within velocity_window_ms (default 60 s); otherwise records "
+      "the transfer in the window and raises a risk flag.",
+      "velocity_exceeded" },
+    { "clear_risk_flag", op_clear_risk_flag, DB_ISO_DEFAULT, "", "cleared:int",
+      "The compensation of risk_assessment: clears the flag it set.", "" },
 };
 
 const wrk_system_t fraud_system = {

@@ -175,10 +175,24 @@ static db_rc_t s_seed_demo(wrk_conn_t *db)
 }
 
 static const wrk_op_t s_ops[] = {
-    { "setup_payment_schedule", op_setup_payment_schedule, DB_ISO_DEFAULT },
-    { "cancel_payment_schedule", op_cancel_payment_schedule, DB_ISO_DEFAULT },
-    { "process_payment", op_process_payment, DB_ISO_DEFAULT },
-    { "reverse_payment", op_reverse_payment, DB_ISO_DEFAULT },
+    { "setup_payment_schedule", op_setup_payment_schedule, DB_ISO_DEFAULT,
+      "loan_account:str principal:int1..1000000000000000 currency:str rate_bp:int0..5000 "
+      "term_months:int1..480",
+      "schedule:str instalment:int term_months:int",
+      "Creates an active schedule. The monthly instalment is the annuity P * r / (1 - (1 + r)^-n), "
+      "r = rate_bp / 120000, computed in 10^12 fixed point with 128-bit integers and rounded up to "
+      "the minor unit (rate 0: principal / term_months, rounded up).",
+      "bad_params" },
+    { "cancel_payment_schedule", op_cancel_payment_schedule, DB_ISO_DEFAULT, "", "cancelled:int",
+      "The compensation of setup_payment_schedule: cancels the schedule it created.", "" },
+    { "process_payment", op_process_payment, DB_ISO_DEFAULT,
+      "from_account:str beneficiary:str amount:int1..1000000000000000 currency:str reference:str?",
+      "payment:str amount:int",
+      "Pays a beneficiary after sanctions screening (names compared in normalized form) and within "
+      "the per-currency payment limit.",
+      "bad_params beneficiary_blocked limit_exceeded" },
+    { "reverse_payment", op_reverse_payment, DB_ISO_DEFAULT, "", "reversed:int",
+      "The compensation of process_payment: marks the payment reversed.", "" },
 };
 
 const wrk_system_t payments_system = {
