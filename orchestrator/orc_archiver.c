@@ -22,6 +22,7 @@ struct orc_archiver_s {
     uint64_t next_seq;      /* last ended seq collected */
     uint64_t cur_since_ms;  /* mono time the first saga of cur was collected */
     uint64_t retry_ms;
+    uint64_t wait_ms; /* longest a collected saga waits for its file */
     bool started;
     pthread_t thread;
     bool running; /* a writer thread to join */
@@ -34,13 +35,16 @@ struct orc_archiver_s {
     orc_archiver_stats_t stats;
 };
 
-orc_archiver_t *orc_archiver_new(const char *dir)
+orc_archiver_t *orc_archiver_new(const char *dir, uint64_t retain_ms)
 {
     orc_archiver_t *self = calloc(1, sizeof *self);
     if (!self || !(self->dir = strdup(dir))) {
         free(self);
         return NULL;
     }
+    /* A saga is not removed before it is archived: with a short retention
+       files are written sooner, so removal keeps pace. */
+    self->wait_ms = retain_ms && retain_ms < FILE_WAIT_MS ? retain_ms : FILE_WAIT_MS;
     jnl_archive_init(&self->cur);
     jnl_archive_init(&self->out);
     msgpack_sbuffer_init(&self->rec);
@@ -168,7 +172,7 @@ void orc_archiver_step(orc_archiver_t *self, orc_engine_t *e, jnl_t *jnl, uint64
     }
     bool due = self->cur.count &&
                (final || self->cur.count >= FILE_SAGAS || self->cur.buf.size >= FILE_BYTES ||
-                mono_ms >= self->cur_since_ms + FILE_WAIT_MS || orc_engine_pressure(e));
+                mono_ms >= self->cur_since_ms + self->wait_ms || orc_engine_pressure(e));
     if (!due || self->writing)
         return;
     /* Swap: the loop goes on collecting while the thread writes. */

@@ -6,7 +6,8 @@
     packs their full record: the status view (steps, outputs, errors,
     history) and the definition. A file is written, on a thread of its own
     so that the loop never waits for its fsync, when it holds 10,000 sagas
-    or 16 MiB, when its first saga has waited a minute, when the journal is
+    or 16 MiB, when its first saga has waited a minute (or the retention
+    period, if shorter), when the journal is
     nearly full, or at shutdown. Only when the file is durable does the
     engine learn (orc_engine_archived) that those sagas may be removed.
 
@@ -26,7 +27,7 @@ typedef struct {
     uint64_t files, sagas, bytes, failures;
 } orc_archiver_stats_t;
 
-orc_archiver_t *orc_archiver_new(const char *dir);
+orc_archiver_t *orc_archiver_new(const char *dir, uint64_t retain_ms);
 /* Joins a running write. What was collected and not written is dropped:
    it is archived again from the journal at the next start. */
 void orc_archiver_destroy(orc_archiver_t **self_p);

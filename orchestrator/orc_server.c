@@ -949,7 +949,7 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
         zlog_error("backup directory %s: %s", cfg->backup_dir, strerror(errno));
         goto done;
     }
-    if (cfg->archive_dir && !(s.archiver = orc_archiver_new(cfg->archive_dir))) {
+    if (cfg->archive_dir && !(s.archiver = orc_archiver_new(cfg->archive_dir, cfg->retain_ms))) {
         zlog_error("out of memory");
         goto done;
     }
