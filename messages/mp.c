@@ -373,3 +373,12 @@ void mp_pack_raw_bin(msgpack_packer *pk, const void *bytes, size_t len)
     msgpack_pack_bin(pk, len);
     msgpack_pack_bin_body(pk, bytes, len);
 }
+
+void mp_pack_kv_opt(msgpack_packer *pk, const char *key, const char *val)
+{
+    mp_pack_cstr(pk, key);
+    if (val && val[0])
+        mp_pack_cstr(pk, val);
+    else
+        msgpack_pack_nil(pk);
+}

@@ -72,6 +72,8 @@ void mp_pack_kv_str(msgpack_packer *pk, const char *key, const char *val);
 void mp_pack_kv_uint(msgpack_packer *pk, const char *key, uint64_t val);
 void mp_pack_kv_int(msgpack_packer *pk, const char *key, int64_t val);
 void mp_pack_kv_bool(msgpack_packer *pk, const char *key, bool val);
+/* key, then val, or nil when val is NULL or empty. */
+void mp_pack_kv_opt(msgpack_packer *pk, const char *key, const char *val);
 /* A bin value. */
 void mp_pack_raw_bin(msgpack_packer *pk, const void *bytes, size_t len);
 /* Append already-encoded msgpack bytes as one value. */

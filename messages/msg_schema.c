@@ -153,13 +153,8 @@ static int s_value(const msg_schema_key_t *k, const msg_kv_t *kv, char *err, siz
 }
 
 int msg_schema_check(const msg_schema_t *act, const char *act_name, const msg_schema_t *comp,
-                     const char *comp_name, const uint8_t *params, size_t len, char *err,
-                     size_t errlen)
+                     const char *comp_name, const msg_kv_t *kv, int n, char *err, size_t errlen)
 {
-    msg_kv_t kv[MSG_MAX_PARAMS];
-    int n = msg_params_parse(params, len, kv, err, errlen);
-    if (n < 0)
-        return -1;
     if (comp && !comp->known)
         comp = NULL;
     if (!act->known)

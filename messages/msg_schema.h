@@ -46,11 +46,10 @@ int msg_schema_parse(const char *text, msg_schema_t *s, char *err, size_t errlen
 const msg_schema_key_t *msg_schema_find(const msg_schema_t *s, const char *key);
 const char *msg_schema_type_name(msg_type_kind_t t);
 
-/* Check one step's params (validated map bytes) against its action's and
-   compensation's schemas (comp may be NULL). 0, or -1 with err naming the
-   key: "unknown key 'ammount' (operation debit_account takes: ...)". */
+/* Check one step's params (parsed by msg_params_parse) against its
+   action's and compensation's schemas (comp may be NULL). 0, or -1 with
+   err naming the key: "unknown key params.ammount (debit_account takes: ...)". */
 int msg_schema_check(const msg_schema_t *act, const char *act_name, const msg_schema_t *comp,
-                     const char *comp_name, const uint8_t *params, size_t len, char *err,
-                     size_t errlen);
+                     const char *comp_name, const msg_kv_t *kv, int n, char *err, size_t errlen);
 
 #endif

@@ -97,6 +97,8 @@ struct orc_engine_s {
     uint64_t ended_seq, archived_seq;
     bool archived_dirty;
     size_t used_bytes, map_bytes; /* journal use as of the last refresh */
+    /* This commit's retention work, counted in stats once it commits. */
+    uint64_t swept_sagas, swept_records, swept_tombs, swept_pressure;
     uint64_t usage_ms, sweep_ms;
     uint64_t hist_seq;
     uint64_t boot;
@@ -831,14 +833,14 @@ static int s_check_params(orc_engine_t *e, const msg_saga_t *def, char *err, siz
             st->compensation[0] ? orc_system_schema(sys, st->compensation) : NULL;
         size_t len;
         const uint8_t *p = msg_saga_step_params(def, i, &len);
+        msg_kv_t kv[MSG_MAX_PARAMS];
+        int n = msg_params_parse(p, len, kv, why, sizeof why); /* valid: decoded at submit */
         if (a && msg_schema_check(&a->params, st->action, c ? &c->params : NULL, st->compensation,
-                                  p, len, why, sizeof why)) {
+                                  kv, n, why, sizeof why)) {
             snprintf(err, errlen, "step '%s': %s", st->id, why);
             return -1;
         }
         /* A reference must name an output its step's action declares. */
-        msg_kv_t kv[MSG_MAX_PARAMS];
-        int n = msg_params_parse(p, len, kv, why, sizeof why);
         for (int k = 0; k < n; k++) {
             char rs[MSG_ID_MAX + 1], rk[MSG_NAME_MAX + 1];
             if (kv[k].type != MP_STR || !msg_ref_parse(kv[k].s, kv[k].slen, rs, rk))
@@ -1410,8 +1412,8 @@ static int s_sweep(orc_engine_t *e, size_t *items)
         if (!rc)
             rc = orc_store_unend(e->jnl, x->take[i].seq, x->take[i].id);
         if (!rc) {
-            e->stats.sagas_removed++;
-            e->stats.records_removed += recs;
+            e->swept_sagas++;
+            e->swept_records += recs;
             *items += recs;
         }
     }
@@ -1426,11 +1428,11 @@ static int s_sweep(orc_engine_t *e, size_t *items)
         if (before || !e->cfg.tomb_ms)
             rc = orc_store_expire_tombs(e->jnl, e->cfg.tomb_ms ? before : UINT64_MAX, SWEEP_BATCH,
                                         &expired);
-        e->stats.tombs_expired += expired;
+        e->swept_tombs += expired;
         *items += expired;
     }
     if (pressure && x->n)
-        e->stats.pressure_sweeps++;
+        e->swept_pressure++;
     e->sweep_ms =
         x->n == x->max || expired == SWEEP_BATCH ? e->mono_ms : e->mono_ms + SWEEP_IDLE_MS;
     free(x);
@@ -1477,6 +1479,7 @@ int orc_engine_commit(orc_engine_t *self, char *err, size_t errlen)
     }
     int64_t off = (int64_t)self->now_ms - (int64_t)self->mono_ms;
     uint64_t ended_before = self->ended_seq;
+    self->swept_sagas = self->swept_records = self->swept_tombs = self->swept_pressure = 0;
     rc = jnl_write_begin(self->jnl);
     for (orc_saga_t *s = self->dirty; s && !rc; s = s->dirty_next) {
         if (s->dirty && !(rc = orc_store_put_saga(self->jnl, &self->buf, s, &self->ended_seq)))
@@ -1513,6 +1516,10 @@ int orc_engine_commit(orc_engine_t *self, char *err, size_t errlen)
     if (rc == 0) {
         self->stats.commits++;
         self->stats.batch_items += items;
+        self->stats.sagas_removed += self->swept_sagas;
+        self->stats.records_removed += self->swept_records;
+        self->stats.tombs_expired += self->swept_tombs;
+        self->stats.pressure_sweeps += self->swept_pressure;
         self->archived_dirty = false;
         for (orc_system_t *s = orc_registry_systems(self->reg); s; s = s->next)
             s->dirty = false;

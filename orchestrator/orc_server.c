@@ -184,22 +184,13 @@ static void s_send_worker(s_server_t *s, const char *rid, const msgpack_sbuffer 
 
 /* ---- status, list and stats replies (after commit) ---------------------- */
 
-static void s_pack_opt(msgpack_packer *pk, const char *key, const char *val)
-{
-    mp_pack_cstr(pk, key);
-    if (val && val[0])
-        mp_pack_cstr(pk, val);
-    else
-        msgpack_pack_nil(pk);
-}
-
 static void s_pack_summary(msgpack_packer *pk, const orc_saga_t *saga)
 {
     msgpack_pack_map(pk, 7);
     mp_pack_kv_str(pk, "id", saga->def->id);
     mp_pack_kv_str(pk, "name", saga->def->name);
     mp_pack_kv_str(pk, "state", orc_saga_state_name(saga->state));
-    s_pack_opt(pk, "reason", saga->reason);
+    mp_pack_kv_opt(pk, "reason", saga->reason);
     mp_pack_kv_uint(pk, "steps", saga->def->nsteps);
     mp_pack_kv_uint(pk, "created_ms", saga->created_ms);
     mp_pack_kv_uint(pk, "updated_ms", saga->updated_ms);

@@ -296,10 +296,9 @@ static int s_read_hash_bin(mp_reader_t *r, uint8_t hash[16])
     return 0;
 }
 
-/* Read a saga's head; with want_def, position h->def at its definition.
+/* Read a saga's head, and position h->def at its definition.
    MDB_NOTFOUND, MDB_CORRUPTED (err says why) or a journal error. */
-static int s_read_head(jnl_t *jnl, const char *id, bool want_def, s_head_t *h, char *err,
-                       size_t errlen)
+static int s_read_head(jnl_t *jnl, const char *id, s_head_t *h, char *err, size_t errlen)
 {
     const void *val;
     size_t len;
@@ -335,7 +334,6 @@ static int s_read_head(jnl_t *jnl, const char *id, bool want_def, s_head_t *h, c
     if (mp_read_array(&r, &n) || n != 4 || s_read_u8(&r, &ver) || ver != REC_SAGA_V2 ||
         mp_read_uint(&r, &h->created) || s_read_hash_bin(&r, h->hash))
         goto corrupt;
-    (void)want_def;
     h->def = r;
     return 0;
 corrupt:
@@ -350,7 +348,7 @@ int orc_store_peek(jnl_t *jnl, const char *id, uint8_t *state, uint8_t hash[16],
 {
     s_head_t h;
     char err[256];
-    int rc = s_read_head(jnl, id, false, &h, err, sizeof err);
+    int rc = s_read_head(jnl, id, &h, err, sizeof err);
     if (rc)
         return rc;
     *state = h.state;
@@ -370,7 +368,7 @@ orc_saga_t *orc_store_load(jnl_t *jnl, const char *id, int *rc, char *err, size_
     orc_saga_t *saga = NULL;
     msg_saga_t *def;
     err[0] = 0;
-    if ((*rc = s_read_head(jnl, id, true, &h, err, errlen)))
+    if ((*rc = s_read_head(jnl, id, &h, err, errlen)))
         return NULL;
     if (!(def = msg_saga_read(&h.def, err, errlen))) {
         char tmp[512];
@@ -594,10 +592,10 @@ int orc_store_tomb(jnl_t *jnl, const char *id, orc_tomb_t *t)
 }
 
 typedef struct {
-    jnl_t *jnl;
     uint64_t before_ms;
-    size_t max, n;
-    int rc;
+    size_t n, max;
+    uint8_t (*keys)[MSG_ID_MAX + 9];
+    size_t *lens;
 } s_expire_t;
 
 static int s_expire_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
@@ -605,35 +603,27 @@ static int s_expire_cb(void *arg, const void *key, size_t klen, const void *val,
     (void)val;
     (void)vlen;
     s_expire_t *x = arg;
-    if (x->n >= x->max || klen <= 8 || s_get_be64(key) >= x->before_ms)
-        return 1;
-    /* Copy the key: the deletes below move the cursor's page. */
-    uint8_t k[MSG_ID_MAX + 9];
-    if (klen > sizeof k)
-        return 1;
-    memcpy(k, key, klen);
-    if ((x->rc = jnl_del(x->jnl, JNL_TOMBS, k + 8, klen - 8)) ||
-        (x->rc = jnl_del(x->jnl, JNL_TOMBEXP, k, klen)))
-        return 1;
-    x->n++;
+    if (x->n >= x->max || klen <= 8 || klen > sizeof x->keys[0] || s_get_be64(key) >= x->before_ms)
+        return 1; /* in time order: the rest are younger */
+    memcpy(x->keys[x->n], key, klen);
+    x->lens[x->n++] = klen;
     return 0;
 }
 
 int orc_store_expire_tombs(jnl_t *jnl, uint64_t before_ms, size_t max, size_t *n)
 {
-    /* One at a time from the oldest: a delete under a live cursor is not
-       something to lean on, so each round opens a fresh scan. */
-    s_expire_t x = { jnl, before_ms, 1, 0, 0 };
+    /* Collect the oldest first, then delete: never under a live cursor. */
+    uint8_t keys[32][MSG_ID_MAX + 9];
+    size_t lens[32];
+    s_expire_t x = { before_ms, 0, max < 32 ? max : 32, keys, lens };
+    int rc = jnl_scan(jnl, JNL_TOMBEXP, NULL, 0, s_expire_cb, &x);
     *n = 0;
-    while (*n < max) {
-        x.n = 0;
-        int rc = jnl_scan(jnl, JNL_TOMBEXP, NULL, 0, s_expire_cb, &x);
-        if (x.rc)
-            return x.rc;
-        if (rc && rc != 1)
+    if (rc && rc != 1)
+        return rc;
+    for (size_t i = 0; i < x.n; i++) {
+        if ((rc = jnl_del(jnl, JNL_TOMBS, keys[i] + 8, lens[i] - 8)) ||
+            (rc = jnl_del(jnl, JNL_TOMBEXP, keys[i], lens[i])))
             return rc;
-        if (!x.n)
-            break;
         (*n)++;
     }
     return 0;
@@ -683,7 +673,7 @@ int orc_store_upgrade(jnl_t *jnl, uint64_t *ended_seq, char *err, size_t errlen)
         s_head_t h;
         uint8_t key[MSG_ID_MAX + 10];
         const char *id = l.ids[i];
-        if ((rc = s_read_head(jnl, id, false, &h, err, errlen)))
+        if ((rc = s_read_head(jnl, id, &h, err, errlen)))
             break;
         free(h.reason);
         key[0] = h.state;
@@ -796,15 +786,6 @@ int orc_store_list(jnl_t *jnl, int state, const orc_store_cursor_t *from, uint64
 
 /* ---- the status view -------------------------------------------------------- */
 
-static void s_pack_opt(msgpack_packer *pk, const char *key, const char *val)
-{
-    mp_pack_cstr(pk, key);
-    if (val && val[0])
-        mp_pack_cstr(pk, val);
-    else
-        msgpack_pack_nil(pk);
-}
-
 typedef struct {
     msgpack_packer *pk;
     const orc_saga_t *saga;
@@ -825,10 +806,10 @@ static int s_hist_cb(void *arg, const orc_event_t *ev)
     const char *step = ev->step >= 0 && (uint32_t)ev->step < h->saga->def->nsteps
                            ? h->saga->def->steps[ev->step].id
                            : NULL;
-    s_pack_opt(pk, "step", step);
+    mp_pack_kv_opt(pk, "step", step);
     mp_pack_kv_str(pk, "what", ev->what);
     mp_pack_kv_uint(pk, "attempt", ev->attempt);
-    s_pack_opt(pk, "reason", ev->reason);
+    mp_pack_kv_opt(pk, "reason", ev->reason);
     return 0;
 }
 
@@ -839,7 +820,7 @@ void orc_store_pack_status(jnl_t *jnl, msgpack_packer *pk, const orc_saga_t *sag
     mp_pack_kv_str(pk, "id", def->id);
     mp_pack_kv_str(pk, "name", def->name);
     mp_pack_kv_str(pk, "state", orc_saga_state_name(saga->state));
-    s_pack_opt(pk, "reason", saga->reason);
+    mp_pack_kv_opt(pk, "reason", saga->reason);
     mp_pack_kv_uint(pk, "created_ms", saga->created_ms);
     mp_pack_kv_uint(pk, "updated_ms", saga->updated_ms);
     mp_pack_cstr(pk, "steps");
@@ -851,7 +832,7 @@ void orc_store_pack_status(jnl_t *jnl, msgpack_packer *pk, const orc_saga_t *sag
         mp_pack_kv_str(pk, "id", d->id);
         mp_pack_kv_str(pk, "system", d->system);
         mp_pack_kv_str(pk, "action", d->action);
-        s_pack_opt(pk, "compensation", d->compensation);
+        mp_pack_kv_opt(pk, "compensation", d->compensation);
         mp_pack_cstr(pk, "deps");
         msgpack_pack_array(pk, (size_t)__builtin_popcountll(d->deps));
         for (uint32_t j = 0; j < def->nsteps; j++)
@@ -864,8 +845,8 @@ void orc_store_pack_status(jnl_t *jnl, msgpack_packer *pk, const orc_saga_t *sag
         mp_pack_kv_uint(pk, "finished_ms", st->finished_ms);
         mp_pack_kv_uint(pk, "compensation_started_ms", st->comp_started_ms);
         mp_pack_kv_uint(pk, "compensation_finished_ms", st->comp_finished_ms);
-        s_pack_opt(pk, "code", st->code);
-        s_pack_opt(pk, "error", st->error);
+        mp_pack_kv_opt(pk, "code", st->code);
+        mp_pack_kv_opt(pk, "error", st->error);
         mp_pack_cstr(pk, "output");
         if (st->output_len)
             mp_pack_raw(pk, st->output, st->output_len);

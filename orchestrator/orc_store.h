@@ -88,7 +88,8 @@ typedef struct {
 } orc_tomb_t;
 /* The tombstone of a removed saga, or MDB_NOTFOUND. */
 int orc_store_tomb(jnl_t *jnl, const char *id, orc_tomb_t *t);
-/* Drop up to max tombstones left before before_ms, oldest first. */
+/* Drop up to max (at most 32) tombstones left before before_ms, oldest
+   first. */
 int orc_store_expire_tombs(jnl_t *jnl, uint64_t before_ms, size_t max, size_t *n);
 
 /* list: newest first, created before `from` (a position a previous page
