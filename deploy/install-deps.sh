@@ -10,7 +10,7 @@ libsqlite3-dev sqlite3 libcmocka-dev libjansson-dev libsodium-dev
 libpq-dev default-libmysqlclient-dev libhiredis-dev
 libinih-dev liburiparser-dev libssl-dev openssl python3-zmq python3-msgpack
 postgresql mariadb-server mariadb-client redis-server redis-tools
-iproute2 procps psmisc"
+iproute2 procps psmisc faketime"
 
 missing=""
 for p in $PKGS; do

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -655,11 +656,54 @@ static int s_all_ids_cb(void *arg, const void *key, size_t klen, const void *val
     return 0;
 }
 
+/* A v1 record held the definition as submitted and a hash of it with its
+   params in the client's key order. Write it as layout 2 does, with the
+   hash of the canonical definition, so a client that retries its submit
+   across the upgrade gets "duplicate", not "conflict". */
+static int s_upgrade_v1(jnl_t *jnl, const char *id, s_head_t *h, char *err, size_t errlen)
+{
+    msg_saga_t *def = msg_saga_read(&h->def, err, errlen);
+    if (!def) {
+        char tmp[512];
+        snprintf(tmp, sizeof tmp, "saga %s: corrupt definition (%s)", id, err);
+        snprintf(err, errlen, "%s", tmp);
+        return MDB_CORRUPTED;
+    }
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    msg_saga_pack(def, &pk);
+    msg_saga_destroy(&def);
+    crypto_generichash(h->hash, sizeof h->hash, (const uint8_t *)buf.data, buf.size, NULL, 0);
+    msgpack_sbuffer tmp;
+    msgpack_sbuffer_init(&tmp);
+    msgpack_packer_init(&pk, &tmp, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint8(&pk, REC_SAGA_V2);
+    msgpack_pack_uint64(&pk, h->created);
+    mp_pack_raw_bin(&pk, h->hash, sizeof h->hash);
+    msgpack_sbuffer_write(&tmp, buf.data, buf.size);
+    int rc = jnl_put(jnl, JNL_DEFS, id, strlen(id), tmp.data, tmp.size);
+    msgpack_sbuffer_clear(&tmp);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint8(&pk, REC_SAGA_V2);
+    msgpack_pack_uint8(&pk, h->state);
+    msgpack_pack_uint64(&pk, h->updated);
+    s_pack_opt_str(&pk, h->reason);
+    if (!rc)
+        rc = jnl_put(jnl, JNL_SAGAS, id, strlen(id), tmp.data, tmp.size);
+    msgpack_sbuffer_destroy(&tmp);
+    msgpack_sbuffer_destroy(&buf);
+    return rc;
+}
+
 int orc_store_upgrade(jnl_t *jnl, uint64_t *ended_seq, char *err, size_t errlen)
 {
     /* Journals written before layout 2 keyed the index by state and id
-       alone and had no created or ended index: rebuild them once, in one
-       transaction (v1 saga records themselves still read as they are). */
+       alone, had no created or ended index, and kept the definition in
+       every saga record: rebuild the indexes and rewrite those records
+       once, in one transaction. */
     s_ids_t l = { jnl, NULL, 0, 0 };
     int rc = jnl_write_begin(jnl);
     if (!rc && jnl_meta_get(jnl, "layout") >= LAYOUT) {
@@ -675,7 +719,11 @@ int orc_store_upgrade(jnl_t *jnl, uint64_t *ended_seq, char *err, size_t errlen)
         const char *id = l.ids[i];
         if ((rc = s_read_head(jnl, id, &h, err, errlen)))
             break;
+        if (h.ver == REC_VERSION)
+            rc = s_upgrade_v1(jnl, id, &h, err, errlen);
         free(h.reason);
+        if (rc)
+            break;
         key[0] = h.state;
         size_t n = strlen(id);
         memcpy(key + 1, id, n);

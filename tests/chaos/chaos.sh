@@ -100,6 +100,10 @@ supervise() {
         set -f # fault rules hold '*'
         while [ ! -e "$T/stop" ]; do
             extra=""
+            if [ -f "$T/pre.$slot" ]; then # a step before the next start only
+                sh "$T/pre.$slot" >>"$T/$slot.log" 2>&1 || echo "pre.$slot failed" >>"$T/$slot.log"
+                rm -f "$T/pre.$slot"
+            fi
             if [ -f "$T/once.$slot" ]; then
                 extra=$(cat "$T/once.$slot")
                 rm -f "$T/once.$slot"
@@ -255,11 +259,32 @@ fault() { # KIND R
             fail "$srv did not restart"
         ;;
     journal-full)
-        mib=$(($(journal_used_mib) + 1))
-        echo "--map-size $mib" >"$T/once.zsagad"
+        # LMDB never maps less than its file, and a file keeps its high
+        # water mark after retention frees pages: compact it offline first
+        # (as an operator would with mdb_copy -c), then restart with a map
+        # the size of what is in use and age retention off, so the journal
+        # is nearly full at once or within seconds.
+        mib=$(journal_used_mib)
+        cat >"$T/pre.zsagad" <<PRE
+rm -rf "$T/compact" && mkdir "$T/compact" && mdb_copy -c "$T/journal" "$T/compact" &&
+    mv "$T/compact/data.mdb" "$T/journal/data.mdb" && rm -rf "$T/compact"
+PRE
+        echo "--map-size $mib --retain 1h" >"$T/once.zsagad"
         kill -TERM "$(pid_of zsagad)" 2>/dev/null || true
-        say "fault journal-full: zsagad restarted with a ${mib} MiB map (1 MiB free) for 12 s: it fills, new submits are refused, running sagas go on"
-        sleep 12
+        say "fault journal-full: zsagad restarted on its compacted journal with a ${mib} MiB map and age retention off: it fills, retention sheds ended sagas, or new submits are refused; running sagas go on"
+        # The window lasts until zsagad says it is under pressure (or
+        # refuses for want of room), 60 s at most.
+        n=0
+        while [ $n -lt 120 ]; do
+            st=$(zsaga stats --json 2>/dev/null || true)
+            ps=$(echo "$st" | sed -n 's/.*"pressure_sweeps": \([0-9]*\).*/\1/p')
+            [ "${ps:-0}" = 0 ] || break
+            grep -q '^rejected .* journal_full' "$T/load.txt" 2>/dev/null && break
+            sleep 0.5
+            n=$((n + 1))
+        done
+        say "      after $((n / 2)) s: pressure sweeps ${ps:-0}, journal_full refusals so far $(grep -c '^rejected .* journal_full' "$T/load.txt" 2>/dev/null || true)"
+        sleep 4
         FAULTS=$((FAULTS + 1))
         kill -TERM "$(pid_of zsagad)" 2>/dev/null || true
         say "      map raised: zsagad restarted with the default map"

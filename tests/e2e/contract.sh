@@ -1,12 +1,15 @@
 # The client contract, from a second language: list with more matching
 # sagas than its limit, a limit past 10,000, replies to refused messages
-# carrying the request's req, and `accepted` naming duplicate every time.
+# carrying the request's req, `accepted` naming duplicate every time, and
+# every reply type and every map inside one holding exactly the keys
+# docs/protocol.md lists for it (the tables are read from the doc itself).
 . "$(dirname "$0")/lib.sh"
 seed banking
 start_zsagad
-start_worker banking
+start_worker banking --fault "delay=debit_account:3000"
 wait_workers 1
-out=$(E2E_DIR="$(dirname "$0")" PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 - "$CL" "$ZSAGA_KEY" "$ZSAGA_SERVER_KEY" <<'PY'
+out=$(E2E_DIR="$(dirname "$0")" PROTOCOL_MD="$TOP/docs/protocol.md" PYTHONDONTWRITEBYTECODE=1 \
+    /usr/bin/python3 - "$CL" "$ZSAGA_KEY" "$ZSAGA_SERVER_KEY" <<'PY'
 import os, sys, time, zmq, msgpack
 ep, key, skey = sys.argv[1:]
 sys.path.insert(0, os.environ["E2E_DIR"])
@@ -45,6 +48,65 @@ r = ask({"type": "frobnicate", "v": 1, "req": 10})
 print("type", r["type"], r.get("code"), r["req"])
 r = ask({"v": 1, "type": "status", "id": "x", "bogus": 1, "req": 11})
 print("field", r["type"], r.get("code"), r["req"])
+
+# ---- every reply against docs/protocol.md's tables -----------------------------
+import re
+doc = open(os.environ["PROTOCOL_MD"]).read()
+def keys(cell):  # the `key`s of a cell, leaving out what parentheses say
+    return set(re.findall(r"`([a-z_]+)`", re.sub(r"\([^()]*\)", "", cell)))
+def table(header):
+    rows = []
+    for line in doc[doc.index(header):].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return rows
+replies = {keys(r[0]).pop(): (keys(r[1]), keys(r[2])) for r in table("| reply | always | when it applies |")}
+maps = {re.search(r"`([^`]+)`", r[0]).group(1): keys(r[1]) for r in table("| map | keys |")}
+assert len(replies) >= 8 and len(maps) >= 9, (replies, maps)
+seen, seen_maps, problems = set(), set(), []
+def walk(obj, parts):
+    if not parts:
+        yield obj
+        return
+    p = parts[0]
+    if p.endswith("[]"):
+        for x in obj[p[:-2]]:
+            yield from walk(x, parts[1:])
+    else:
+        yield from walk(obj[p], parts[1:])
+def check(r, why):
+    t = r["type"]
+    always, sometimes = replies[t]
+    got = set(r) - {"v", "type"}
+    if always - got or got - always - sometimes:
+        problems.append("%s (%s): missing %s, undocumented %s" % (t, why, sorted(always - got), sorted(got - always - sometimes)))
+    seen.add(t)
+    for path, want in maps.items():
+        if path.split(".")[0] != t:
+            continue
+        for m in walk(r, path.split(".")[1:]):
+            if m is None:
+                continue
+            seen_maps.add(path)
+            if set(m) != want:
+                problems.append("%s (%s): missing %s, undocumented %s" % (path, why, sorted(want - set(m)), sorted(set(m) - want)))
+    return r
+check(ask({"v": 1, "type": "submit", "req": 20, "saga": saga(0)}), "submit")
+check(ask({"v": 1, "type": "submit", "req": 21, "saga": {"id": "u", "steps": [{"id": "s", "system": "nosuch", "action": "a", "params": {}}]}}), "unknown system")
+slow = {"id": "slow", "steps": [{"id": "s", "system": "banking", "action": "debit_account",
+        "compensation": "credit_account", "params": {"account": "ACC001", "amount": 1, "currency": "USD"}}]}
+check(ask({"v": 1, "type": "submit", "req": 22, "saga": slow}), "slow submit")
+check(ask({"v": 1, "type": "cancel", "req": 23, "id": "slow", "reason": "test"}), "cancel")
+check(ask({"v": 1, "type": "cancel", "req": 24, "id": "c000"}), "cancel of a completed saga")
+check(ask({"v": 1, "type": "backup", "req": 25, "path": "b1"}), "backup")
+check(ask({"v": 1, "type": "status", "req": 26, "id": "c001"}), "status")
+check(ask({"v": 1, "type": "list", "req": 27, "limit": 3}), "list")
+check(ask({"v": 1, "type": "systems", "req": 28}), "systems")
+check(ask({"v": 1, "type": "stats", "req": 29}), "stats")
+print("docs", "replies", len(seen), "of", len(replies), "maps", len(seen_maps), "of", len(maps))
+for p in problems:
+    print("problem", p)
 PY
 )
 echo "$out"
@@ -55,6 +117,10 @@ assert_eq "over-limit error invalid 8" "$(echo "$out" | grep ^over-limit)" "a li
 assert_eq "version error unsupported_version 9" "$(echo "$out" | grep ^version)" "wrong version keeps req"
 assert_eq "type error unknown_type 10" "$(echo "$out" | grep ^type)" "unknown type keeps req"
 assert_eq "field error malformed 11" "$(echo "$out" | grep ^field)" "unknown field keeps req"
+echo "$out" | grep ^problem && fail "replies differ from docs/protocol.md"
+n=$(echo "$out" | sed -n 's/^docs replies \([0-9]*\) of \([0-9]*\) maps \([0-9]*\) of \([0-9]*\)$/\1 \2 \3 \4/p')
+set -- $n
+[ "$#" = 4 ] && [ "$1" = "$2" ] && [ "$3" = "$4" ] || fail "not every documented reply and map was seen: $(echo "$out" | grep ^docs)"
 # The CLI's list over the default limit prints 100 lines, not nothing.
 assert_eq 100 "$(zsaga list --state completed --json | grep -c '"id"')" "zsaga list over the limit"
 pass "contract"
