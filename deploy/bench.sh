@@ -6,22 +6,9 @@
 # Prints the figures and zsagad's CPU time per saga; docs/benchmarks.md
 # records them with the machine.
 set -eu
-top=$(cd "$(dirname "$0")/.." && pwd)
 sync=${1:-full}
 [ $# -gt 0 ] && shift
-"$top/deploy/install-deps.sh"
-"$top/deploy/build.sh" "$top/build-bench" -DCMAKE_BUILD_TYPE=Release
-bin="$top/build-bench"
-dir=$(mktemp -d /tmp/zsaga-bench.XXXXXX)
-z=""
-trap '[ -z "$z" ] || { kill -TERM $z; wait $z; }; rm -rf "$dir"' EXIT
-k="$dir/keys"
-mkdir -p "$k" "$dir/authorized"
-"$bin/cli/zsaga" keygen zsagad --role server --dir "$k" >/dev/null
-"$bin/cli/zsaga" keygen bench --role admin --dir "$k" >/dev/null
-"$bin/cli/zsaga" keygen null --role worker --systems bench --dir "$k" >/dev/null
-cp "$k/bench.key" "$k/null.key" "$dir/authorized/"
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+. "$(dirname "$0")/bench-lib.sh"
 echo "journal sync: $sync"
 for mode in insecure curve; do
     rm -rf "$dir/journal"
@@ -29,14 +16,11 @@ for mode in insecure curve; do
         sec="--insecure"
         export ZSAGA_INSECURE=1
     else
-        sec="--key $k/zsagad.key_secret --authorized $dir/authorized"
+        sec=$CURVE
         unset ZSAGA_INSECURE
-        export ZSAGA_KEY="$k/bench.key_secret" ZSAGA_WORKER_KEY="$k/null.key_secret" \
-            ZSAGA_SERVER_KEY="$k/zsagad.key"
     fi
     # shellcheck disable=SC2086
-    "$bin/orchestrator/zsagad" --data "$dir/journal" --sync "$sync" $sec \
-        --clients "ipc://$dir/c" --workers "ipc://$dir/w" --events "ipc://$dir/e" \
+    "$bin/orchestrator/zsagad" --data "$dir/journal" --sync "$sync" $sec $ENDPOINTS \
         --log-level error --map-size 8192 &
     z=$!
     sleep 0.3

@@ -2,16 +2,22 @@
     database work. Prints figures; asserts nothing.
 
         zsaga-bench --clients EP --workers EP --events EP [-n N] [-k K] [-c C] [-w W]
+                    [-r RATE] [-t STEP_TIMEOUT_MS] [--pid PID]
 
     Runs W null workers on threads (each answers every step "ok" at once),
     keeps C sagas of K chained steps in flight until N have completed, and
-    measures each saga from submit to its saga.completed event.
+    measures each saga from submit to its saga.completed event. With -r it
+    is an open loop instead: RATE submits a second whatever is in flight.
+    With --pid it prints, every 5 s, that process's anonymous memory (its
+    heap: the journal's map is file-backed and not counted) beside the
+    sagas completed, active and kept in the journal.
 */
 #include "common/zkeys.h"
 #include "messages/msg.h"
 
 #include <czmq.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +100,8 @@ static void *s_null_worker(void *arg)
     return NULL;
 }
 
+static uint32_t s_step_timeout; /* 0: the protocol's default */
+
 static void s_submit(zsock_t *c, const char *id, int k, msgpack_sbuffer *b)
 {
     msgpack_packer pk;
@@ -110,7 +118,9 @@ static void s_submit(zsock_t *c, const char *id, int k, msgpack_sbuffer *b)
         char sid[16], prev[16];
         snprintf(sid, sizeof sid, "s%d", i);
         snprintf(prev, sizeof prev, "s%d", i - 1);
-        msgpack_pack_map(&pk, i ? 6 : 5);
+        msgpack_pack_map(&pk, (i ? 6 : 5) + (s_step_timeout ? 1 : 0));
+        if (s_step_timeout)
+            mp_pack_kv_uint(&pk, "timeout_ms", s_step_timeout);
         mp_pack_kv_str(&pk, "id", sid);
         mp_pack_kv_str(&pk, "system", "bench");
         mp_pack_kv_str(&pk, "action", "work");
@@ -178,29 +188,54 @@ static uint64_t s_stat(zsock_t *c, const char *name)
     }
 }
 
+/* Anonymous resident memory of a process, in KiB (0 if unreadable). */
+static long s_anon_kib(int pid)
+{
+    char path[64], line[256];
+    long kib = 0;
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "RssAnon: %ld", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
 int main(int argc, char **argv)
 {
     const char *cep = "tcp://127.0.0.1:5570", *eep = "tcp://127.0.0.1:5572";
-    int n = 20000, k = 5, c = 200, w = 2;
+    int n = 20000, k = 5, c = 200, w = 2, rate = 0, pid = 0;
     s_worker_ep = "tcp://127.0.0.1:5571";
-    static const struct option opts[] = {
-        { "clients", 1, 0, 'C' }, { "workers", 1, 0, 'W' }, { "events", 1, 0, 'E' }, { 0, 0, 0, 0 }
-    };
+    static const struct option opts[] = { { "clients", 1, 0, 'C' },
+                                          { "workers", 1, 0, 'W' },
+                                          { "events", 1, 0, 'E' },
+                                          { "pid", 1, 0, 'P' },
+                                          { 0, 0, 0, 0 } };
     int o;
-    while ((o = getopt_long(argc, argv, "n:k:c:w:", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "n:k:c:w:r:t:", opts, NULL)) != -1) {
         switch (o) {
         case 'C': cep = optarg; break;
         case 'W': s_worker_ep = optarg; break;
         case 'E': eep = optarg; break;
+        case 'P': pid = atoi(optarg); break;
         case 'n': n = atoi(optarg); break;
         case 'k': k = atoi(optarg); break;
         case 'c': c = atoi(optarg); break;
         case 'w': w = atoi(optarg); break;
+        case 'r': rate = atoi(optarg); break;
+        case 't': s_step_timeout = (uint32_t)strtoul(optarg, NULL, 10); break;
         default:
             fprintf(stderr, "usage: zsaga-bench [--clients EP --workers EP --events EP] [-n N] [-k "
-                            "K] [-c C] [-w W]\n");
+                            "K] [-c C] [-w W] [-r RATE] [-t STEP_TIMEOUT_MS] [--pid PID]\n");
             return 2;
         }
+    }
+    if (n < 1 || k < 1 || k > 64 || c < 1 || w < 1 || rate < 0) {
+        fprintf(stderr, "zsaga-bench: -n, -k (1-64), -c and -w must be positive\n");
+        return 2;
     }
     zsys_set_logstream(NULL);
     pthread_t *th = calloc((size_t)w, sizeof *th);
@@ -227,17 +262,31 @@ int main(int argc, char **argv)
     msgpack_sbuffer b;
     msgpack_sbuffer_init(&b);
     int submitted = 0, done = 0;
-    int64_t t0 = zclock_usecs();
+    int64_t t0 = zclock_usecs(), next_mem = t0;
     zpoller_t *p = zpoller_new(sub, client, NULL);
     while (done < n) {
-        while (submitted < n && submitted - done < c) {
+        int64_t now = zclock_usecs();
+        if (pid && now >= next_mem) {
+            printf("%6.0f s  completed %8d  active %6" PRIu64 "  kept %8" PRIu64
+                   "  journal %7.1f MiB  heap %7.1f MiB\n",
+                   (double)(now - t0) / 1e6, done, s_stat(client, "sagas_active"),
+                   s_stat(client, "sagas_ended_kept"),
+                   s_stat(client, "journal_used_bytes") / 1048576.0, s_anon_kib(pid) / 1024.0);
+            fflush(stdout);
+            next_mem = now + 5000000;
+        }
+        /* Open loop: as many submits as the clock says are due. */
+        int due = rate ? (int)((now - t0) * rate / 1000000) + 1 : n;
+        while (submitted < n && submitted < due && (rate || submitted - done < c)) {
             char id[48];
             snprintf(id, sizeof id, "b%s-%d", run, submitted);
             t_sub[submitted] = zclock_usecs();
             s_submit(client, id, k, &b);
             submitted++;
         }
-        void *which = zpoller_wait(p, 10000);
+        void *which = zpoller_wait(p, rate && submitted < n ? 1 : 10000);
+        if (!which && rate && submitted < n && zpoller_expired(p))
+            continue; /* time for the next submits */
         if (!which) {
             fprintf(stderr, "zsaga-bench: stalled at %d of %d completed\n", done, n);
             return 1;
@@ -266,7 +315,11 @@ int main(int argc, char **argv)
     uint64_t commits = s_stat(client, "commits") - commits0;
     uint64_t records = s_stat(client, "records_written") - records0;
     qsort(lat, (size_t)n, sizeof *lat, s_cmp);
-    printf("sagas: %d of %d steps, %d in flight, %d null workers\n", n, k, c, w);
+    if (rate)
+        printf("sagas: %d of %d steps, open loop at %d/s offered, %d null workers\n", n, k, rate,
+               w);
+    else
+        printf("sagas: %d of %d steps, %d in flight, %d null workers\n", n, k, c, w);
     printf("elapsed:        %.2f s\n", secs);
     printf("sagas/s:        %.0f\n", n / secs);
     printf("steps/s:        %.0f\n", (double)n * k / secs);
