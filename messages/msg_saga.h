@@ -58,7 +58,9 @@ msg_saga_t *msg_saga_read(mp_reader_t *r, char *err, size_t errlen);
 /* Same, from a whole buffer (the journal's stored form). */
 msg_saga_t *msg_saga_decode(const void *buf, size_t len, char *err, size_t errlen);
 void msg_saga_destroy(msg_saga_t **self_p);
-/* Canonical encoding of the definition. */
+/* Canonical encoding of the definition: params canonical, and every field
+   that holds its default left out, so spelling a default out or not packs
+   the same. */
 void msg_saga_pack(const msg_saga_t *self, msgpack_packer *pk);
 
 const uint8_t *msg_saga_step_params(const msg_saga_t *self, uint32_t i, size_t *len);

@@ -1,5 +1,6 @@
 /*  Tests of messages/: the msgpack reader, params, saga definitions (graph
     validation and order) and the protocol codec, including hostile input. */
+#define _GNU_SOURCE /* memmem */
 #include "messages/msg.h"
 
 #include <setjmp.h>
@@ -117,6 +118,103 @@ static void s_expect_invalid(s_b_t *b, const char *code, const char *needle)
         fail_msg("reason '%s' does not mention '%s'", err, needle);
     assert_null(m.saga);
     msgpack_sbuffer_destroy(&b->buf);
+}
+
+/* Defaults spelled out or left out, params in any key order: one
+   canonical form, and it leaves the defaults out. */
+static void test_canonical_form(void **state)
+{
+    (void)state;
+    char err[512];
+    s_b_t a, b, c;
+    s_b_init(&a);
+    msgpack_pack_map(&a.pk, 2);
+    mp_pack_kv_str(&a.pk, "id", "s1");
+    mp_pack_cstr(&a.pk, "steps");
+    msgpack_pack_array(&a.pk, 1);
+    msgpack_pack_map(&a.pk, 4);
+    mp_pack_kv_str(&a.pk, "id", "x");
+    mp_pack_kv_str(&a.pk, "system", "bank");
+    mp_pack_kv_str(&a.pk, "action", "debit");
+    mp_pack_cstr(&a.pk, "params");
+    msgpack_pack_map(&a.pk, 2);
+    mp_pack_kv_str(&a.pk, "currency", "USD");
+    mp_pack_kv_int(&a.pk, "amount", 5);
+    s_b_init(&b);
+    msgpack_pack_map(&b.pk, 3);
+    mp_pack_kv_str(&b.pk, "id", "s1");
+    mp_pack_kv_str(&b.pk, "name", "");
+    mp_pack_cstr(&b.pk, "steps");
+    msgpack_pack_array(&b.pk, 1);
+    msgpack_pack_map(&b.pk, 9);
+    mp_pack_kv_str(&b.pk, "id", "x");
+    mp_pack_kv_str(&b.pk, "system", "bank");
+    mp_pack_kv_str(&b.pk, "action", "debit");
+    mp_pack_cstr(&b.pk, "compensation");
+    msgpack_pack_nil(&b.pk);
+    mp_pack_cstr(&b.pk, "deps");
+    msgpack_pack_array(&b.pk, 0);
+    mp_pack_cstr(&b.pk, "params");
+    msgpack_pack_map(&b.pk, 2);
+    mp_pack_kv_uint(&b.pk, "amount", 5);
+    mp_pack_kv_str(&b.pk, "currency", "USD");
+    mp_pack_kv_uint(&b.pk, "timeout_ms", MSG_DEFAULT_TIMEOUT_MS);
+    mp_pack_cstr(&b.pk, "retry");
+    msgpack_pack_map(&b.pk, 1);
+    mp_pack_kv_uint(&b.pk, "attempts", MSG_DEFAULT_ATTEMPTS);
+    mp_pack_cstr(&b.pk, "compensation_retry");
+    msgpack_pack_map(&b.pk, 0);
+    msg_saga_t *sa = msg_saga_decode(a.buf.data, a.buf.size, err, sizeof err);
+    msg_saga_t *sb = msg_saga_decode(b.buf.data, b.buf.size, err, sizeof err);
+    assert_non_null(sa);
+    assert_non_null(sb);
+    s_b_t pa, pb;
+    s_b_init(&pa);
+    s_b_init(&pb);
+    msg_saga_pack(sa, &pa.pk);
+    msg_saga_pack(sb, &pb.pk);
+    assert_int_equal(pa.buf.size, pb.buf.size);
+    assert_memory_equal(pa.buf.data, pb.buf.data, pa.buf.size);
+    /* No default is written: id, steps; the step's id, system, action, params. */
+    mp_reader_t r;
+    uint32_t n;
+    mp_reader_init(&r, pa.buf.data, pa.buf.size);
+    assert_int_equal(mp_read_map(&r, &n), 0);
+    assert_int_equal(n, 2);
+    assert_null(memmem(pa.buf.data, pa.buf.size, "timeout_ms", 10));
+    assert_null(memmem(pa.buf.data, pa.buf.size, "retry", 5));
+    assert_null(memmem(pa.buf.data, pa.buf.size, "compensation", 12));
+    assert_null(memmem(pa.buf.data, pa.buf.size, "deps", 4));
+    /* A value other than the default is kept, and reads back. */
+    s_b_init(&c);
+    msgpack_pack_map(&c.pk, 2);
+    mp_pack_kv_str(&c.pk, "id", "s1");
+    mp_pack_cstr(&c.pk, "steps");
+    msgpack_pack_array(&c.pk, 1);
+    msgpack_pack_map(&c.pk, 4);
+    mp_pack_kv_str(&c.pk, "id", "x");
+    mp_pack_kv_str(&c.pk, "system", "bank");
+    mp_pack_kv_str(&c.pk, "action", "debit");
+    mp_pack_kv_uint(&c.pk, "timeout_ms", 1234);
+    msg_saga_t *sc = msg_saga_decode(c.buf.data, c.buf.size, err, sizeof err);
+    assert_non_null(sc);
+    s_b_t pc;
+    s_b_init(&pc);
+    msg_saga_pack(sc, &pc.pk);
+    msg_saga_t *again = msg_saga_decode(pc.buf.data, pc.buf.size, err, sizeof err);
+    assert_non_null(again);
+    assert_int_equal(again->steps[0].timeout_ms, 1234);
+    assert_int_equal(again->steps[0].retry.attempts, MSG_DEFAULT_ATTEMPTS);
+    msg_saga_destroy(&again);
+    msg_saga_destroy(&sa);
+    msg_saga_destroy(&sb);
+    msg_saga_destroy(&sc);
+    msgpack_sbuffer_destroy(&a.buf);
+    msgpack_sbuffer_destroy(&b.buf);
+    msgpack_sbuffer_destroy(&c.buf);
+    msgpack_sbuffer_destroy(&pa.buf);
+    msgpack_sbuffer_destroy(&pb.buf);
+    msgpack_sbuffer_destroy(&pc.buf);
 }
 
 static void test_cycle_rejected(void **state)
@@ -377,6 +475,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_submit_and_order),
+        cmocka_unit_test(test_canonical_form),
         cmocka_unit_test(test_cycle_rejected),
         cmocka_unit_test(test_graph_errors),
         cmocka_unit_test(test_float_and_oversize_rejected),
