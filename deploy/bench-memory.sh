@@ -2,7 +2,8 @@
 # zsagad's memory and journal over a steady load, and the cost of
 # retention, with workers that do no database work (CURVE on, full sync).
 #   deploy/bench-memory.sh [SECONDS]   (default 60 per run)
-#   RATES="2500 10000" TIMEOUTS="30000 86400000" CLOSED=1 (the defaults)
+#   RATES="2500 10000" TIMEOUTS="30000 86400000" CLOSED=1 (the defaults);
+#   ZSAGAD_OPTS="--tombstones 2m" adds zsagad options to the open loops
 # 1. Open loop at 2,500 and 10,000 five-step sagas/s, with a 30 s and a
 #    24 h step timeout, retention 10 s: every 5 s the heap (anonymous
 #    memory; the journal's map is file-backed) beside sagas completed,
@@ -30,11 +31,13 @@ for t in ${TIMEOUTS:-30000 86400000}; do
     for r in ${RATES:-2500 10000}; do
         rm -rf "$dir/journal"
         echo "== open loop $r sagas/s for $secs s, step timeout $t ms, retention 10 s"
-        zstart --retain 10s
+        # shellcheck disable=SC2086
+        zstart --retain 10s ${ZSAGAD_OPTS:-}
         bench -r $r -n $((r * secs)) -t $t --pid $z | grep -vE '^(steps/s|commits/s|records/commit)'
         echo "heap at the end of the load: $(anon_mib $z) MiB"
         zstop
-        zstart --retain 10s
+        # shellcheck disable=SC2086
+        zstart --retain 10s ${ZSAGAD_OPTS:-}
         sleep 2
         echo "heap of a zsagad restarted on that journal, nothing in flight: $(anon_mib $z) MiB"
         zstop

@@ -74,6 +74,24 @@ static void s_pack_opt_str(msgpack_packer *pk, const char *s)
         msgpack_pack_nil(pk);
 }
 
+/* The definition record's head; the definition follows it. */
+static void s_pack_def_head(msgpack_packer *pk, uint64_t created_ms, const uint8_t hash[16])
+{
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_uint8(pk, REC_SAGA_V2);
+    msgpack_pack_uint64(pk, created_ms);
+    mp_pack_raw_bin(pk, hash, 16);
+}
+
+static void s_pack_state(msgpack_packer *pk, uint8_t state, uint64_t updated_ms, const char *reason)
+{
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_uint8(pk, REC_SAGA_V2);
+    msgpack_pack_uint8(pk, state);
+    msgpack_pack_uint64(pk, updated_ms);
+    s_pack_opt_str(pk, reason);
+}
+
 int orc_store_put_saga(jnl_t *jnl, msgpack_sbuffer *buf, orc_saga_t *saga, uint64_t *ended_seq)
 {
     msgpack_packer pk;
@@ -85,10 +103,7 @@ int orc_store_put_saga(jnl_t *jnl, msgpack_sbuffer *buf, orc_saga_t *saga, uint6
     if (!saga->def_journaled) {
         /* The definition never changes: written once, not per transition. */
         msgpack_sbuffer_clear(buf);
-        msgpack_pack_array(&pk, 4);
-        msgpack_pack_uint8(&pk, REC_SAGA_V2);
-        msgpack_pack_uint64(&pk, saga->created_ms);
-        mp_pack_raw_bin(&pk, saga->hash, sizeof saga->hash);
+        s_pack_def_head(&pk, saga->created_ms, saga->hash);
         msg_saga_pack(saga->def, &pk);
         if ((rc = jnl_put(jnl, JNL_DEFS, id, idlen, buf->data, buf->size)))
             return rc;
@@ -97,11 +112,7 @@ int orc_store_put_saga(jnl_t *jnl, msgpack_sbuffer *buf, orc_saga_t *saga, uint6
         (rc = jnl_put(jnl, JNL_CREATED, key, s_time_key(key, saga->created_ms, id), "", 0)))
         return rc;
     msgpack_sbuffer_clear(buf);
-    msgpack_pack_array(&pk, 4);
-    msgpack_pack_uint8(&pk, REC_SAGA_V2);
-    msgpack_pack_uint8(&pk, saga->state);
-    msgpack_pack_uint64(&pk, saga->updated_ms);
-    s_pack_opt_str(&pk, saga->reason);
+    s_pack_state(&pk, saga->state, saga->updated_ms, saga->reason);
     if ((rc = jnl_put(jnl, JNL_SAGAS, id, idlen, buf->data, buf->size)))
         return rc;
     if (saga->journaled_state != saga->state) {
@@ -679,18 +690,11 @@ static int s_upgrade_v1(jnl_t *jnl, const char *id, s_head_t *h, char *err, size
     msgpack_sbuffer tmp;
     msgpack_sbuffer_init(&tmp);
     msgpack_packer_init(&pk, &tmp, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 4);
-    msgpack_pack_uint8(&pk, REC_SAGA_V2);
-    msgpack_pack_uint64(&pk, h->created);
-    mp_pack_raw_bin(&pk, h->hash, sizeof h->hash);
+    s_pack_def_head(&pk, h->created, h->hash);
     msgpack_sbuffer_write(&tmp, buf.data, buf.size);
     int rc = jnl_put(jnl, JNL_DEFS, id, strlen(id), tmp.data, tmp.size);
     msgpack_sbuffer_clear(&tmp);
-    msgpack_pack_array(&pk, 4);
-    msgpack_pack_uint8(&pk, REC_SAGA_V2);
-    msgpack_pack_uint8(&pk, h->state);
-    msgpack_pack_uint64(&pk, h->updated);
-    s_pack_opt_str(&pk, h->reason);
+    s_pack_state(&pk, h->state, h->updated, h->reason);
     if (!rc)
         rc = jnl_put(jnl, JNL_SAGAS, id, strlen(id), tmp.data, tmp.size);
     msgpack_sbuffer_destroy(&tmp);
