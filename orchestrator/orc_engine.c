@@ -1265,7 +1265,9 @@ static void s_dispatch(orc_engine_t *e, orc_saga_t *saga, uint32_t i, orc_worker
     /* Most steps refer to no output: their params go out as they came.
        Keys are plain names, so "${" can only start a reference string (a
        false hit merely takes the slow path). */
-    if (!memmem(params, plen, "${", 2))
+    if (!plen)
+        msgpack_pack_map(&pk, 0); /* the canonical form leaves empty params out */
+    else if (!memmem(params, plen, "${", 2))
         msgpack_sbuffer_write(&e->buf, (const char *)params, plen);
     else if (msg_params_resolve(params, plen, s_output_of, saga, &pk, err, sizeof err)) {
         if (comp)
