@@ -13,6 +13,7 @@
 #include "journal/jnl.h"
 #include "journal/jnl_archive.h"
 #include "messages/msg.h"
+#include "messages/msg_json.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -62,87 +63,6 @@ static int s_die(int code, const char *fmt, ...)
     return code;
 }
 
-/* ---- JSON <-> msgpack ------------------------------------------------- */
-
-static int s_json_to_mp(json_t *j, msgpack_packer *pk, char *err, size_t errlen)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-        const char *k;
-        json_t *v;
-        msgpack_pack_map(pk, json_object_size(j));
-        json_object_foreach(j, k, v)
-        {
-            mp_pack_cstr(pk, k);
-            if (s_json_to_mp(v, pk, err, errlen))
-                return -1;
-        }
-        return 0;
-    }
-    case JSON_ARRAY: {
-        size_t i;
-        json_t *v;
-        msgpack_pack_array(pk, json_array_size(j));
-        json_array_foreach(j, i, v) if (s_json_to_mp(v, pk, err, errlen)) return -1;
-        return 0;
-    }
-    case JSON_STRING: mp_pack_strn(pk, json_string_value(j), json_string_length(j)); return 0;
-    case JSON_INTEGER: msgpack_pack_int64(pk, json_integer_value(j)); return 0;
-    case JSON_REAL:
-        /* Passed on as a float so that zsagad gives its own clear refusal. */
-        msgpack_pack_double(pk, json_real_value(j));
-        return 0;
-    case JSON_TRUE: msgpack_pack_true(pk); return 0;
-    case JSON_FALSE: msgpack_pack_false(pk); return 0;
-    default: msgpack_pack_nil(pk); return 0;
-    }
-}
-
-static json_t *s_mp_to_json(mp_reader_t *r, int depth)
-{
-    uint32_t n;
-    const char *s;
-    int64_t i;
-    uint64_t u;
-    bool b;
-    if (depth > 16) {
-        mp_fail(r, "nested too deeply");
-        return NULL;
-    }
-    switch (mp_peek(r)) {
-    case MP_NIL: mp_read_nil(r); return json_null();
-    case MP_BOOL: mp_read_bool(r, &b); return json_boolean(b);
-    case MP_INT: {
-        mp_reader_t save = *r;
-        if (mp_read_int(r, &i) == 0)
-            return json_integer(i);
-        *r = save;
-        mp_read_uint(r, &u);
-        return json_integer((json_int_t)u);
-    }
-    case MP_STR: mp_read_str(r, &s, &n); return json_stringn(s, n);
-    case MP_ARRAY: {
-        json_t *a = json_array();
-        mp_read_array(r, &n);
-        for (uint32_t k = 0; k < n && !r->err; k++)
-            json_array_append_new(a, s_mp_to_json(r, depth + 1));
-        return a;
-    }
-    case MP_MAP: {
-        json_t *o = json_object();
-        mp_read_map(r, &n);
-        for (uint32_t k = 0; k < n && !r->err; k++) {
-            char key[256];
-            if (mp_read_cstr(r, key, sizeof key))
-                break;
-            json_object_set_new(o, key, s_mp_to_json(r, depth + 1));
-        }
-        return o;
-    }
-    default: mp_skip(r, 4); return json_null();
-    }
-}
-
 /* ---- request / reply -------------------------------------------------- */
 
 /* A socket of this type connected to ep: a CURVE client of zsagad unless
@@ -182,7 +102,7 @@ static json_t *s_request(const s_opts_t *o, msgpack_sbuffer *req)
         if (body) {
             mp_reader_t r;
             mp_reader_init(&r, zframe_data(body), zframe_size(body));
-            reply = s_mp_to_json(&r, 0);
+            reply = msg_mp_to_json(&r, 0);
             zframe_destroy(&body);
         }
     } else
@@ -398,7 +318,7 @@ static int s_submit(const s_opts_t *o, const char *path, int wait_s)
     msg_pack_header(&pk, MSG_SUBMIT, 4);
     mp_pack_kv_uint(&pk, "req", (uint64_t)zclock_usecs());
     mp_pack_cstr(&pk, "saga");
-    s_json_to_mp(saga, &pk, err, sizeof err);
+    msg_json_to_mp(saga, &pk, err, sizeof err);
     json_decref(saga);
     json_t *r = s_request(o, &buf);
     msgpack_sbuffer_destroy(&buf);
@@ -528,7 +448,7 @@ static int s_arch_cb(void *arg, const uint8_t *rec, size_t len)
     s_arch_t *a = arg;
     mp_reader_t r;
     mp_reader_init(&r, rec, len);
-    json_t *j = s_mp_to_json(&r, 0);
+    json_t *j = msg_mp_to_json(&r, 0);
     json_t *saga = json_object_get(j, "saga");
     const char *id = saga ? s_jstr(saga, "id") : s_jstr(j, "id");
     a->n++;
@@ -668,7 +588,7 @@ static int s_watch(const s_opts_t *o)
         if (topic && body) {
             mp_reader_t r;
             mp_reader_init(&r, zframe_data(body), zframe_size(body));
-            json_t *ev = s_mp_to_json(&r, 0);
+            json_t *ev = msg_mp_to_json(&r, 0);
             if (!o->saga || strcmp(s_jstr(ev, "id"), o->saga) == 0) {
                 if (o->json) {
                     char *s = json_dumps(ev, JSON_COMPACT);

@@ -10,7 +10,9 @@ libsqlite3-dev sqlite3 libcmocka-dev libjansson-dev libsodium-dev
 libpq-dev default-libmysqlclient-dev libhiredis-dev
 libinih-dev liburiparser-dev libssl-dev openssl python3-zmq python3-msgpack
 postgresql mariadb-server mariadb-client redis-server redis-tools
-iproute2 procps psmisc faketime"
+iproute2 procps psmisc faketime
+libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev
+python3-prometheus-client prometheus chromium"
 
 missing=""
 for p in $PKGS; do

@@ -20,9 +20,9 @@ struct jnl_s {
     int lock_fd; /* zsagad.lock, held (flock) while open */
 };
 
-static const char *s_db_names[JNL_NDBS] = { "sagas",   "steps", "index",  "history",
-                                            "systems", "meta",  "defs",   "created",
-                                            "ended",   "tombs", "tombexp" };
+static const char *s_db_names[JNL_NDBS] = { "sagas",   "steps", "index",   "history",
+                                            "systems", "meta",  "defs",    "created",
+                                            "ended",   "tombs", "tombexp", "evseq" };
 
 const char *jnl_strerror(int rc)
 {

@@ -13,6 +13,8 @@
       ended    ended ms (8 bytes, big endian), saga id -> "" (retention order)
       tombs    saga id -> tombstone of a removed saga (state, hash)
       tombexp  removed ms (8 bytes, big endian), saga id -> "" (tombstone expiry)
+      evseq    history sequence (8 bytes, big endian) -> saga id (the event
+               stream in order, for subscribers that resume)
     The orchestrator owns the record formats; the journal stores bytes.
 
     Group commit: the caller opens one write transaction per batch
@@ -49,6 +51,7 @@ typedef enum {
     JNL_ENDED,
     JNL_TOMBS,
     JNL_TOMBEXP,
+    JNL_EVSEQ,
     JNL_NDBS
 } jnl_db_t;
 

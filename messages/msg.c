@@ -43,6 +43,13 @@ enum {
     F_UNTIL,
     F_SCHEMAS,
     F_SYSTEMS,
+    F_EVENTS,
+    F_NEXT,
+    F_FIRST,
+    F_HEAD,
+    F_ALERTS,
+    F_TOKEN,
+    F_EXPIRES,
     F_COUNT
 };
 
@@ -94,6 +101,13 @@ static const s_field_t s_fields[F_COUNT] = {
     [F_UNTIL] = { "until_ms", K_UINT },
     [F_SCHEMAS] = { "schemas", K_RAW },
     [F_SYSTEMS] = { "systems", K_RAW },
+    [F_EVENTS] = { "events", K_RAW },
+    [F_NEXT] = { "next", K_RAW },
+    [F_FIRST] = { "first", K_RAW },
+    [F_HEAD] = { "head", K_RAW },
+    [F_ALERTS] = { "alerts", K_RAW },
+    [F_TOKEN] = { "token", K_RAW },
+    [F_EXPIRES] = { "expires_ms", K_RAW },
 };
 
 typedef struct {
@@ -113,6 +127,9 @@ static const s_type_t s_types[MSG_NTYPES] = {
     [MSG_BACKUP] = { "backup", HDR | B(F_REQ) | B(F_PATH), 0 },
     [MSG_STATS] = { "stats", HDR | B(F_REQ), 0 },
     [MSG_SYSTEMS] = { "systems", HDR | B(F_REQ), 0 },
+    [MSG_EVENTS] = { "events", HDR | B(F_REQ) | B(F_SEQ), B(F_LIMIT) },
+    [MSG_ALERTS] = { "alerts", HDR | B(F_REQ), 0 },
+    [MSG_LOGIN] = { "login", HDR | B(F_REQ), 0 },
     [MSG_ACCEPTED] = { "accepted", HDR | B(F_REQ) | B(F_ID) | B(F_STATE) | B(F_DUPLICATE), 0 },
     [MSG_REJECTED] = { "rejected", HDR | B(F_REQ) | B(F_CODE) | B(F_REASON), B(F_ID) },
     [MSG_OK] = { "ok", HDR | B(F_REQ), B(F_ID) | B(F_STATE) | B(F_PATH) },
@@ -121,6 +138,10 @@ static const s_type_t s_types[MSG_NTYPES] = {
     [MSG_SAGAS] = { "sagas", HDR | B(F_REQ) | B(F_SAGAS), 0 },
     [MSG_STATS_REPLY] = { "stats_reply", HDR | B(F_REQ) | B(F_STATS), 0 },
     [MSG_SYSTEMS_REPLY] = { "systems_reply", HDR | B(F_REQ) | B(F_SYSTEMS), 0 },
+    [MSG_EVENTS_REPLY] = { "events_reply",
+                           HDR | B(F_REQ) | B(F_EVENTS) | B(F_NEXT) | B(F_FIRST) | B(F_HEAD), 0 },
+    [MSG_ALERTS_REPLY] = { "alerts_reply", HDR | B(F_REQ) | B(F_ALERTS), 0 },
+    [MSG_TOKEN] = { "token", HDR | B(F_REQ) | B(F_TOKEN) | B(F_EXPIRES), 0 },
     [MSG_READY] = { "ready", HDR | B(F_SYSTEM) | B(F_INSTANCE) | B(F_CAPACITY) | B(F_OPERATIONS),
                     B(F_VERSION) | B(F_SCHEMAS) },
     [MSG_HEARTBEAT] = { "heartbeat", HDR, B(F_INFLIGHT) | B(F_BOOT) | B(F_METRICS) },

@@ -30,6 +30,9 @@ typedef enum {
     MSG_BACKUP,
     MSG_STATS,
     MSG_SYSTEMS,
+    MSG_EVENTS, /* the event stream from the journal, after a sequence number */
+    MSG_ALERTS, /* the alert rules and their states */
+    MSG_LOGIN,  /* a console token for the caller's key */
     /* orchestrator -> client */
     MSG_ACCEPTED,
     MSG_REJECTED,
@@ -39,6 +42,9 @@ typedef enum {
     MSG_SAGAS,         /* list reply: "sagas" holds an array of summaries */
     MSG_STATS_REPLY,   /* stats reply: "stats" holds a map of counters */
     MSG_SYSTEMS_REPLY, /* systems reply: "systems" holds the catalogue */
+    MSG_EVENTS_REPLY,  /* events reply: "events", "next", "first", "head" */
+    MSG_ALERTS_REPLY,  /* alerts reply: "alerts" holds the rules */
+    MSG_TOKEN,         /* login reply: "token", "expires_ms" */
     /* worker <-> orchestrator */
     MSG_READY,
     MSG_HEARTBEAT,

@@ -217,6 +217,13 @@ const orc_principal_t *orc_auth_peer(orc_auth_t *self, zmq_msg_t *frame)
     return zhashx_lookup(self->peers, key);
 }
 
+const orc_principal_t *orc_auth_key(orc_auth_t *self, const char *key)
+{
+    if (!self->store)
+        return &self->anonymous;
+    return key && strlen(key) == 40 ? zhashx_lookup(self->peers, key) : NULL;
+}
+
 void orc_auth_ban(orc_auth_t *self, const orc_principal_t *p)
 {
     if (!self->store || !p->key[0])
@@ -268,7 +275,10 @@ orc_role_t orc_auth_needed(msg_type_t type)
     case MSG_STATUS:
     case MSG_LIST:
     case MSG_STATS:
-    case MSG_SYSTEMS: return ORC_ROLE_SUBMIT;
+    case MSG_SYSTEMS:
+    case MSG_EVENTS:
+    case MSG_ALERTS:
+    case MSG_LOGIN: return ORC_ROLE_SUBMIT;
     case MSG_CANCEL:
     case MSG_RETRY:
     case MSG_RESOLVE: return ORC_ROLE_OPERATOR;

@@ -11,7 +11,8 @@
     message of that connection with the key (its "User-Id"), and
     orc_auth_peer turns that back into the principal, with its rights:
 
-        role       submit    submit, status, list, stats, watch
+        role       submit    submit, status, list, stats, watch, events,
+                             alerts, login (a read-only console)
                    operator  also cancel, retry, resolve
                    admin     also backup
                    worker    ready, heartbeat, result, for its systems only
@@ -73,6 +74,10 @@ void orc_auth_handle(orc_auth_t *self);
 
 /* Who sent this frame: NULL if its key is unknown, revoked or banned. */
 const orc_principal_t *orc_auth_peer(orc_auth_t *self, zmq_msg_t *frame);
+/* The principal of a key that completed a handshake and is still
+   authorized (not removed, not banned); NULL otherwise. The anonymous
+   peer in insecure mode. */
+const orc_principal_t *orc_auth_key(orc_auth_t *self, const char *key);
 /* Refuse this key from now until restart. */
 void orc_auth_ban(orc_auth_t *self, const orc_principal_t *p);
 /* Notice removed keys; call every second or so. */

@@ -73,6 +73,7 @@
 */
 #define _GNU_SOURCE /* memmem */
 #include "orc_engine.h"
+#include "orc_metrics.h"
 #include "orc_store.h"
 #include "orc_timer.h"
 
@@ -166,6 +167,14 @@ static void s_event(orc_engine_t *e, orc_saga_t *saga, int32_t step, const char 
     ev->what = what;
     ev->attempt = attempt;
     ev->reason = reason ? strdup(reason) : NULL;
+    ev->saga = saga;
+    ev->took_us = 0;
+    if (e->cfg.metrics) {
+        if (step >= 0 && saga->steps[step].sent_us)
+            ev->took_us = (uint64_t)zclock_usecs() - saga->steps[step].sent_us;
+        else if (step < 0 && orc_saga_terminal(saga->state) && e->now_ms >= saga->created_ms)
+            ev->took_us = (e->now_ms - saga->created_ms) * 1000;
+    }
     s_list(e, saga);
 }
 
@@ -525,6 +534,8 @@ static void s_timer(orc_engine_t *e, orc_saga_t *saga, uint32_t i)
 static void s_worker_lost(orc_engine_t *e, orc_worker_t *w)
 {
     e->stats.workers_lost++;
+    if (e->cfg.metrics)
+        orc_metrics_worker_lost(e->cfg.metrics, w->system);
     for (orc_saga_t *saga = zhashx_first(e->table); saga; saga = zhashx_next(e->table))
         for (uint32_t i = 0; i < saga->def->nsteps; i++) {
             orc_step_t *st = &saga->steps[i];
@@ -1310,6 +1321,8 @@ static void s_dispatch(orc_engine_t *e, orc_saga_t *saga, uint32_t i, orc_worker
     else
         st->act_lease = st->lease;
     w->inflight++;
+    if (e->cfg.metrics)
+        st->sent_us = (uint64_t)zclock_usecs();
     s_step_set(e, saga, i, comp ? STEP_COMP_RUNNING : STEP_RUNNING);
     s_arm(e, saga, i, e->mono_ms + def->timeout_ms);
     s_event(e, saga, (int32_t)i, comp ? "step.compensating" : "step.dispatched", *attempts,
@@ -1481,6 +1494,7 @@ int orc_engine_commit(orc_engine_t *self, char *err, size_t errlen)
     }
     int64_t off = (int64_t)self->now_ms - (int64_t)self->mono_ms;
     uint64_t ended_before = self->ended_seq;
+    uint64_t t0 = self->cfg.metrics ? (uint64_t)zclock_usecs() : 0;
     self->swept_sagas = self->swept_records = self->swept_tombs = self->swept_pressure = 0;
     rc = jnl_write_begin(self->jnl);
     for (orc_saga_t *s = self->dirty; s && !rc; s = s->dirty_next) {
@@ -1518,6 +1532,11 @@ int orc_engine_commit(orc_engine_t *self, char *err, size_t errlen)
     if (rc == 0) {
         self->stats.commits++;
         self->stats.batch_items += items;
+        if (self->cfg.metrics) {
+            orc_metrics_commit(self->cfg.metrics, (uint64_t)zclock_usecs() - t0, items);
+            for (size_t i = 0; i < self->nev; i++)
+                orc_metrics_event(self->cfg.metrics, &self->ev[i]);
+        }
         self->stats.sagas_removed += self->swept_sagas;
         self->stats.records_removed += self->swept_records;
         self->stats.tombs_expired += self->swept_tombs;
@@ -1617,6 +1636,11 @@ const orc_stats_t *orc_engine_stats(orc_engine_t *self)
 size_t orc_engine_active(orc_engine_t *self)
 {
     return zhashx_size(self->table);
+}
+
+uint64_t orc_engine_history_seq(orc_engine_t *self)
+{
+    return self->hist_seq;
 }
 
 uint64_t orc_engine_boot(orc_engine_t *self)

@@ -39,8 +39,9 @@ typedef struct {
        journal is nearly full. Parked sagas are never removed. */
     uint64_t retain_ms;
     uint64_t retain_count;
-    uint64_t tomb_ms; /* a removed saga's id is still known this long */
-    bool archive;     /* remove only what orc_engine_archived has allowed */
+    uint64_t tomb_ms;              /* a removed saga's id is still known this long */
+    bool archive;                  /* remove only what orc_engine_archived has allowed */
+    struct orc_metrics_s *metrics; /* fed each committed event; NULL: none */
 } orc_config_t;
 
 typedef struct {
@@ -130,6 +131,8 @@ orc_registry_t *orc_engine_registry(orc_engine_t *self);
 const orc_stats_t *orc_engine_stats(orc_engine_t *self);
 size_t orc_engine_active(orc_engine_t *self);
 uint64_t orc_engine_boot(orc_engine_t *self);
+/* The last event sequence number given (committed once the batch is). */
+uint64_t orc_engine_history_seq(orc_engine_t *self);
 /* Is the journal past the share reserved for running sagas? */
 bool orc_engine_journal_full(orc_engine_t *self);
 

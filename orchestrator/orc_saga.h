@@ -62,6 +62,7 @@ typedef struct {
     char *error;     /* last error text, owned */
     uint8_t *output; /* action output map, owned */
     uint32_t output_len;
+    uint64_t sent_us; /* monotonic µs of the last dispatch (metrics only; 0 after a restart) */
 } orc_step_t;
 
 typedef struct orc_saga_s {
@@ -91,6 +92,11 @@ typedef struct {
     const char *what;
     uint32_t attempt;
     char *reason; /* owned, may be NULL */
+    /* For metrics, never journaled: the saga (valid until the batch's
+       commit ends) and, for a result, microseconds since its dispatch;
+       for a saga's end, since it was submitted (0: unknown). */
+    const struct orc_saga_s *saga;
+    uint64_t took_us;
 } orc_event_t;
 
 /* Takes ownership of def. NULL when out of memory. */

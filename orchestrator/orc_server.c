@@ -17,12 +17,15 @@
 #include "orc_archiver.h"
 #include "orc_auth.h"
 #include "orc_engine.h"
+#include "orc_http.h"
+#include "orc_metrics.h"
 #include "orc_store.h"
 
 #include <czmq.h>
 #include <errno.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +43,8 @@ typedef struct {
     uint8_t rid[RID_MAX];
     size_t rid_len;
     bool delim;
-    int frames; /* after the routing id; a request has one (two with REQ's delimiter) */
+    int frames;        /* after the routing id; a request has one (two with REQ's delimiter) */
+    zhttp_req_t *http; /* a request that came over HTTP (/api) instead */
 } s_envelope_t;
 
 /* One answer owed to a client, sent after the batch commits. */
@@ -58,6 +62,8 @@ typedef struct {
     uint64_t since_ms, until_ms;
     bool has_cursor;
     orc_store_cursor_t cursor;
+    uint64_t after; /* events: sequence number to read after */
+    const orc_principal_t *who;
 } s_pending_t;
 
 typedef struct {
@@ -90,6 +96,9 @@ typedef struct {
     zcert_t *cert;
     uint64_t forbidden, multipart, next_refresh_ms;
     orc_archiver_t *archiver;
+    orc_metrics_t *metrics; /* NULL with --metrics off */
+    orc_http_t *http;
+    uint64_t subscribers, events_dropped, events_sent;
 } s_server_t;
 
 static uint64_t s_now(void)
@@ -173,6 +182,15 @@ static size_t s_rid_bytes(const char *hex, uint8_t *out)
         out[n] = (uint8_t)(hi << 4 | lo);
     }
     return n;
+}
+
+/* An answer to a client, over whichever road its request came. */
+static void s_send_client(s_server_t *s, const s_envelope_t *env, const msgpack_sbuffer *body)
+{
+    if (env->http)
+        orc_http_answer(env->http, body->data, body->size);
+    else
+        s_send_envelope(s->clients, env->rid, env->rid_len, env->delim, body);
 }
 
 static void s_send_worker(s_server_t *s, const char *rid, const msgpack_sbuffer *body)
@@ -321,6 +339,251 @@ static void s_pack_stats(s_server_t *s, msgpack_packer *pk)
         }
 }
 
+/* ---- /metrics ------------------------------------------------------------ */
+
+/* A figure from a worker's last heartbeat (its metrics map), or -1. */
+static int64_t s_worker_figure(const orc_worker_t *w, const char *key)
+{
+    mp_reader_t r;
+    uint32_t n;
+    char k[64];
+    mp_reader_init(&r, w->metrics, w->metrics_len);
+    if (!w->metrics_len || mp_read_map(&r, &n))
+        return -1;
+    for (uint32_t i = 0; i < n && !r.err; i++) {
+        uint64_t v;
+        if (mp_read_cstr(&r, k, sizeof k))
+            return -1;
+        if (strcmp(k, key) == 0)
+            return mp_read_uint(&r, &v) ? -1 : (int64_t)v;
+        mp_skip(&r, 1);
+    }
+    return -1;
+}
+
+/* Each worker's pool and step figures, as its heartbeat last told them. */
+static const char *const s_worker_figures[][2] = {
+    { "pool_total", "connections open" },
+    { "pool_max", "connections allowed at most" },
+    { "pool_active", "connections in use" },
+    { "pool_idle", "connections idle" },
+    { "pool_waiting", "executors waiting for a connection" },
+    { "acquire_timeouts", "connection acquisitions that timed out" },
+    { "slow_queries", "queries over the slow-query threshold" },
+    { "db_errors", "database errors" },
+    { "connects", "connections opened" },
+    { "connect_failures", "connections that failed to open" },
+    { "dropped", "connections closed as broken" },
+    { "steps_ok", "steps that succeeded" },
+    { "steps_failed", "steps that failed for good" },
+    { "steps_retry", "steps answered retry-later" },
+    { "duplicates", "steps already applied (answered from the ledger)" },
+    { "db_replays", "transactions replayed after a serialization failure" },
+};
+
+static int s_count_cb(void *arg, const char *id)
+{
+    (void)id;
+    return ++*(size_t *)arg >= 1000000; /* a bound on the scan, far past any alert */
+}
+
+/* Sagas in a state, from the journal's index (parked ones are not in memory). */
+static size_t s_count_state(s_server_t *s, uint8_t state)
+{
+    size_t n = 0;
+    if (jnl_read_begin(s->jnl) == 0) {
+        orc_store_each_in_state(s->jnl, state, s_count_cb, &n);
+        jnl_read_end(s->jnl);
+    }
+    return n;
+}
+
+static void s_metrics(void *arg, zmx_t *b)
+{
+    s_server_t *s = arg;
+    const orc_stats_t *st = orc_engine_stats(s->engine);
+    const orc_auth_stats_t *as = orc_auth_stats(s->auth);
+    orc_registry_t *reg = orc_engine_registry(s->engine);
+    size_t used, map;
+    jnl_usage(s->jnl, &used, &map);
+    char num[32];
+
+    zmx_family(b, "zsaga_up", "gauge", "1 while zsagad runs; boot is its boot number");
+    snprintf(num, sizeof num, "%llu", (unsigned long long)orc_engine_boot(s->engine));
+    zmx_sample(b, "zsaga_up", (const char *[]){ "boot", num, "version", ZSAGA_VERSION, NULL }, 1);
+    zmx_family(b, "zsaga_uptime_seconds", "gauge", "seconds since zsagad started");
+    zmx_sample(b, "zsaga_uptime_seconds", NULL, (double)(s_mono() - s->started_ms) / 1000);
+    zmx_family(b, "zsaga_sagas_active", "gauge", "sagas running or compensating");
+    zmx_sample(b, "zsaga_sagas_active", NULL, (double)orc_engine_active(s->engine));
+    zmx_family(b, "zsaga_sagas_parked", "gauge", "sagas parked, waiting for an operator");
+    zmx_sample(b, "zsaga_sagas_parked", NULL, (double)s_count_state(s, SAGA_PARKED));
+
+    if (s->metrics) {
+        orc_defm_t *d;
+        size_t nd = orc_metrics_defs(s->metrics, &d);
+        static const char *const states[OM_NSAGA] = { "started", "completed", "compensated",
+                                                      "parked", "resolved" };
+        zmx_family(b, "zsaga_sagas_total", "counter",
+                   "sagas by definition name and what happened to them");
+        for (size_t i = 0; i < nd; i++)
+            for (int k = 0; k < OM_NSAGA; k++)
+                zmx_sample(b, "zsaga_sagas_total",
+                           (const char *[]){ "name", d[i].name, "state", states[k], NULL },
+                           (double)d[i].n[k]);
+        zmx_family(b, "zsaga_saga_duration_seconds", "histogram",
+                   "submit to end, by how the saga ended");
+        zmx_hist(b, "zsaga_saga_duration_seconds", (const char *[]){ "state", "completed", NULL },
+                 orc_metrics_saga_duration(s->metrics, 1), 1e6);
+        zmx_hist(b, "zsaga_saga_duration_seconds", (const char *[]){ "state", "compensated", NULL },
+                 orc_metrics_saga_duration(s->metrics, 0), 1e6);
+
+        orc_opm_t *o;
+        size_t no = orc_metrics_ops(s->metrics, &o);
+        static const char *const outcomes[OM_NOUTCOMES] = { "dispatched", "succeeded", "failed",
+                                                            "retried",    "timed_out", "parked" };
+        zmx_family(b, "zsaga_steps_total", "counter",
+                   "step dispatches and outcomes by system, operation and phase");
+        for (size_t i = 0; i < no; i++)
+            for (int k = 0; k < OM_NOUTCOMES; k++) {
+                if (k != OM_PARKED)
+                    zmx_sample(b, "zsaga_steps_total",
+                               (const char *[]){ "system", o[i].system, "operation", o[i].op,
+                                                 "phase", "action", "outcome", outcomes[k], NULL },
+                               (double)o[i].action[k]);
+                zmx_sample(b, "zsaga_steps_total",
+                           (const char *[]){ "system", o[i].system, "operation", o[i].op, "phase",
+                                             "compensation", "outcome", outcomes[k], NULL },
+                           (double)o[i].comp[k]);
+            }
+        zmx_family(b, "zsaga_step_latency_seconds", "histogram",
+                   "dispatch to result, by system, operation and phase");
+        for (size_t i = 0; i < no; i++) {
+            zmx_hist(b, "zsaga_step_latency_seconds",
+                     (const char *[]){ "system", o[i].system, "operation", o[i].op, "phase",
+                                       "action", NULL },
+                     &o[i].action_lat, 1e6);
+            zmx_hist(b, "zsaga_step_latency_seconds",
+                     (const char *[]){ "system", o[i].system, "operation", o[i].op, "phase",
+                                       "compensation", NULL },
+                     &o[i].comp_lat, 1e6);
+        }
+        zmx_family(b, "zsaga_commit_duration_seconds", "histogram",
+                   "one group commit: the journal writes and the fsync");
+        zmx_hist(b, "zsaga_commit_duration_seconds", NULL, orc_metrics_commit_hist(s->metrics, 0),
+                 1e6);
+        zmx_family(b, "zsaga_commit_batch_records", "histogram", "records one group commit wrote");
+        zmx_hist(b, "zsaga_commit_batch_records", NULL, orc_metrics_commit_hist(s->metrics, 1), 1);
+        orc_labelled_t *l;
+        size_t nl = orc_metrics_refusals(s->metrics, &l);
+        zmx_family(b, "zsaga_submits_refused_total", "counter", "submits refused, by code");
+        for (size_t i = 0; i < nl; i++)
+            zmx_sample(b, "zsaga_submits_refused_total",
+                       (const char *[]){ "code", l[i].label, NULL }, (double)l[i].n);
+        nl = orc_metrics_lost(s->metrics, &l);
+        zmx_family(b, "zsaga_workers_lost_total", "counter",
+                   "workers declared dead (silent past the heartbeat timeout), by system");
+        for (size_t i = 0; i < nl; i++)
+            zmx_sample(b, "zsaga_workers_lost_total",
+                       (const char *[]){ "system", l[i].label, NULL }, (double)l[i].n);
+    }
+
+    zmx_family(b, "zsaga_commits_total", "counter", "group commits");
+    zmx_sample(b, "zsaga_commits_total", NULL, (double)st->commits);
+    zmx_family(b, "zsaga_commit_failures_total", "counter", "group commits rolled back");
+    zmx_sample(b, "zsaga_commit_failures_total", NULL, (double)st->commit_failures);
+    zmx_family(b, "zsaga_results_dropped_total", "counter",
+               "worker results not counted: stale (late), fenced (an older lease), forged (the "
+               "latest lease from another worker)");
+    zmx_sample(b, "zsaga_results_dropped_total", (const char *[]){ "reason", "stale", NULL },
+               (double)st->stale_results);
+    zmx_sample(b, "zsaga_results_dropped_total", (const char *[]){ "reason", "fenced", NULL },
+               (double)st->fenced_results);
+    zmx_sample(b, "zsaga_results_dropped_total", (const char *[]){ "reason", "forged", NULL },
+               (double)st->forged_results);
+    zmx_family(b, "zsaga_requests_refused_total", "counter",
+               "requests refused before they reached the engine, by reason");
+    zmx_sample(b, "zsaga_requests_refused_total", (const char *[]){ "reason", "forbidden", NULL },
+               (double)s->forbidden);
+    zmx_sample(b, "zsaga_requests_refused_total", (const char *[]){ "reason", "multipart", NULL },
+               (double)s->multipart);
+    zmx_sample(b, "zsaga_requests_refused_total",
+               (const char *[]){ "reason", "bad_worker_message", NULL },
+               (double)s->bad_worker_msgs);
+    zmx_sample(b, "zsaga_requests_refused_total",
+               (const char *[]){ "reason", "worker_ready", NULL }, (double)st->ready_refused);
+    zmx_family(b, "zsaga_handshakes_total", "counter", "CURVE handshakes, by outcome");
+    zmx_sample(b, "zsaga_handshakes_total", (const char *[]){ "outcome", "allowed", NULL },
+               (double)as->allowed);
+    zmx_sample(b, "zsaga_handshakes_total", (const char *[]){ "outcome", "denied", NULL },
+               (double)as->denied);
+    zmx_family(b, "zsaga_keys_cut_off_total", "counter", "keys banned or revoked while connected");
+    zmx_sample(b, "zsaga_keys_cut_off_total", (const char *[]){ "why", "banned", NULL },
+               (double)as->banned);
+    zmx_sample(b, "zsaga_keys_cut_off_total", (const char *[]){ "why", "revoked", NULL },
+               (double)as->revoked);
+    zmx_family(b, "zsaga_journal_used_bytes", "gauge", "journal bytes in use");
+    zmx_sample(b, "zsaga_journal_used_bytes", NULL, (double)used);
+    zmx_family(b, "zsaga_journal_map_bytes", "gauge", "journal map size (its limit)");
+    zmx_sample(b, "zsaga_journal_map_bytes", NULL, (double)map);
+    zmx_family(b, "zsaga_journal_records", "gauge", "records in the journal, by kind");
+    static const struct {
+        const char *name;
+        jnl_db_t db;
+    } dbs[] = { { "sagas", JNL_SAGAS },
+                { "steps", JNL_STEPS },
+                { "history", JNL_HISTORY },
+                { "ended", JNL_ENDED },
+                { "tombstones", JNL_TOMBS } };
+    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++)
+        zmx_sample(b, "zsaga_journal_records", (const char *[]){ "kind", dbs[i].name, NULL },
+                   (double)jnl_count(s->jnl, dbs[i].db));
+    zmx_family(b, "zsaga_retention_removed_total", "counter",
+               "ended sagas removed by retention; pressure: sweeps when nearly full");
+    zmx_sample(b, "zsaga_retention_removed_total", (const char *[]){ "what", "sagas", NULL },
+               (double)st->sagas_removed);
+    zmx_sample(b, "zsaga_retention_removed_total", (const char *[]){ "what", "pressure", NULL },
+               (double)st->pressure_sweeps);
+    zmx_family(b, "zsaga_event_subscribers", "gauge", "subscriptions on the event socket");
+    zmx_sample(b, "zsaga_event_subscribers", NULL, (double)s->subscribers);
+    zmx_family(b, "zsaga_events_total", "counter",
+               "events published, and dropped (a subscriber at its high-water mark; "
+               "subscribers read them back with the events request)");
+    zmx_sample(b, "zsaga_events_total", (const char *[]){ "outcome", "sent", NULL },
+               (double)s->events_sent);
+    zmx_sample(b, "zsaga_events_total", (const char *[]){ "outcome", "dropped", NULL },
+               (double)s->events_dropped);
+
+    zmx_family(b, "zsaga_workers", "gauge", "registered workers by system");
+    for (orc_system_t *sys = orc_registry_systems(reg); sys; sys = sys->next) {
+        uint32_t n = 0;
+        for (orc_worker_t *w = sys->workers; w; w = w->next)
+            n++;
+        zmx_sample(b, "zsaga_workers", (const char *[]){ "system", sys->name, NULL }, n);
+    }
+    zmx_family(b, "zsaga_worker_inflight", "gauge", "steps a worker holds now");
+    for (orc_system_t *sys = orc_registry_systems(reg); sys; sys = sys->next)
+        for (orc_worker_t *w = sys->workers; w; w = w->next)
+            zmx_sample(b, "zsaga_worker_inflight",
+                       (const char *[]){ "system", w->system, "instance", w->instance, NULL },
+                       w->inflight);
+    for (size_t k = 0; k < sizeof s_worker_figures / sizeof s_worker_figures[0]; k++) {
+        char name[64], help[160];
+        snprintf(name, sizeof name, "zsaga_worker_%s", s_worker_figures[k][0]);
+        snprintf(help, sizeof help, "%s (from the worker's last heartbeat)",
+                 s_worker_figures[k][1]);
+        zmx_family(b, name, "gauge", help);
+        for (orc_system_t *sys = orc_registry_systems(reg); sys; sys = sys->next)
+            for (orc_worker_t *w = sys->workers; w; w = w->next) {
+                int64_t v = s_worker_figure(w, s_worker_figures[k][0]);
+                if (v >= 0)
+                    zmx_sample(
+                        b, name,
+                        (const char *[]){ "system", w->system, "instance", w->instance, NULL },
+                        (double)v);
+            }
+    }
+}
+
 /* The catalogue: each system, its live workers, each operation's schema. */
 static void s_pack_systems(s_server_t *s, msgpack_packer *pk)
 {
@@ -362,6 +625,76 @@ static void s_pack_systems(s_server_t *s, msgpack_packer *pk)
 }
 
 static void s_reply_error(s_server_t *s, const s_pending_t *p, msg_type_t type, const char *code,
+                          const char *text);
+
+/* An event as subscribers get it, live or from the journal. */
+static void s_event_msg(const orc_event_t *ev, msg_t *m)
+{
+    const char *dot = strchr(ev->what, '.');
+    msg_init(m, MSG_EVENT);
+    m->seq = ev->seq;
+    m->ts_ms = ev->ts_ms;
+    strcpy(m->id, ev->id);
+    strcpy(m->step, ev->step_id);
+    snprintf(m->state, sizeof m->state, "%s", dot ? dot + 1 : ev->what);
+    m->attempt = ev->attempt;
+    snprintf(m->text, sizeof m->text, "%s", ev->reason ? ev->reason : "");
+}
+
+typedef struct {
+    msgpack_packer pk;
+    msgpack_sbuffer buf;
+    uint32_t n, max;
+    uint64_t last;
+} s_evpage_t;
+
+static int s_evpage_cb(void *arg, const orc_event_t *ev)
+{
+    s_evpage_t *pg = arg;
+    msg_t m;
+    if (pg->n >= pg->max)
+        return 1;
+    s_event_msg(ev, &m);
+    msg_pack(&m, &pg->pk);
+    pg->n++;
+    pg->last = ev->seq;
+    return 0;
+}
+
+/* A page of the event stream from the journal: events after p->after,
+   "next" to ask after next time, the oldest kept ("first") and the
+   newest given ("head"). */
+static void s_pack_events(s_server_t *s, msgpack_packer *pk, const s_pending_t *p)
+{
+    s_evpage_t pg = { .max = p->limit ? p->limit : 1000, .last = p->after };
+    msgpack_sbuffer_init(&pg.buf);
+    msgpack_packer_init(&pg.pk, &pg.buf, msgpack_sbuffer_write);
+    uint64_t first = 0;
+    int rc = jnl_read_begin(s->jnl);
+    if (!rc) {
+        rc = orc_store_events_after(s->jnl, p->after, s_evpage_cb, &pg);
+        first = orc_store_first_seq(s->jnl);
+        jnl_read_end(s->jnl);
+    }
+    msgpack_sbuffer_clear(&s->out);
+    if (rc) {
+        s_reply_error(s, p, MSG_ERROR, "internal", jnl_strerror(rc));
+        msgpack_sbuffer_destroy(&pg.buf);
+        return;
+    }
+    msg_pack_header(pk, MSG_EVENTS_REPLY, 7);
+    mp_pack_kv_uint(pk, "req", p->req);
+    mp_pack_cstr(pk, "events");
+    msgpack_pack_array(pk, pg.n);
+    if (pg.buf.size)
+        mp_pack_raw(pk, pg.buf.data, pg.buf.size);
+    mp_pack_kv_uint(pk, "next", pg.last);
+    mp_pack_kv_uint(pk, "first", first);
+    mp_pack_kv_uint(pk, "head", orc_engine_history_seq(s->engine));
+    msgpack_sbuffer_destroy(&pg.buf);
+}
+
+static void s_reply_error(s_server_t *s, const s_pending_t *p, msg_type_t type, const char *code,
                           const char *text)
 {
     msg_t m;
@@ -371,7 +704,7 @@ static void s_reply_error(s_server_t *s, const s_pending_t *p, msg_type_t type, 
     snprintf(m.code, sizeof m.code, "%s", code);
     snprintf(m.text, sizeof m.text, "%s", text);
     s_pack_msg(s, &m);
-    s_send_envelope(s->clients, p->env.rid, p->env.rid_len, p->env.delim, &s->out);
+    s_send_client(s, &p->env, &s->out);
 }
 
 static void s_answer(s_server_t *s, s_pending_t *p, int commit_rc)
@@ -441,6 +774,30 @@ static void s_answer(s_server_t *s, s_pending_t *p, int commit_rc)
         break;
     }
     case MSG_LIST: s_pack_list(s, &pk, p); break;
+    case MSG_EVENTS:
+        s_pack_events(s, &pk, p);
+        if (!s->out.size)
+            return; /* an error went out */
+        break;
+    case MSG_LOGIN: {
+        char token[65];
+        uint64_t expires;
+        if (!s->http) {
+            s_reply_error(s, p, MSG_ERROR, "unavailable",
+                          "the console is off: zsagad serves it with --http ADDRESS");
+            return;
+        }
+        orc_http_login(s->http, p->who, token, &expires);
+        msgpack_sbuffer_clear(&s->out);
+        msg_pack_header(&pk, MSG_TOKEN, 5);
+        mp_pack_kv_uint(&pk, "req", p->req);
+        mp_pack_kv_str(&pk, "token", token);
+        mp_pack_kv_uint(&pk, "expires_ms", expires);
+        sodium_memzero(token, sizeof token);
+        zlog_info("console token given to key %s (role %s)", p->who->name,
+                  orc_role_name(p->who->role));
+        break;
+    }
     case MSG_SYSTEMS:
         msgpack_sbuffer_clear(&s->out);
         msg_pack_header(&pk, MSG_SYSTEMS_REPLY, 4);
@@ -457,7 +814,7 @@ static void s_answer(s_server_t *s, s_pending_t *p, int commit_rc)
         break;
     default: return;
     }
-    s_send_envelope(s->clients, p->env.rid, p->env.rid_len, p->env.delim, &s->out);
+    s_send_client(s, &p->env, &s->out);
 }
 
 /* ---- hot backup ------------------------------------------------------- */
@@ -589,79 +946,81 @@ static bool s_multipart(s_server_t *s, const s_envelope_t *env, const orc_princi
     return true;
 }
 
-static void s_client_message(s_server_t *s, const s_envelope_t *env, zmq_msg_t *body)
+/* A decoded request from who (NULL: a key no longer authorized), over
+   the clients socket or HTTP. */
+static void s_client_request(s_server_t *s, const s_envelope_t *env, const orc_principal_t *who,
+                             msg_t *m)
 {
-    msg_t m;
-    char err[MSG_TEXT_MAX + 1];
-    const orc_principal_t *who = orc_auth_peer(s->auth, body);
-    if (s_multipart(s, env, who))
-        return;
-    const char *code = msg_decode(zmq_msg_data(body), zmq_msg_size(body), &m, err, sizeof err);
     s_pending_t *p;
-    if (!code && (!who || !orc_auth_may(who, m.type))) {
+    if ((!who || !orc_auth_may(who, m->type))) {
         s->forbidden++;
-        if ((p = s_pend(s, env, &m))) {
+        if ((p = s_pend(s, env, m))) {
             p->code = "forbidden";
             if (!who)
                 snprintf(p->err, sizeof p->err, "this key is no longer authorized");
             else
                 snprintf(p->err, sizeof p->err, "key %s has role %s; '%s' needs %s", who->name,
-                         orc_role_name(who->role), msg_type_name(m.type),
-                         orc_auth_needed(m.type) ? orc_role_name(orc_auth_needed(m.type))
-                                                 : "a worker's socket");
+                         orc_role_name(who->role), msg_type_name(m->type),
+                         orc_auth_needed(m->type) ? orc_role_name(orc_auth_needed(m->type))
+                                                  : "a worker's socket");
         }
-        if (who && orc_auth_needed(m.type) >= ORC_ROLE_OPERATOR)
-            zlog_warn("refused %s of saga %s from key %s (role %s)", msg_type_name(m.type), m.id,
+        if (who && orc_auth_needed(m->type) >= ORC_ROLE_OPERATOR)
+            zlog_warn("refused %s of saga %s from key %s (role %s)", msg_type_name(m->type), m->id,
                       who->name, orc_role_name(who->role));
-        msg_clear(&m);
         return;
     }
-    if (code) {
-        /* msg_decode keeps the type and req it got to, for the reply. */
-        if ((p = s_pend(s, env, &m))) {
-            p->code = code;
-            snprintf(p->err, sizeof p->err, "%s", err);
-        }
-        return;
-    }
-    switch (m.type) {
+    switch (m->type) {
     case MSG_SUBMIT:
-        if ((p = s_pend(s, env, &m))) {
-            snprintf(p->id, sizeof p->id, "%s", m.saga->id);
-            p->code = orc_engine_submit(s->engine, &m.saga, &p->state, &p->duplicate, p->err,
+        if ((p = s_pend(s, env, m))) {
+            snprintf(p->id, sizeof p->id, "%s", m->saga->id);
+            p->code = orc_engine_submit(s->engine, &m->saga, &p->state, &p->duplicate, p->err,
                                         sizeof p->err);
         }
         break;
     case MSG_STATUS:
     case MSG_STATS:
-    case MSG_SYSTEMS: s_pend(s, env, &m); break;
-    case MSG_LIST:
-        if ((p = s_pend(s, env, &m))) {
-            p->limit = m.limit;
-            if (m.limit > 10000) {
+    case MSG_SYSTEMS: s_pend(s, env, m); break;
+    case MSG_LOGIN:
+        if ((p = s_pend(s, env, m)))
+            p->who = who;
+        break;
+    case MSG_EVENTS:
+        if ((p = s_pend(s, env, m))) {
+            p->after = m->seq;
+            p->limit = m->limit;
+            if (m->limit > 10000) {
                 p->code = "invalid";
-                snprintf(p->err, sizeof p->err, "limit %u is over 10000", m.limit);
+                snprintf(p->err, sizeof p->err, "limit %u is over 10000", m->limit);
             }
-            if (m.state[0] && (p->filter = orc_saga_state_parse(m.state)) < 0) {
+        }
+        break;
+    case MSG_LIST:
+        if ((p = s_pend(s, env, m))) {
+            p->limit = m->limit;
+            if (m->limit > 10000) {
+                p->code = "invalid";
+                snprintf(p->err, sizeof p->err, "limit %u is over 10000", m->limit);
+            }
+            if (m->state[0] && (p->filter = orc_saga_state_parse(m->state)) < 0) {
                 p->code = "invalid";
                 snprintf(p->err, sizeof p->err,
                          "unknown state '%s' (running, compensating, completed, compensated, "
                          "parked, resolved)",
-                         m.state);
+                         m->state);
             }
             if (p->filter < 0)
                 p->filter = 0;
-            p->since_ms = m.since_ms;
-            p->until_ms = m.until_ms;
-            if (m.cursor[0]) {
+            p->since_ms = m->since_ms;
+            p->until_ms = m->until_ms;
+            if (m->cursor[0]) {
                 char *end;
                 errno = 0;
-                unsigned long long c = strtoull(m.cursor, &end, 10);
-                if (errno || end == m.cursor || *end != ':' ||
+                unsigned long long c = strtoull(m->cursor, &end, 10);
+                if (errno || end == m->cursor || *end != ':' ||
                     !msg_id_valid(end + 1, strlen(end + 1))) {
                     p->code = "invalid";
                     snprintf(p->err, sizeof p->err,
-                             "cursor '%s' is not one a list reply gave (its \"next\")", m.cursor);
+                             "cursor '%s' is not one a list reply gave (its \"next\")", m->cursor);
                 } else {
                     p->has_cursor = true;
                     p->cursor.created_ms = c;
@@ -671,26 +1030,55 @@ static void s_client_message(s_server_t *s, const s_envelope_t *env, zmq_msg_t *
         }
         break;
     case MSG_CANCEL:
-        if ((p = s_pend(s, env, &m)))
-            p->code = orc_engine_cancel(s->engine, m.id, who->name, m.text, p->err, sizeof p->err);
+        if ((p = s_pend(s, env, m)))
+            p->code =
+                orc_engine_cancel(s->engine, m->id, who->name, m->text, p->err, sizeof p->err);
         break;
     case MSG_RETRY:
-        if ((p = s_pend(s, env, &m)))
-            p->code = orc_engine_retry(s->engine, m.id, who->name, p->err, sizeof p->err);
+        if ((p = s_pend(s, env, m)))
+            p->code = orc_engine_retry(s->engine, m->id, who->name, p->err, sizeof p->err);
         break;
     case MSG_RESOLVE:
-        if ((p = s_pend(s, env, &m)))
-            p->code = orc_engine_resolve(s->engine, m.id, who->name, m.text, p->err, sizeof p->err);
+        if ((p = s_pend(s, env, m)))
+            p->code =
+                orc_engine_resolve(s->engine, m->id, who->name, m->text, p->err, sizeof p->err);
         break;
-    case MSG_BACKUP: s_backup_start(s, env, &m); break;
+    case MSG_BACKUP: s_backup_start(s, env, m); break;
     default:
-        if ((p = s_pend(s, env, &m))) {
+        if ((p = s_pend(s, env, m))) {
             p->code = "unexpected";
-            snprintf(p->err, sizeof p->err, "'%s' is not a client request", msg_type_name(m.type));
+            snprintf(p->err, sizeof p->err, "'%s' is not a client request", msg_type_name(m->type));
         }
         break;
     }
+}
+
+static void s_client_message(s_server_t *s, const s_envelope_t *env, zmq_msg_t *body)
+{
+    msg_t m;
+    char err[MSG_TEXT_MAX + 1];
+    const orc_principal_t *who = orc_auth_peer(s->auth, body);
+    if (s_multipart(s, env, who))
+        return;
+    const char *code = msg_decode(zmq_msg_data(body), zmq_msg_size(body), &m, err, sizeof err);
+    s_pending_t *p;
+    if (code) {
+        /* msg_decode keeps the type and req it got to, for the reply. */
+        if ((p = s_pend(s, env, &m))) {
+            p->code = code;
+            snprintf(p->err, sizeof p->err, "%s", err);
+        }
+        return;
+    }
+    s_client_request(s, env, who, &m);
     msg_clear(&m);
+}
+
+/* An /api request: the same path, answered over HTTP after the commit. */
+static void s_http_request(void *arg, zhttp_req_t *req, const orc_principal_t *who, msg_t *m)
+{
+    s_envelope_t env = { .http = req };
+    s_client_request(arg, &env, who, m);
 }
 
 static void s_owe_heartbeat(s_server_t *s, const char *rid, bool known)
@@ -813,18 +1201,20 @@ static void s_send_outbox(s_server_t *s, int commit_rc)
     }
     orc_event_t *ev = orc_engine_events(s->engine, &n);
     for (size_t i = 0; i < n; i++) {
-        const char *dot = strchr(ev[i].what, '.');
-        msg_init(&m, MSG_EVENT);
-        m.seq = ev[i].seq;
-        m.ts_ms = ev[i].ts_ms;
-        strcpy(m.id, ev[i].id);
-        strcpy(m.step, ev[i].step_id);
-        snprintf(m.state, sizeof m.state, "%s", dot ? dot + 1 : ev[i].what);
-        m.attempt = ev[i].attempt;
-        snprintf(m.text, sizeof m.text, "%s", ev[i].reason ? ev[i].reason : "");
+        s_event_msg(&ev[i], &m);
         s_pack_msg(s, &m);
-        zmq_send(s->events, ev[i].what, strlen(ev[i].what), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        /* XPUB_NODROP: a subscriber at its high-water mark makes the send
+           fail rather than drop silently, so drops are counted; every
+           subscriber reads what it missed back with the events request. */
+        if (zmq_send(s->events, ev[i].what, strlen(ev[i].what), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+            if (s->events_dropped++ % 100000 == 0)
+                zlog_warn("event subscriber at its high-water mark: events not published "
+                          "(%llu so far); subscribers catch up from the journal",
+                          (unsigned long long)s->events_dropped);
+            continue;
+        }
         zmq_send(s->events, s->out.data, s->out.size, ZMQ_DONTWAIT);
+        s->events_sent++;
     }
     for (size_t i = 0; i < s->npend; i++)
         s_answer(s, &s->pend[i], commit_rc);
@@ -838,6 +1228,21 @@ static void s_send_outbox(s_server_t *s, int commit_rc)
     }
     s->nhb = 0;
     orc_engine_outbox_clear(s->engine);
+}
+
+/* Subscriptions come and go on the XPUB socket as one-frame messages:
+   1 then the topic to subscribe, 0 to unsubscribe (a subscriber that
+   disconnects sends its unsubscriptions too). */
+static void s_subscriptions(s_server_t *s)
+{
+    uint8_t buf[256];
+    int n;
+    while ((n = zmq_recv(s->events, buf, sizeof buf, ZMQ_DONTWAIT)) > 0) {
+        if (buf[0] == 1)
+            s->subscribers++;
+        else if (buf[0] == 0 && s->subscribers)
+            s->subscribers--;
+    }
 }
 
 /* ---- setup and loop --------------------------------------------------- */
@@ -854,6 +1259,11 @@ static void *s_socket(s_server_t *s, int type, const char *ep, const char *domai
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (type == ZMQ_XPUB) {
+        int one = 1;
+        zmq_setsockopt(sock, ZMQ_XPUB_VERBOSER, &one, sizeof one);
+        zmq_setsockopt(sock, ZMQ_XPUB_NODROP, &one, sizeof one);
+    }
     if (type == ZMQ_ROUTER) {
         /* A frame larger than this cuts the peer off inside ZeroMQ, before
            it is buffered; anything up to it gets a readable "too_large"
@@ -934,6 +1344,10 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
                         cfg->crash_in_commit,      cfg->max_systems, cfg->retain_ms,
                         cfg->retain_count,         cfg->tomb_ms,     cfg->archive_dir != NULL };
     umask(077);
+    if (cfg->metrics && !(oc.metrics = s.metrics = orc_metrics_new())) {
+        zlog_error("out of memory");
+        return 1;
+    }
     msgpack_sbuffer_init(&s.out);
     s.started_ms = s_mono();
     if (cfg->backup_dir && mkdir(cfg->backup_dir, 0700) && errno != EEXIST) {
@@ -955,13 +1369,22 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
     s.ctx = zmq_ctx_new();
     if (s_security(&s) || !(s.clients = s_socket(&s, ZMQ_ROUTER, cfg->client_ep, "clients")) ||
         !(s.workers = s_socket(&s, ZMQ_ROUTER, cfg->worker_ep, "workers")) ||
-        !(s.events = s_socket(&s, ZMQ_PUB, cfg->event_ep, "events")) ||
+        !(s.events = s_socket(&s, ZMQ_XPUB, cfg->event_ep, "events")) ||
         !(s.pipe = s_socket(&s, ZMQ_PAIR, "inproc://backup", NULL)) ||
         !(s.backup.pipe = s_socket(&s, ZMQ_PAIR, NULL, NULL)) ||
         zmq_connect(s.backup.pipe, "inproc://backup"))
         goto done;
     int mandatory = 1;
     zmq_setsockopt(s.workers, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory);
+    if (cfg->http_addr) {
+        orc_http_cb_t hcb = { s_http_request, s_metrics, &s };
+        if (!(s.http =
+                  orc_http_new(cfg->http_addr, s.auth, &hcb, cfg->token_ttl_ms, err, sizeof err))) {
+            zlog_error("%s", err);
+            goto done;
+        }
+        zlog_info("console and metrics on http://%s/ (metrics at /metrics)", cfg->http_addr);
+    }
     zlog_info("zsagad %s up (boot %llu, %s): clients %s, workers %s, events %s, journal %s (%s "
               "sync), %zu sagas resumed",
               ZSAGA_VERSION, (unsigned long long)orc_engine_boot(s.engine),
@@ -979,11 +1402,17 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
     s_send_outbox(&s, 0);
 
     /* The ZAP socket last: in insecure mode there is none to poll. */
-    zmq_pollitem_t items[] = { { s.clients, 0, ZMQ_POLLIN, 0 },
-                               { s.workers, 0, ZMQ_POLLIN, 0 },
-                               { s.pipe, 0, ZMQ_POLLIN, 0 },
-                               { orc_auth_socket(s.auth), 0, ZMQ_POLLIN, 0 } };
-    int nitems = orc_auth_socket(s.auth) ? 4 : 3;
+    zmq_pollitem_t items[6] = { { s.clients, 0, ZMQ_POLLIN, 0 },
+                                { s.workers, 0, ZMQ_POLLIN, 0 },
+                                { s.pipe, 0, ZMQ_POLLIN, 0 },
+                                { s.events, 0, ZMQ_POLLIN, 0 } };
+    int nitems = 4, zap = -1;
+    if (orc_auth_socket(s.auth)) {
+        zap = nitems;
+        items[nitems++] = (zmq_pollitem_t){ orc_auth_socket(s.auth), 0, ZMQ_POLLIN, 0 };
+    }
+    if (s.http)
+        items[nitems++] = (zmq_pollitem_t){ NULL, orc_http_fd(s.http), ZMQ_POLLIN, 0 };
     zmq_msg_t body;
     s_envelope_t env;
     uint64_t last_fail_log = 0, last_pressure_log = 0, pressure_seen = 0;
@@ -992,13 +1421,18 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
         long timeout = due <= now ? 0 : due - now > 250 ? 250 : (long)(due - now);
         if (zmq_poll(items, nitems, timeout) < 0 && zmq_errno() != EINTR)
             break;
-        if (nitems > 3 && (items[3].revents & ZMQ_POLLIN))
+        if (zap >= 0 && (items[zap].revents & ZMQ_POLLIN))
             orc_auth_handle(s.auth);
+        if (items[3].revents & ZMQ_POLLIN)
+            s_subscriptions(&s);
         if (s_mono() >= s.next_refresh_ms) {
             orc_auth_refresh(s.auth);
             s.next_refresh_ms = s_mono() + 2000;
         }
         orc_engine_now(s.engine, s_now(), s_mono());
+        /* HTTP requests join this batch: /api answers go out after its commit. */
+        if (s.http)
+            orc_http_run(s.http, s_mono());
         for (uint32_t n = 0; n < cfg->max_batch;) {
             int got = 0;
             zmq_msg_init(&body);
@@ -1037,6 +1471,8 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
         }
         if (s.archiver)
             orc_archiver_step(s.archiver, s.engine, s.jnl, s_now(), s_mono(), false);
+        if (s.http)
+            orc_http_run(s.http, s_mono()); /* send the answers just given */
         if (crc)
             zclock_sleep(100); /* do not spin on a full map */
     }
@@ -1056,6 +1492,7 @@ done:
         pthread_join(s.backup.thread, NULL);
         s.backup.running = false;
     }
+    orc_http_destroy(&s.http);
     if (s.clients)
         zmq_close(s.clients);
     if (s.workers)
@@ -1072,6 +1509,7 @@ done:
         zmq_ctx_term(s.ctx);
     orc_archiver_destroy(&s.archiver);
     orc_engine_destroy(&s.engine);
+    orc_metrics_destroy(&s.metrics);
     jnl_destroy(&s.jnl);
     msgpack_sbuffer_destroy(&s.out);
     free(s.pend);

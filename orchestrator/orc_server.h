@@ -6,7 +6,9 @@
     who may connect to each and send what):
       clients  ROUTER  submit, status, list, cancel, retry, resolve, backup, stats
       workers  ROUTER  ready, heartbeat, result in; execute, compensate, heartbeat out
-      events   PUB     one message per transition: [topic "saga.completed"][event]
+      events   XPUB    one message per transition: [topic "saga.completed"][event]
+    and, with http_addr, an HTTP server for /metrics and the console
+    (orc_http.h), polled on the same loop.
     Runs on the calling thread, plus one short-lived thread per hot backup.
     Sets the process umask to 077: the journal, backups and ipc sockets are
     its owner's alone (ipc sockets get ipc_mode after bind).
@@ -40,6 +42,9 @@ typedef struct {
     uint64_t retain_count;
     uint64_t tomb_ms;
     const char *archive_dir; /* archive ended sagas here before removal; NULL: none */
+    const char *http_addr;   /* metrics and console (loopback HOST:PORT); NULL: none */
+    bool metrics;            /* labelled counters and histograms (orc_metrics) */
+    uint64_t token_ttl_ms;   /* console tokens last this long */
 } orc_server_config_t;
 
 int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop);

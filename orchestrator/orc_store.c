@@ -10,7 +10,7 @@
 
 #define REC_VERSION 1 /* step, history and system records; v1 saga records */
 #define REC_SAGA_V2 2 /* split saga: definition once, a small state record */
-#define LAYOUT      2 /* meta "layout": keys of index, created and ended */
+#define LAYOUT      3 /* meta "layout": 2 keys of index, created and ended; 3 evseq */
 
 static void s_put_be64(uint8_t *p, uint64_t v)
 {
@@ -178,8 +178,11 @@ int orc_store_put_event(jnl_t *jnl, msgpack_sbuffer *buf, const orc_event_t *ev)
     mp_pack_cstr(&pk, ev->what);
     msgpack_pack_uint32(&pk, ev->attempt);
     s_pack_opt_str(&pk, ev->reason);
-    return jnl_put(jnl, JNL_HISTORY, key, s_history_key(key, ev->id, ev->seq), buf->data,
-                   buf->size);
+    uint8_t seq[8];
+    s_put_be64(seq, ev->seq);
+    int rc =
+        jnl_put(jnl, JNL_HISTORY, key, s_history_key(key, ev->id, ev->seq), buf->data, buf->size);
+    return rc ? rc : jnl_put(jnl, JNL_EVSEQ, seq, 8, ev->id, strlen(ev->id));
 }
 
 int orc_store_put_system(jnl_t *jnl, msgpack_sbuffer *buf, const orc_system_t *sys)
@@ -538,7 +541,78 @@ int orc_store_each_event(jnl_t *jnl, const char *id, orc_store_event_fn *fn, voi
     return jnl_scan(jnl, JNL_HISTORY, prefix, n + 1, s_history_cb, &scan);
 }
 
+typedef struct {
+    jnl_t *jnl;
+    orc_store_event_fn *fn;
+    void *arg;
+    uint64_t first;
+} s_seq_scan_t;
+
+static int s_evseq_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    s_seq_scan_t *q = arg;
+    uint8_t hkey[MSG_ID_MAX + 9];
+    char id[MSG_ID_MAX + 1];
+    const void *h;
+    size_t hlen;
+    if (klen != 8 || vlen == 0 || vlen > MSG_ID_MAX)
+        return 0;
+    memcpy(id, val, vlen);
+    id[vlen] = 0;
+    memcpy(hkey, id, vlen);
+    hkey[vlen] = 0;
+    memcpy(hkey + vlen + 1, key, 8);
+    if (jnl_get(q->jnl, JNL_HISTORY, hkey, vlen + 9, &h, &hlen))
+        return 0; /* removed in the same transaction: never here */
+    s_ev_scan_t scan = { id, q->fn, q->arg };
+    return s_history_cb(&scan, hkey, vlen + 9, h, hlen);
+}
+
+int orc_store_events_after(jnl_t *jnl, uint64_t after, orc_store_event_fn *fn, void *arg)
+{
+    uint8_t from[8];
+    s_put_be64(from, after);
+    s_seq_scan_t q = { jnl, fn, arg, 0 };
+    int rc = jnl_scan_from(jnl, JNL_EVSEQ, NULL, 0, from, 8, false, s_evseq_cb, &q);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int s_first_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void)val, (void)vlen;
+    const uint8_t *k = key;
+    uint64_t *seq = arg;
+    if (klen == 8)
+        for (int i = 0; i < 8; i++)
+            *seq = (*seq << 8) | k[i];
+    return 1;
+}
+
+uint64_t orc_store_first_seq(jnl_t *jnl)
+{
+    uint64_t seq = 0;
+    jnl_scan_from(jnl, JNL_EVSEQ, NULL, 0, NULL, 0, false, s_first_cb, &seq);
+    return seq;
+}
+
 /* ---- lifecycle: removal, tombstones, layout upgrade ----------------------- */
+
+/* A history key ends in its sequence number: drop that from evseq. */
+static int s_unseq_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void)val, (void)vlen;
+    return klen > 8 ? jnl_del(arg, JNL_EVSEQ, (const uint8_t *)key + klen - 8, 8) : 0;
+}
+
+/* Layout 3: every history row gets its evseq entry. */
+static int s_seq_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void)val, (void)vlen;
+    size_t idlen = strnlen(key, klen);
+    return klen == idlen + 9
+               ? jnl_put(arg, JNL_EVSEQ, (const uint8_t *)key + idlen + 1, 8, key, idlen)
+               : 0;
+}
 
 int orc_store_remove(jnl_t *jnl, msgpack_sbuffer *buf, const char *id, uint64_t now_ms,
                      bool tombstone, size_t *records)
@@ -562,9 +636,10 @@ int orc_store_remove(jnl_t *jnl, msgpack_sbuffer *buf, const char *id, uint64_t 
     if ((rc = jnl_del_prefix(jnl, JNL_STEPS, key, idlen + 1, &m)))
         return rc;
     n += m;
-    if ((rc = jnl_del_prefix(jnl, JNL_HISTORY, key, idlen + 1, &m)))
+    if ((rc = jnl_scan(jnl, JNL_HISTORY, key, idlen + 1, s_unseq_cb, jnl)) ||
+        (rc = jnl_del_prefix(jnl, JNL_HISTORY, key, idlen + 1, &m)))
         return rc;
-    n += m;
+    n += 2 * m;
     if (tombstone) {
         msgpack_packer pk;
         msgpack_sbuffer_clear(buf);
@@ -710,10 +785,17 @@ int orc_store_upgrade(jnl_t *jnl, uint64_t *ended_seq, char *err, size_t errlen)
        once, in one transaction. */
     s_ids_t l = { jnl, NULL, 0, 0 };
     int rc = jnl_write_begin(jnl);
-    if (!rc && jnl_meta_get(jnl, "layout") >= LAYOUT) {
+    uint64_t layout = rc ? 0 : jnl_meta_get(jnl, "layout");
+    if (!rc && layout >= LAYOUT) {
         jnl_write_abort(jnl);
         *ended_seq = jnl_meta_get(jnl, "ended_seq");
         return 0;
+    }
+    /* Layout 2 to 3: the event stream's order, from the history. */
+    if (!rc && layout == 2) {
+        *ended_seq = jnl_meta_get(jnl, "ended_seq");
+        rc = jnl_scan(jnl, JNL_HISTORY, NULL, 0, s_seq_cb, jnl);
+        goto done;
     }
     if (!rc)
         rc = jnl_scan(jnl, JNL_SAGAS, NULL, 0, s_all_ids_cb, &l);
@@ -743,6 +825,9 @@ int orc_store_upgrade(jnl_t *jnl, uint64_t *ended_seq, char *err, size_t errlen)
         }
     }
     free(l.ids);
+    if (!rc)
+        rc = jnl_scan(jnl, JNL_HISTORY, NULL, 0, s_seq_cb, jnl);
+done:
     if (!rc)
         rc = jnl_meta_put(jnl, "layout", LAYOUT);
     if (!rc)

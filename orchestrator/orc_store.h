@@ -58,6 +58,13 @@ int orc_store_each_in_state(jnl_t *jnl, uint8_t state, orc_store_id_fn *fn, void
 typedef int(orc_store_event_fn)(void *arg, const orc_event_t *ev);
 int orc_store_each_event(jnl_t *jnl, const char *id, orc_store_event_fn *fn, void *arg);
 
+/* The event stream from the journal: every history record after sequence
+   number `after`, in sequence order, until fn returns non-zero. Records of
+   sagas removed by retention are gone; orc_store_first_seq is the oldest
+   still kept (0: none). Needs an open transaction. */
+int orc_store_events_after(jnl_t *jnl, uint64_t after, orc_store_event_fn *fn, void *arg);
+uint64_t orc_store_first_seq(jnl_t *jnl);
+
 /* Pack the status view of a saga (docs/protocol.md, "saga"): its state,
    every step, and its history from the journal. */
 void orc_store_pack_status(jnl_t *jnl, msgpack_packer *pk, const orc_saga_t *saga);

@@ -45,12 +45,18 @@ static void s_usage(FILE *f)
                "                           (default 30d; 0: none kept)\n"
                "  --archive DIR            write ended sagas to archive files in DIR before\n"
                "                           they are removed (read them with `zsaga archive`)\n"
+               "  --http HOST:PORT|off     metrics (/metrics) and the web console, on a loopback\n"
+               "                           address (default 127.0.0.1:5573)\n"
+               "  --metrics on|off         labelled counters and latency histograms (default on)\n"
+               "  --token-ttl DURATION     console tokens from `zsaga login` last this long\n"
+               "                           (default 12h)\n"
                "  --map-size MIB           journal map size (default 1024)\n"
                "  --sync full|nometa|none  journal durability (default full)\n"
                "  --heartbeat-timeout MS   a silent worker is dead after this (default 3000)\n"
                "  --reserve PCT            journal share kept for running sagas (default 10)\n"
                "  --batch N                messages per group commit at most (default 512)\n"
                "  --log-level LEVEL        error, warn, info or debug (default info)\n"
+               "  --log-format FORMAT      text, logfmt or json (default text)\n"
                "  --crash-in-commit N      failure tests only: SIGKILL itself in the middle\n"
                "                           of group commit N (records written, not committed)\n"
                "  --version                print the version and exit\n"
@@ -60,7 +66,7 @@ static void s_usage(FILE *f)
 
 typedef struct {
     orc_server_config_t cfg;
-    int level;
+    int level, format;
     bool version;
 } s_opts_t;
 
@@ -112,6 +118,30 @@ static int s_apply(void *arg, int c, const char *v)
         cfg->retain_count = n;
         return 0;
     case 'I': cfg->insecure = true; return 0;
+    case 'H': cfg->http_addr = strcmp(v, "off") == 0 ? NULL : zcfg_keep(v); return 0;
+    case 'M':
+        if (strcmp(v, "on") && strcmp(v, "off")) {
+            fprintf(stderr, "zsagad: --metrics must be on or off\n");
+            return -1;
+        }
+        cfg->metrics = strcmp(v, "on") == 0;
+        return 0;
+    case 'L':
+        if ((o->format = zlog_format_parse(v)) < 0) {
+            fprintf(stderr, "zsagad: --log-format must be text, logfmt or json\n");
+            return -1;
+        }
+        return 0;
+    case 'W': {
+        uint64_t ms;
+        if (zcfg_duration(v, &ms) || ms < 60000) {
+            fprintf(stderr,
+                    "zsagad: --token-ttl must be a duration of a minute or more, not '%s'\n", v);
+            return -1;
+        }
+        cfg->token_ttl_ms = ms;
+        return 0;
+    }
     case 'V': o->version = true; return 0;
     case 'p':
         if (s_num("ipc-mode", v, 8, 0, 0770, &n))
@@ -185,6 +215,9 @@ int main(int argc, char **argv)
                        .ipc_mode = 0600,
                        .retain_ms = 7ull * 86400000,
                        .tomb_ms = 30ull * 86400000,
+                       .http_addr = "127.0.0.1:5573",
+                       .metrics = true,
+                       .token_ttl_ms = 12ull * 3600000,
                    },
                    .level = ZLOG_INFO };
     static const struct option opts[] = {
@@ -210,6 +243,10 @@ int main(int argc, char **argv)
         { "retain-count", required_argument, 0, 'N' },
         { "tombstones", required_argument, 0, 'T' },
         { "archive", required_argument, 0, 'A' },
+        { "http", required_argument, 0, 'H' },
+        { "metrics", required_argument, 0, 'M' },
+        { "token-ttl", required_argument, 0, 'W' },
+        { "log-format", required_argument, 0, 'L' },
         { "version", no_argument, 0, 'V' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
@@ -237,6 +274,7 @@ int main(int argc, char **argv)
         return 2;
     }
     zlog_init("zsagad", (zlog_level_t)o.level);
+    zlog_set_format((zlog_format_t)o.format);
     /* czmq would install its own SIGINT handler; ours only sets a flag the
        loop checks after every poll. */
     zsys_handler_set(NULL);
