@@ -37,6 +37,9 @@ typedef struct {
     const char *cursor;
     uint64_t since_ms, until_ms;
     bool all, version;
+    bool from_set; /* watch --from */
+    uint64_t from;
+    const char *console; /* login: the console's base URL */
 } s_opts_t;
 
 /* Exit codes (also in --help and the README). */
@@ -574,13 +577,102 @@ static int s_stats(const s_opts_t *o)
     return rc;
 }
 
+/* One event line (or JSON object); topic NULL: take it from the event. */
+static void s_print_event(const s_opts_t *o, json_t *ev, const char *topic, size_t tlen)
+{
+    if (o->saga && strcmp(s_jstr(ev, "id"), o->saga) != 0)
+        return;
+    if (o->json) {
+        char *s = json_dumps(ev, JSON_COMPACT);
+        puts(s ? s : "{}");
+        free(s);
+    } else {
+        char what[64];
+        if (!topic) {
+            snprintf(what, sizeof what, "%s.%s", *s_jstr(ev, "step") ? "step" : "saga",
+                     s_jstr(ev, "state"));
+            topic = what;
+            tlen = strlen(what);
+        }
+        time_t t = (time_t)(s_jint(ev, "ts_ms") / 1000);
+        struct tm tm;
+        char ts[32];
+        localtime_r(&t, &tm);
+        strftime(ts, sizeof ts, "%H:%M:%S", &tm);
+        printf("%8lld %s.%03lld %-30.*s %-30s %-14s", s_jint(ev, "seq"), ts,
+               s_jint(ev, "ts_ms") % 1000, (int)tlen, topic, s_jstr(ev, "id"), s_jstr(ev, "step"));
+        if (s_jint(ev, "attempt"))
+            printf(" try %lld", s_jint(ev, "attempt"));
+        if (*s_jstr(ev, "reason"))
+            printf("  %s", s_jstr(ev, "reason"));
+        printf("\n");
+    }
+    fflush(stdout);
+}
+
+/* Print every event after *last from the journal, page by page, up to
+   the newest; *last moves to the last one printed. -1 if zsagad did not
+   answer or refused. */
+static int s_catch_up(const s_opts_t *o, uint64_t *last)
+{
+    for (;;) {
+        msg_t m;
+        msg_init(&m, MSG_EVENTS);
+        m.seq = *last;
+        m.limit = 1000;
+        json_t *r = s_simple(o, &m);
+        if (!r || s_check(r, o)) {
+            json_decref(r);
+            return -1;
+        }
+        uint64_t first = (uint64_t)s_jint(r, "first"), next = (uint64_t)s_jint(r, "next"),
+                 head = (uint64_t)s_jint(r, "head");
+        if (first > *last + 1 && !o->json)
+            fprintf(stderr,
+                    "zsaga: events %llu to %llu are no longer in the journal (their sagas were "
+                    "removed by retention)\n",
+                    (unsigned long long)(*last + 1), (unsigned long long)(first - 1));
+        json_t *evs = json_object_get(r, "events"), *ev;
+        size_t i;
+        json_array_foreach(evs, i, ev) s_print_event(o, ev, NULL, 0);
+        size_t n = json_array_size(evs);
+        json_decref(r);
+        if (next > *last)
+            *last = next;
+        if (!n || *last >= head)
+            return 0;
+    }
+}
+
+/* Follow the event stream. With --from SEQ, everything after SEQ is read
+   from the journal first, and any gap in the live stream (events dropped
+   for a slow reader, or zsagad restarted) is filled the same way: each
+   event is printed once, in order. */
 static int s_watch(const s_opts_t *o)
 {
     zsock_t *sub = s_connect(o, ZMQ_SUB, o->events);
     if (!sub)
         return 2;
     zsock_set_subscribe(sub, "");
+    uint64_t last = o->from;
+    if (o->from_set) {
+        zclock_sleep(200); /* the subscription reaches zsagad before we read */
+        if (s_catch_up(o, &last)) {
+            zsock_destroy(&sub);
+            return EXIT_REFUSED;
+        }
+    }
+    zpoller_t *poller = zpoller_new(sub, NULL);
     while (!zsys_interrupted) {
+        if (!zpoller_wait(poller, 1000)) {
+            if (zpoller_terminated(poller))
+                break;
+            /* Quiet: a reader that resumes asks whether it missed anything
+               (a zsagad restart drops the subscription's queue). */
+            if (o->from_set && s_catch_up(o, &last) < 0)
+                zclock_sleep(1000);
+            continue;
+        }
         zmsg_t *msg = zmsg_recv(sub);
         if (!msg)
             break;
@@ -589,34 +681,84 @@ static int s_watch(const s_opts_t *o)
             mp_reader_t r;
             mp_reader_init(&r, zframe_data(body), zframe_size(body));
             json_t *ev = msg_mp_to_json(&r, 0);
-            if (!o->saga || strcmp(s_jstr(ev, "id"), o->saga) == 0) {
-                if (o->json) {
-                    char *s = json_dumps(ev, JSON_COMPACT);
-                    puts(s ? s : "{}");
-                    free(s);
-                } else {
-                    time_t t = (time_t)(s_jint(ev, "ts_ms") / 1000);
-                    struct tm tm;
-                    char ts[32];
-                    localtime_r(&t, &tm);
-                    strftime(ts, sizeof ts, "%H:%M:%S", &tm);
-                    printf("%s.%03lld %-30.*s %-30s %-14s", ts, s_jint(ev, "ts_ms") % 1000,
-                           (int)zframe_size(topic), (const char *)zframe_data(topic),
-                           s_jstr(ev, "id"), s_jstr(ev, "step"));
-                    if (s_jint(ev, "attempt"))
-                        printf(" try %lld", s_jint(ev, "attempt"));
-                    if (*s_jstr(ev, "reason"))
-                        printf("  %s", s_jstr(ev, "reason"));
-                    printf("\n");
+            uint64_t seq = (uint64_t)s_jint(ev, "seq");
+            if (!o->from_set || seq == 0) /* seq 0: an alert, not journaled */
+                s_print_event(o, ev, (const char *)zframe_data(topic), zframe_size(topic));
+            else if (seq > last) {
+                if (seq > last + 1)
+                    s_catch_up(o, &last); /* a gap: read it from the journal */
+                if (seq > last) {
+                    s_print_event(o, ev, (const char *)zframe_data(topic), zframe_size(topic));
+                    last = seq;
                 }
-                fflush(stdout);
             }
             json_decref(ev);
         }
         zmsg_destroy(&msg);
     }
+    zpoller_destroy(&poller);
     zsock_destroy(&sub);
     return 0;
+}
+
+/* A console token for this key, and the URL that signs the browser in. */
+static int s_login(const s_opts_t *o)
+{
+    msg_t m;
+    msg_init(&m, MSG_LOGIN);
+    json_t *r = s_simple(o, &m);
+    if (!r)
+        return EXIT_NO_ANSWER;
+    int rc = s_check(r, o);
+    if (!rc) {
+        if (o->json) {
+            s_print_json(r);
+        } else {
+            time_t t = (time_t)(s_jint(r, "expires_ms") / 1000);
+            struct tm tm;
+            char when[32];
+            localtime_r(&t, &tm);
+            strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
+            printf("%s/#token=%s\n", o->console, s_jstr(r, "token"));
+            fprintf(stderr,
+                    "open that URL in a browser on this host (valid until %s; anyone with it "
+                    "acts as your key)\n",
+                    when);
+        }
+    }
+    json_decref(r);
+    return rc;
+}
+
+static int s_alerts(const s_opts_t *o)
+{
+    msg_t m;
+    msg_init(&m, MSG_ALERTS);
+    json_t *r = s_simple(o, &m);
+    if (!r)
+        return EXIT_NO_ANSWER;
+    int rc = s_check(r, o);
+    if (!rc && o->json)
+        s_print_json(json_object_get(r, "alerts"));
+    else if (!rc) {
+        json_t *a;
+        size_t i;
+        int firing = 0;
+        printf("%-22s %-30s %-9s %-9s %10s %10s  %s\n", "RULE", "SUBJECT", "STATE", "LEVEL",
+               "WARNING", "CRITICAL", "MESSAGE");
+        json_array_foreach(json_object_get(r, "alerts"), i, a)
+        {
+            const char *st = s_jstr(a, "state");
+            firing += strcmp(st, "firing") == 0;
+            printf("%-22s %-30s %-9s %-9s %10g %10g  %s\n", s_jstr(a, "rule"),
+                   *s_jstr(a, "subject") ? s_jstr(a, "subject") : "-", st, s_jstr(a, "level"),
+                   json_number_value(json_object_get(a, "warning")),
+                   json_number_value(json_object_get(a, "critical")), s_jstr(a, "message"));
+        }
+        printf("%d firing\n", firing);
+    }
+    json_decref(r);
+    return rc;
 }
 
 /* ---- keys ------------------------------------------------------------- */
@@ -667,7 +809,12 @@ static void s_usage(FILE *f)
            "                             and outputs\n"
            "  archive list|verify FILE...    sagas in archive files, or check their checksums\n"
            "  archive show FILE... --saga ID one archived saga, as status shows it\n"
-           "  watch [--saga ID]          follow the event stream\n"
+           "  watch [--saga ID] [--from SEQ]  follow the event stream; with --from, first\n"
+           "                             every event after SEQ from the journal, and any\n"
+           "                             gap filled from it: each event once, in order\n"
+           "  alerts                     the alert rules and what fires now\n"
+           "  login [--console URL]      a console token for your key: prints the URL that\n"
+           "                             opens the web console (default http://127.0.0.1:5573)\n"
            "  cancel ID [--reason TEXT]  stop a running saga and undo what it did\n"
            "  retry ID                   give a parked saga's compensations new tries\n"
            "  resolve ID --note TEXT     close a parked saga by hand (the note is required)\n"
@@ -769,6 +916,18 @@ static int s_apply(void *arg, int c, const char *v)
     case 's': o->state = keep; return 0;
     case 'r': o->reason = keep; return 0;
     case 'S': o->saga = keep; return 0;
+    case 'f': {
+        errno = 0;
+        unsigned long long seq = strtoull(v, &end, 10);
+        if (errno || end == v || *end || v[0] == '-') {
+            fprintf(stderr, "zsaga: --from takes an event sequence number, not '%s'\n", v);
+            return -1;
+        }
+        o->from = seq;
+        o->from_set = true;
+        return 0;
+    }
+    case 'W': o->console = keep; return 0;
     default: return -1;
     }
 }
@@ -780,7 +939,8 @@ int main(int argc, char **argv)
                    .key = getenv("ZSAGA_KEY"),
                    .server_key = getenv("ZSAGA_SERVER_KEY"),
                    .timeout_ms = 5000,
-                   .limit = 100 };
+                   .limit = 100,
+                   .console = "http://127.0.0.1:5573" };
     int wait_s = 60;
     s_parse_t parse = { &o, &wait_s };
     static const struct option opts[] = {
@@ -798,6 +958,8 @@ int main(int argc, char **argv)
         { "reason", required_argument, 0, 'r' },
         { "note", required_argument, 0, 'r' },
         { "saga", required_argument, 0, 'S' },
+        { "from", required_argument, 0, 'f' },
+        { "console", required_argument, 0, 'W' },
         { "role", required_argument, 0, 'R' },
         { "systems", required_argument, 0, 'Y' },
         { "operations", required_argument, 0, 'O' },
@@ -834,9 +996,9 @@ int main(int argc, char **argv)
     zsys_set_logstream(NULL);
     const char *cmd = argv[optind], *a1 = optind + 1 < argc ? argv[optind + 1] : NULL,
                *a2 = optind + 2 < argc ? argv[optind + 2] : NULL;
-    static const char *known[] = { "submit", "run",    "status",  "wait",    "list",
-                                   "watch",  "cancel", "retry",   "resolve", "keygen",
-                                   "backup", "stats",  "restore", "systems", "archive" };
+    static const char *known[] = { "submit",  "run",     "status",  "wait",   "list",   "watch",
+                                   "cancel",  "retry",   "resolve", "keygen", "backup", "stats",
+                                   "restore", "systems", "archive", "login",  "alerts" };
     bool is_known = false;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         is_known |= strcmp(cmd, known[i]) == 0;
@@ -846,7 +1008,7 @@ int main(int argc, char **argv)
         if (!strstr(ep, "://"))
             return s_die(2, "endpoint '%s' needs a transport: tcp://HOST:PORT or ipc://PATH", ep);
     bool need1 = strcmp(cmd, "list") && strcmp(cmd, "watch") && strcmp(cmd, "stats") &&
-                 strcmp(cmd, "systems");
+                 strcmp(cmd, "systems") && strcmp(cmd, "login") && strcmp(cmd, "alerts");
     if (need1 && !a1)
         return s_die(2, "%s needs an argument (see zsaga --help)", cmd);
     int rc;
@@ -878,6 +1040,10 @@ int main(int argc, char **argv)
         rc = s_stats(&o);
     else if (strcmp(cmd, "systems") == 0)
         rc = s_systems(&o);
+    else if (strcmp(cmd, "login") == 0)
+        rc = s_login(&o);
+    else if (strcmp(cmd, "alerts") == 0)
+        rc = s_alerts(&o);
     else if (strcmp(cmd, "archive") == 0)
         rc = s_archive(&o, argc - optind - 1, argv + optind + 1);
     else if (strcmp(cmd, "restore") == 0) {

@@ -3,6 +3,10 @@
 # workers on SQLite in a scratch folder, run the seeds' scenarios, print
 # each saga's outcome with its timeline, and shut everything down.
 # No database server is needed. Set ZSAGA_DEMO_DIR to keep the folder.
+# It prints the web console's URL and the metrics endpoints; run from a
+# terminal, it keeps everything up until Enter is pressed, so the console
+# can be looked at. ZSAGA_DEMO_HTTP sets the console's port (default 5573;
+# the workers' metrics take the next four).
 #
 # deploy/demo.sh --servers runs the same scenarios with every system on its
 # production database: banking and compliance on PostgreSQL, payments on
@@ -20,6 +24,7 @@ dir=${ZSAGA_DEMO_DIR:-$(mktemp -d /tmp/zsaga-demo.XXXXXX)}
 mkdir -p "$dir"
 cd "$dir"
 # Unix sockets in the scratch folder: no port can be taken already.
+http_port=${ZSAGA_DEMO_HTTP:-5573}
 clients="ipc://$dir/clients.sock"
 workers="ipc://$dir/workers.sock"
 events="ipc://$dir/events.sock"
@@ -76,12 +81,14 @@ for s in banking payments fraud compliance; do
 done
 "$bin/orchestrator/zsagad" --data journal --clients "$clients" --workers "$workers" \
     --events "$events" --key keys/zsagad.key_secret --authorized authorized \
-    --backup-dir backups 2>zsagad.log &
+    --backup-dir backups --http "127.0.0.1:$http_port" 2>zsagad.log &
 pids="$pids $!"
+port=$http_port
 for s in banking payments fraud compliance; do
+    port=$((port + 1))
     "$bin/workers/zsaga-worker-$s" --db-file "$s.uri" --orchestrator "$workers" \
         --key "keys/$s-1.key_secret" --server-key keys/zsagad.key \
-        --instance "$s-1" --capacity 4 2>"worker-$s.log" &
+        --instance "$s-1" --capacity 4 --http "127.0.0.1:$port" 2>"worker-$s.log" &
     pids="$pids $!"
 done
 
@@ -101,18 +108,22 @@ until [ "$(zsaga stats --json 2>/dev/null | sed -n 's/.*"workers": \([0-9]*\).*/
     sleep 0.1
 done
 
+# Each scenario must end as the seeds say: completed (exit 0) or
+# compensated (exit 5); anything else stops the demo with an error.
 scenario() {
     echo
     echo "== $1"
-    zsaga run "$top/deploy/examples/$2.json" --wait-s 30
+    rc=0
+    zsaga run "$top/deploy/examples/$2.json" --wait-s 30 || rc=$?
+    [ "$rc" = "$3" ] || { echo "demo: '$2' ended with exit status $rc, not $3" >&2; exit 1; }
 }
 echo "== balances before"; balances
-scenario "loan processing: 5 steps in dependency order" loan-processing
-scenario "funds transfer: the payment fails for good at step 3" funds-transfer-fails
+scenario "loan processing: 5 steps in dependency order" loan-processing 0
+scenario "funds transfer: the payment fails for good at step 3" funds-transfer-fails 5
 echo "-- balances after the compensated transfer (ACC001 is back where it was)"; balances
-scenario "insufficient funds: 200,000.00 from an account holding 5,000.00" insufficient-funds
-scenario "funds transfer that completes" funds-transfer
-scenario "currency exchange with a waivable fee and AML screening" currency-exchange
+scenario "insufficient funds: 200,000.00 from an account holding 5,000.00" insufficient-funds 5
+scenario "funds transfer that completes" funds-transfer 0
+scenario "currency exchange with a waivable fee and AML screening" currency-exchange 0
 echo
 echo "== balances after"; balances
 echo
@@ -124,5 +135,19 @@ echo
 echo "== orchestrator and worker counters (workers report theirs each second)"
 sleep 1.2
 zsaga stats
+echo
+echo "== alerts (the seeds' thresholds; docs/operations.md)"
+zsaga alerts
+echo
+echo "== metrics: curl http://127.0.0.1:$http_port/metrics (a few lines of it)"
+curl -s "http://127.0.0.1:$http_port/metrics" | grep -E '^zsaga_(sagas_total|step_latency_seconds_count)' | head -8
+echo "   workers: http://127.0.0.1:$((http_port + 1))/metrics to http://127.0.0.1:$((http_port + 4))/metrics"
+echo
+echo "== web console: open this URL (the token signs you in as demo-operator):"
+zsaga login --console "http://127.0.0.1:$http_port" 2>/dev/null
+if [ -t 0 ]; then
+    printf '%s' "-- press Enter to stop everything "
+    read -r _ || true
+fi
 echo
 echo "== shutting down"

@@ -11,7 +11,7 @@ libpq-dev default-libmysqlclient-dev libhiredis-dev
 libinih-dev liburiparser-dev libssl-dev openssl python3-zmq python3-msgpack
 postgresql mariadb-server mariadb-client redis-server redis-tools
 iproute2 procps psmisc faketime
-libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev
+libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev curl
 python3-prometheus-client prometheus chromium"
 
 missing=""

@@ -178,6 +178,26 @@ int mp_read_uint(mp_reader_t *r, uint64_t *v)
     return 0;
 }
 
+int mp_read_double(mp_reader_t *r, double *v)
+{
+    if (mp_peek(r) != MP_FLOAT)
+        return mp_fail(r, "expected float");
+    uint8_t b = *r->p++;
+    const uint8_t *q = s_take(r, b == 0xca ? 4 : 8);
+    if (!q)
+        return -1;
+    if (b == 0xca) {
+        uint32_t u = (uint32_t)s_be(q, 4);
+        float f;
+        memcpy(&f, &u, 4);
+        *v = f;
+    } else {
+        uint64_t u = s_be(q, 8);
+        memcpy(v, &u, 8);
+    }
+    return 0;
+}
+
 int mp_read_str(mp_reader_t *r, const char **s, uint32_t *len)
 {
     if (mp_peek(r) != MP_STR)

@@ -50,6 +50,8 @@ int mp_read_nil(mp_reader_t *r);
 int mp_read_bool(mp_reader_t *r, bool *v);
 int mp_read_int(mp_reader_t *r, int64_t *v);
 int mp_read_uint(mp_reader_t *r, uint64_t *v);
+/* A float32 or float64 (never an integer: the protocol's money is not). */
+int mp_read_double(mp_reader_t *r, double *v);
 /* The string is not NUL-terminated; it points into the buffer. */
 int mp_read_str(mp_reader_t *r, const char **s, uint32_t *len);
 /* Binary bytes, pointing into the buffer. */

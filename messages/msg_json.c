@@ -57,6 +57,11 @@ json_t *msg_mp_to_json(mp_reader_t *r, int depth)
         mp_read_uint(r, &u);
         return json_integer((json_int_t)u);
     }
+    case MP_FLOAT: {
+        double d = 0;
+        mp_read_double(r, &d);
+        return json_real(d);
+    }
     case MP_STR: mp_read_str(r, &s, &n); return json_stringn(s, n);
     case MP_ARRAY: {
         json_t *a = json_array();

@@ -14,6 +14,7 @@
 #include "orc_server.h"
 #include "common/zkeys.h"
 #include "common/zlog.h"
+#include "orc_alerts.h"
 #include "orc_archiver.h"
 #include "orc_auth.h"
 #include "orc_engine.h"
@@ -99,6 +100,8 @@ typedef struct {
     orc_metrics_t *metrics; /* NULL with --metrics off */
     orc_http_t *http;
     uint64_t subscribers, events_dropped, events_sent;
+    orc_alerts_t *alerts;
+    uint64_t next_alert_ms;
 } s_server_t;
 
 static uint64_t s_now(void)
@@ -553,6 +556,7 @@ static void s_metrics(void *arg, zmx_t *b)
     zmx_sample(b, "zsaga_events_total", (const char *[]){ "outcome", "dropped", NULL },
                (double)s->events_dropped);
 
+    orc_alerts_metrics(s->alerts, b);
     zmx_family(b, "zsaga_workers", "gauge", "registered workers by system");
     for (orc_system_t *sys = orc_registry_systems(reg); sys; sys = sys->next) {
         uint32_t n = 0;
@@ -774,6 +778,13 @@ static void s_answer(s_server_t *s, s_pending_t *p, int commit_rc)
         break;
     }
     case MSG_LIST: s_pack_list(s, &pk, p); break;
+    case MSG_ALERTS:
+        msgpack_sbuffer_clear(&s->out);
+        msg_pack_header(&pk, MSG_ALERTS_REPLY, 4);
+        mp_pack_kv_uint(&pk, "req", p->req);
+        mp_pack_cstr(&pk, "alerts");
+        orc_alerts_pack(s->alerts, &pk);
+        break;
     case MSG_EVENTS:
         s_pack_events(s, &pk, p);
         if (!s->out.size)
@@ -979,7 +990,8 @@ static void s_client_request(s_server_t *s, const s_envelope_t *env, const orc_p
         break;
     case MSG_STATUS:
     case MSG_STATS:
-    case MSG_SYSTEMS: s_pend(s, env, m); break;
+    case MSG_SYSTEMS:
+    case MSG_ALERTS: s_pend(s, env, m); break;
     case MSG_LOGIN:
         if ((p = s_pend(s, env, m)))
             p->who = who;
@@ -1230,6 +1242,30 @@ static void s_send_outbox(s_server_t *s, int commit_rc)
     orc_engine_outbox_clear(s->engine);
 }
 
+/* Once a second: the alert rules; each change goes out on the event
+   stream (live only: an alert is not a saga's history; `zsaga alerts`
+   and /metrics give the current state after a restart of the reader). */
+static void s_alerts(s_server_t *s)
+{
+    orc_alerts_input_t in = { s->engine, s->metrics, 0, 0, s_count_state(s, SAGA_PARKED) };
+    jnl_usage(s->jnl, &in.journal_used, &in.journal_map);
+    const orc_alert_change_t *c;
+    size_t n = orc_alerts_eval(s->alerts, &in, s_now(), s_mono(), &c);
+    for (size_t i = 0; i < n; i++) {
+        msg_t m;
+        const char *topic = c[i].firing ? "alert.firing" : "alert.resolved";
+        msg_init(&m, MSG_EVENT);
+        m.ts_ms = c[i].at_ms;
+        snprintf(m.id, sizeof m.id, "%s", c[i].rule);
+        snprintf(m.state, sizeof m.state, "%s", c[i].firing ? c[i].level : "resolved");
+        snprintf(m.text, sizeof m.text, "%s%s%s", c[i].subject, c[i].subject[0] ? ": " : "",
+                 c[i].message);
+        s_pack_msg(s, &m);
+        if (zmq_send(s->events, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) == 0)
+            zmq_send(s->events, s->out.data, s->out.size, ZMQ_DONTWAIT);
+    }
+}
+
 /* Subscriptions come and go on the XPUB socket as one-frame messages:
    1 then the topic to subscribe, 0 to unsubscribe (a subscriber that
    disconnects sends its unsubscriptions too). */
@@ -1376,6 +1412,16 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
         goto done;
     int mandatory = 1;
     zmq_setsockopt(s.workers, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory);
+    orc_alerts_config_t ac = { cfg->alert_window_ms, cfg->alert_command, cfg->alert_webhook };
+    if (!(s.alerts = orc_alerts_new(&ac, err, sizeof err))) {
+        zlog_error("%s", err);
+        goto done;
+    }
+    for (size_t i = 0; i < cfg->nalert_specs; i++)
+        if (orc_alerts_set(s.alerts, cfg->alert_specs[i], err, sizeof err)) {
+            zlog_error("%s", err);
+            goto done;
+        }
     if (cfg->http_addr) {
         orc_http_cb_t hcb = { s_http_request, s_metrics, &s };
         if (!(s.http =
@@ -1473,6 +1519,10 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
             orc_archiver_step(s.archiver, s.engine, s.jnl, s_now(), s_mono(), false);
         if (s.http)
             orc_http_run(s.http, s_mono()); /* send the answers just given */
+        if (s_mono() >= s.next_alert_ms) {
+            s_alerts(&s);
+            s.next_alert_ms = s_mono() + 1000;
+        }
         if (crc)
             zclock_sleep(100); /* do not spin on a full map */
     }
@@ -1510,6 +1560,7 @@ done:
     orc_archiver_destroy(&s.archiver);
     orc_engine_destroy(&s.engine);
     orc_metrics_destroy(&s.metrics);
+    orc_alerts_destroy(&s.alerts);
     jnl_destroy(&s.jnl);
     msgpack_sbuffer_destroy(&s.out);
     free(s.pend);

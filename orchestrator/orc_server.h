@@ -41,10 +41,14 @@ typedef struct {
     uint64_t retain_ms;       /* retention of ended sagas: see orc_config_t */
     uint64_t retain_count;
     uint64_t tomb_ms;
-    const char *archive_dir; /* archive ended sagas here before removal; NULL: none */
-    const char *http_addr;   /* metrics and console (loopback HOST:PORT); NULL: none */
-    bool metrics;            /* labelled counters and histograms (orc_metrics) */
-    uint64_t token_ttl_ms;   /* console tokens last this long */
+    const char *archive_dir;  /* archive ended sagas here before removal; NULL: none */
+    const char *http_addr;    /* metrics and console (loopback HOST:PORT); NULL: none */
+    bool metrics;             /* labelled counters and histograms (orc_metrics) */
+    uint64_t token_ttl_ms;    /* console tokens last this long */
+    uint64_t alert_window_ms; /* alert rules' window (orc_alerts.h) */
+    const char *alert_command, *alert_webhook;
+    const char *alert_specs[32]; /* "RULE=WARN,CRIT" or "RULE=off" */
+    size_t nalert_specs;
 } orc_server_config_t;
 
 int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop);

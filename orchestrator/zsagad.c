@@ -50,6 +50,13 @@ static void s_usage(FILE *f)
                "  --metrics on|off         labelled counters and latency histograms (default on)\n"
                "  --token-ttl DURATION     console tokens from `zsaga login` last this long\n"
                "                           (default 12h)\n"
+               "  --alert RULE=WARN,CRIT   alert levels of a rule, or RULE=off (repeatable; rules\n"
+               "                           and defaults: docs/operations.md, \"Alerts\")\n"
+               "  --alert-window DURATION  rates and percentiles over this (default 60s)\n"
+               "  --alert-command CMD      run CMD (through /bin/sh) at each alert change, with\n"
+               "                           ZSAGA_ALERT_RULE, _SUBJECT, _STATE, _LEVEL, _VALUE\n"
+               "                           and _MESSAGE in its environment\n"
+               "  --alert-webhook URL      POST each alert change to URL as JSON\n"
                "  --map-size MIB           journal map size (default 1024)\n"
                "  --sync full|nometa|none  journal durability (default full)\n"
                "  --heartbeat-timeout MS   a silent worker is dead after this (default 3000)\n"
@@ -118,6 +125,24 @@ static int s_apply(void *arg, int c, const char *v)
         cfg->retain_count = n;
         return 0;
     case 'I': cfg->insecure = true; return 0;
+    case 'X':
+        if (cfg->nalert_specs == sizeof cfg->alert_specs / sizeof cfg->alert_specs[0]) {
+            fprintf(stderr, "zsagad: --alert given too many times\n");
+            return -1;
+        }
+        return (cfg->alert_specs[cfg->nalert_specs++] = zcfg_keep(v)) ? 0 : -1;
+    case 'Y': return (cfg->alert_command = zcfg_keep(v)) ? 0 : -1;
+    case 'Z': return (cfg->alert_webhook = zcfg_keep(v)) ? 0 : -1;
+    case 'U': {
+        uint64_t ms;
+        if (zcfg_duration(v, &ms) || ms < 1000 || ms > 120000) {
+            fprintf(stderr, "zsagad: --alert-window must be a duration from 1s to 2m, not '%s'\n",
+                    v);
+            return -1;
+        }
+        cfg->alert_window_ms = ms;
+        return 0;
+    }
     case 'H': cfg->http_addr = strcmp(v, "off") == 0 ? NULL : zcfg_keep(v); return 0;
     case 'M':
         if (strcmp(v, "on") && strcmp(v, "off")) {
@@ -244,6 +269,10 @@ int main(int argc, char **argv)
         { "tombstones", required_argument, 0, 'T' },
         { "archive", required_argument, 0, 'A' },
         { "http", required_argument, 0, 'H' },
+        { "alert", required_argument, 0, 'X' },
+        { "alert-command", required_argument, 0, 'Y' },
+        { "alert-webhook", required_argument, 0, 'Z' },
+        { "alert-window", required_argument, 0, 'U' },
         { "metrics", required_argument, 0, 'M' },
         { "token-ttl", required_argument, 0, 'W' },
         { "log-format", required_argument, 0, 'L' },

@@ -19,6 +19,7 @@ struct wrk_pool_s {
     uint32_t backoff_ms;
     char last_err[512];
     wrk_pool_stats_t st;
+    zhist_t acquire_hist, db_hist; /* read by the main thread: atomic adds */
 };
 
 static uint64_t s_now_ms(void)
@@ -69,6 +70,8 @@ wrk_pool_t *wrk_pool_new(const wrk_pool_config_t *cfg, char *err, size_t errlen)
     p->cfg = *cfg;
     if (!p->cfg.max)
         p->cfg.max = 8;
+    zhist_init_latency(&p->acquire_hist);
+    zhist_init_latency(&p->db_hist);
     if (p->cfg.min > p->cfg.max)
         p->cfg.min = p->cfg.max;
     if (!p->cfg.acquire_timeout_ms)
@@ -152,6 +155,7 @@ wrk_conn_t *wrk_pool_acquire(wrk_pool_t *p, char *err, size_t errlen)
     if (c) {
         p->st.acquisitions++;
         p->st.acquire_us += (s_now_ms() - t0) * 1000;
+        zhist_observe_atomic(&p->acquire_hist, (s_now_ms() - t0) * 1000);
     }
     pthread_mutex_unlock(&p->mu);
     return c;
@@ -166,6 +170,8 @@ void wrk_pool_release(wrk_pool_t *p, wrk_conn_t **conn_p, bool broken)
     pthread_mutex_lock(&p->mu);
     p->st.queries += c->queries;
     p->st.query_us += c->query_ns / 1000;
+    if (c->queries)
+        zhist_observe_atomic(&p->db_hist, c->query_ns / 1000);
     p->st.slow_queries += c->slow_queries;
     p->st.errors += c->errors;
     c->queries = c->query_ns = c->slow_queries = c->errors = 0;
@@ -183,6 +189,16 @@ void wrk_pool_release(wrk_pool_t *p, wrk_conn_t **conn_p, bool broken)
     pthread_mutex_unlock(&p->mu);
 }
 
+const zhist_t *wrk_pool_acquire_hist(wrk_pool_t *p)
+{
+    return &p->acquire_hist;
+}
+
+const zhist_t *wrk_pool_db_hist(wrk_pool_t *p)
+{
+    return &p->db_hist;
+}
+
 void wrk_pool_stats(wrk_pool_t *p, wrk_pool_stats_t *out)
 {
     pthread_mutex_lock(&p->mu);
@@ -191,6 +207,7 @@ void wrk_pool_stats(wrk_pool_t *p, wrk_pool_stats_t *out)
     out->idle = p->nidle;
     out->active = p->total - p->nidle;
     out->waiting = p->waiting;
+    out->max = p->cfg.max;
     pthread_mutex_unlock(&p->mu);
 }
 

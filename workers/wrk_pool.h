@@ -14,6 +14,7 @@
 #ifndef ZSAGA_WRK_POOL_H
 #define ZSAGA_WRK_POOL_H
 
+#include "common/zmetrics.h"
 #include "wrk_db.h"
 
 typedef struct {
@@ -24,7 +25,7 @@ typedef struct {
 } wrk_pool_config_t;
 
 typedef struct {
-    uint32_t total, active, idle, waiting;
+    uint32_t total, active, idle, waiting, max;
     uint64_t acquisitions, acquire_timeouts, acquire_us;
     uint64_t queries, query_us, slow_queries, errors;
     uint64_t connects, connect_failures, dropped;
@@ -39,6 +40,10 @@ wrk_conn_t *wrk_pool_acquire(wrk_pool_t *self, char *err, size_t errlen);
 /* Give a connection back; broken ones are closed and replaced later. */
 void wrk_pool_release(wrk_pool_t *self, wrk_conn_t **conn_p, bool broken);
 void wrk_pool_stats(wrk_pool_t *self, wrk_pool_stats_t *out);
+/* Histograms (microseconds) of the wait for a connection and of the
+   database time of each transaction a connection ran before release. */
+const zhist_t *wrk_pool_acquire_hist(wrk_pool_t *self);
+const zhist_t *wrk_pool_db_hist(wrk_pool_t *self);
 /* Health check of idle connections, and top-up to min. */
 void wrk_pool_maintain(wrk_pool_t *self);
 const wrk_driver_t *wrk_pool_driver(wrk_pool_t *self);

@@ -14,7 +14,9 @@
 #include "wrk_runtime.h"
 #include "common/zcfg.h"
 #include "common/zkeys.h"
+#include "common/zhttp.h"
 #include "common/zlog.h"
+#include "common/zmetrics.h"
 #include "wrk_pool.h"
 
 #include <czmq.h>
@@ -42,6 +44,7 @@ typedef struct {
     wrk_fault_t faults;
     db_iso_t isolation;
     bool migrate;
+    const char *http; /* metrics address; NULL: none */
 } s_config_t;
 
 typedef struct {
@@ -58,6 +61,16 @@ typedef struct {
 typedef struct {
     uint64_t ok, failed, retry, duplicates, replays;
 } s_counts_t;
+
+/* Per operation and phase: outcomes and latency (receipt to result),
+   counted by the executor threads with atomic adds and read by the main
+   thread for /metrics. Index: operation * 2 + phase. */
+typedef struct {
+    uint64_t ok, failed, retry;
+    zhist_t lat;
+} s_opstat_t;
+
+static s_opstat_t *s_opstats;
 
 static volatile sig_atomic_t s_stop, s_dump;
 static pthread_mutex_t s_counts_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -126,6 +139,7 @@ static void s_run_job(s_exec_t *x, const void *body, size_t len, msgpack_sbuffer
         return;
     }
     const wrk_op_t *op = s_find_op(x->sys, m.op);
+    int64_t t0 = zclock_usecs();
     c->nparams = 0;
     c->replays = 0; /* counted below even when the step never ran */
     if (!op) {
@@ -149,6 +163,14 @@ static void s_run_job(s_exec_t *x, const void *body, size_t len, msgpack_sbuffer
         c->iso = x->cfg->isolation;
         st = wrk_step_run(c, op, &x->cfg->faults);
         wrk_pool_release(x->pool, &c->db, c->broken);
+    }
+    if (op && s_opstats) {
+        s_opstat_t *os = &s_opstats[(op - x->sys->ops) * 2 + (m.type == MSG_COMPENSATE)];
+        __atomic_fetch_add(st == WRK_OK       ? &os->ok
+                           : st == WRK_FAILED ? &os->failed
+                                              : &os->retry,
+                           1, __ATOMIC_RELAXED);
+        zhist_observe_atomic(&os->lat, (uint64_t)(zclock_usecs() - t0));
     }
     pthread_mutex_lock(&s_counts_mu);
     if (st == WRK_OK)
@@ -248,8 +270,9 @@ static void s_pack_metrics(msgpack_packer *pk, wrk_pool_t *pool)
     pthread_mutex_lock(&s_counts_mu);
     c = s_counts;
     pthread_mutex_unlock(&s_counts_mu);
-    msgpack_pack_map(pk, 19);
+    msgpack_pack_map(pk, 20);
     mp_pack_kv_uint(pk, "pool_total", ps.total);
+    mp_pack_kv_uint(pk, "pool_max", ps.max);
     mp_pack_kv_uint(pk, "pool_active", ps.active);
     mp_pack_kv_uint(pk, "pool_idle", ps.idle);
     mp_pack_kv_uint(pk, "pool_waiting", ps.waiting);
@@ -306,6 +329,112 @@ static void s_log_metrics(wrk_pool_t *pool)
               (unsigned long long)c.duplicates, (unsigned long long)c.replays);
 }
 
+/* ---- /metrics ------------------------------------------------------------ */
+
+typedef struct {
+    const wrk_system_t *sys;
+    const s_config_t *cfg;
+    wrk_pool_t *pool;
+    uint32_t inflight;
+} s_http_ctx_t;
+
+static void s_http(void *arg, zhttp_req_t *req)
+{
+    s_http_ctx_t *h = arg;
+    const char *path = zhttp_path(req);
+    if (strcmp(path, "/healthz") == 0) {
+        zhttp_reply(req, 200, "text/plain", "ok\n", 3);
+        return;
+    }
+    if (strcmp(path, "/metrics") != 0 || strcmp(zhttp_method(req), "GET") != 0) {
+        zhttp_reply(req, 404, "text/plain", "not found\n", 10);
+        return;
+    }
+    wrk_pool_stats_t ps;
+    s_counts_t c;
+    wrk_pool_stats(h->pool, &ps);
+    pthread_mutex_lock(&s_counts_mu);
+    c = s_counts;
+    pthread_mutex_unlock(&s_counts_mu);
+    zmx_t b;
+    zmx_init(&b);
+    zmx_family(&b, "zsaga_worker_up", "gauge", "1 while the worker runs");
+    zmx_sample(&b, "zsaga_worker_up",
+               (const char *[]){ "system", h->sys->name, "instance", h->cfg->instance, "version",
+                                 ZSAGA_VERSION, NULL },
+               1);
+    zmx_family(&b, "zsaga_worker_inflight", "gauge", "steps held now (running or queued)");
+    zmx_sample(&b, "zsaga_worker_inflight", NULL, h->inflight);
+    zmx_family(&b, "zsaga_worker_capacity", "gauge", "steps run at once at most");
+    zmx_sample(&b, "zsaga_worker_capacity", NULL, h->cfg->capacity);
+    zmx_family(&b, "zsaga_worker_pool_connections", "gauge", "database connections by state");
+    zmx_sample(&b, "zsaga_worker_pool_connections", (const char *[]){ "state", "active", NULL },
+               ps.active);
+    zmx_sample(&b, "zsaga_worker_pool_connections", (const char *[]){ "state", "idle", NULL },
+               ps.idle);
+    zmx_sample(&b, "zsaga_worker_pool_connections", (const char *[]){ "state", "total", NULL },
+               ps.total);
+    zmx_family(&b, "zsaga_worker_pool_max", "gauge", "connections allowed at most");
+    zmx_sample(&b, "zsaga_worker_pool_max", NULL, ps.max);
+    zmx_family(&b, "zsaga_worker_pool_waiting", "gauge", "executors waiting for a connection");
+    zmx_sample(&b, "zsaga_worker_pool_waiting", NULL, ps.waiting);
+    static const char *const names[][2] = {
+        { "zsaga_worker_pool_acquisitions_total", "connections handed out" },
+        { "zsaga_worker_pool_acquire_timeouts_total", "waits for a connection that timed out" },
+        { "zsaga_worker_db_queries_total", "database statements run" },
+        { "zsaga_worker_db_slow_queries_total", "statements over the slow-query threshold" },
+        { "zsaga_worker_db_errors_total", "database errors" },
+        { "zsaga_worker_pool_connects_total", "connections opened" },
+        { "zsaga_worker_pool_connect_failures_total", "connections that failed to open" },
+        { "zsaga_worker_pool_dropped_total", "connections closed as broken" },
+        { "zsaga_worker_duplicates_total", "steps already applied, answered from the ledger" },
+        { "zsaga_worker_db_replays_total", "transactions replayed after a serialization failure" },
+    };
+    const uint64_t vals[] = {
+        ps.acquisitions, ps.acquire_timeouts, ps.queries, ps.slow_queries, ps.errors,
+        ps.connects,     ps.connect_failures, ps.dropped, c.duplicates,    c.replays
+    };
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        zmx_family(&b, names[i][0], "counter", names[i][1]);
+        zmx_sample(&b, names[i][0], NULL, (double)vals[i]);
+    }
+    zmx_family(&b, "zsaga_worker_pool_acquire_seconds", "histogram",
+               "wait for a database connection");
+    zmx_hist(&b, "zsaga_worker_pool_acquire_seconds", NULL, wrk_pool_acquire_hist(h->pool), 1e6);
+    zmx_family(&b, "zsaga_worker_db_transaction_seconds", "histogram",
+               "database time of one step's transaction");
+    zmx_hist(&b, "zsaga_worker_db_transaction_seconds", NULL, wrk_pool_db_hist(h->pool), 1e6);
+    static const char *const phases[2] = { "action", "compensation" };
+    zmx_family(&b, "zsaga_worker_steps_total", "counter", "steps by operation, phase and outcome");
+    for (int i = 0; i < h->sys->nops; i++)
+        for (int ph = 0; ph < 2; ph++) {
+            s_opstat_t *os = &s_opstats[i * 2 + ph];
+            const char *op = h->sys->ops[i].name;
+            uint64_t v[3] = { __atomic_load_n(&os->ok, __ATOMIC_RELAXED),
+                              __atomic_load_n(&os->failed, __ATOMIC_RELAXED),
+                              __atomic_load_n(&os->retry, __ATOMIC_RELAXED) };
+            static const char *const outs[3] = { "ok", "failed", "retry" };
+            for (int k = 0; k < 3; k++)
+                zmx_sample(&b, "zsaga_worker_steps_total",
+                           (const char *[]){ "operation", op, "phase", phases[ph], "outcome",
+                                             outs[k], NULL },
+                           (double)v[k]);
+        }
+    zmx_family(&b, "zsaga_worker_step_seconds", "histogram",
+               "receipt to result of a step, by operation and phase");
+    for (int i = 0; i < h->sys->nops; i++)
+        for (int ph = 0; ph < 2; ph++)
+            zmx_hist(
+                &b, "zsaga_worker_step_seconds",
+                (const char *[]){ "operation", h->sys->ops[i].name, "phase", phases[ph], NULL },
+                &s_opstats[i * 2 + ph].lat, 1e6);
+    if (b.oom)
+        zhttp_reply(req, 500, "text/plain", "out of memory\n", 14);
+    else
+        zhttp_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
+    zmx_free(&b);
+}
+
 static int s_run(const wrk_system_t *sys, s_config_t *cfg)
 {
     char err[1024];
@@ -319,8 +448,16 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
     uint32_t nex = cfg->capacity, started = 0;
     int refused = 0;
 
+    zhttp_t *http = NULL;
+    s_http_ctx_t hctx = { sys, cfg, NULL, 0 };
     if (!cfg->pool.max)
         cfg->pool.max = cfg->capacity;
+    if (!(s_opstats = calloc((size_t)sys->nops * 2 + 1, sizeof *s_opstats))) {
+        zlog_error("out of memory");
+        goto done;
+    }
+    for (int i = 0; i < sys->nops * 2; i++)
+        zhist_init_latency(&s_opstats[i].lat);
     if (!(pool = wrk_pool_new(&cfg->pool, err, sizeof err))) {
         zlog_error("%s", err);
         goto done;
@@ -380,12 +517,23 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
               cfg->pool.max);
     s_send_ready(dealer, sys, cfg, &out);
 
-    zmq_pollitem_t *items = calloc(nex + 1, sizeof *items);
+    hctx.pool = pool;
+    if (cfg->http) {
+        if (!(http = zhttp_new(cfg->http, s_http, &hctx, err, sizeof err))) {
+            zlog_error("%s", err);
+            goto done;
+        }
+        zlog_info("metrics on http://%s/metrics", cfg->http);
+    }
+    zmq_pollitem_t *items = calloc(nex + 2, sizeof *items);
     if (!items)
         goto done;
     items[0] = (zmq_pollitem_t){ dealer, 0, ZMQ_POLLIN, 0 };
     for (uint32_t i = 0; i < nex; i++)
         items[i + 1] = (zmq_pollitem_t){ ex[i].main_end, 0, ZMQ_POLLIN, 0 };
+    int nitems = (int)nex + 1;
+    if (http)
+        items[nitems++] = (zmq_pollitem_t){ NULL, zhttp_fd(http), ZMQ_POLLIN, 0 };
     uint32_t busy = 0;
     int64_t next_hb = 0, last_reply = wrk_now_ms(), stop_at = 0;
     for (;;) {
@@ -411,8 +559,14 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
             }
         }
         long timeout = (long)(next_hb - now);
-        if (zmq_poll(items, (int)nex + 1, timeout < 0 ? 0 : timeout) < 0)
+        if (http && timeout > 250)
+            timeout = 250; /* MHD's connection timeouts */
+        if (zmq_poll(items, nitems, timeout < 0 ? 0 : timeout) < 0)
             continue; /* EINTR: a signal; the top of the loop looks at it */
+        if (http) {
+            hctx.inflight = busy + (uint32_t)zlist_size(backlog);
+            zhttp_run(http);
+        }
         for (uint32_t i = 0; i < nex; i++) {
             if (!(items[i + 1].revents & ZMQ_POLLIN))
                 continue;
@@ -519,9 +673,12 @@ done:
         zmq_close(dealer);
     if (ctx)
         zmq_ctx_term(ctx);
+    zhttp_destroy(&http);
     if (pool)
         s_log_metrics(pool);
     wrk_pool_destroy(&pool);
+    free(s_opstats);
+    s_opstats = NULL;
     msgpack_sbuffer_destroy(&out);
     return rc;
 }
@@ -561,6 +718,9 @@ static void s_usage(const wrk_system_t *sys, FILE *f)
         "  --fault SPEC             inject failures (see docs/operations.md); also ZSAGA_FAULTS\n"
         "  --no-migrate             do not apply pending migrations at start\n"
         "  --log-level LEVEL        error, warn, info or debug\n"
+        "  --log-format FORMAT      text, logfmt or json (default text)\n"
+        "  --http HOST:PORT         serve Prometheus metrics at /metrics on this loopback\n"
+        "                           address (default: none)\n"
         "  --force                  migrate down: really drop what it drops\n"
         "Send SIGUSR1 to print pool metrics.\n"
         "exit status: 0 done (or a clean shutdown), 1 failed (or refused by zsagad), 2 usage\n",
@@ -571,7 +731,7 @@ static void s_usage(const wrk_system_t *sys, FILE *f)
 typedef struct {
     s_config_t *cfg;
     const char *prog;
-    int level;
+    int level, format;
     bool force, version;
 } s_parse_t;
 
@@ -664,6 +824,13 @@ static int s_apply(void *arg, int c, const char *v)
     case 'M': cfg->migrate = false; return 0;
     case 'F': p->force = true; return 0;
     case 'V': p->version = true; return 0;
+    case 'h' + 256: return (cfg->http = zcfg_keep(v)) ? 0 : -1;
+    case 'L':
+        if ((p->format = zlog_format_parse(v)) < 0) {
+            fprintf(stderr, "%s: --log-format must be text, logfmt or json\n", prog);
+            return -1;
+        }
+        return 0;
     case 'l':
         if ((p->level = zlog_level_parse(v)) < 0) {
             fprintf(stderr, "%s: unknown log level '%s'\n", prog, v);
@@ -717,6 +884,8 @@ int wrk_main(const wrk_system_t *sys, int argc, char **argv)
         { "force", no_argument, 0, 'F' },
         { "version", no_argument, 0, 'V' },
         { "log-level", required_argument, 0, 'l' },
+        { "log-format", required_argument, 0, 'L' },
+        { "http", required_argument, 0, 'h' + 256 },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -734,6 +903,7 @@ int wrk_main(const wrk_system_t *sys, int argc, char **argv)
     }
     int level = parse.level;
     zlog_init(prog, (zlog_level_t)level);
+    zlog_set_format((zlog_format_t)parse.format);
     if (!cfg.instance[0]) {
         char host[64] = "host";
         gethostname(host, sizeof host - 1);
