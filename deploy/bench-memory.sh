@@ -19,7 +19,7 @@ secs=${1:-60}
 zstart() { # zsagad options...
     # shellcheck disable=SC2086
     "$bin/orchestrator/zsagad" --data "$dir/journal" --sync full $CURVE $ENDPOINTS \
-        --log-level error --map-size 8192 "$@" &
+        --log-level error --map-size 8192 --http 127.0.0.1:0 "$@" &
     z=$!
     sleep 0.5
 }

@@ -21,7 +21,7 @@ for mode in insecure curve; do
     fi
     # shellcheck disable=SC2086
     "$bin/orchestrator/zsagad" --data "$dir/journal" --sync "$sync" $sec $ENDPOINTS \
-        --log-level error --map-size 8192 &
+        --log-level error --map-size 8192 --http 127.0.0.1:0 &
     z=$!
     sleep 0.3
     t0=$(cpu_ticks $z)

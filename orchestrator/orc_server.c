@@ -1261,7 +1261,7 @@ static void s_alerts(s_server_t *s)
         snprintf(m.text, sizeof m.text, "%s%s%s", c[i].subject, c[i].subject[0] ? ": " : "",
                  c[i].message);
         s_pack_msg(s, &m);
-        if (zmq_send(s->events, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) == 0)
+        if (zmq_send(s->events, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
             zmq_send(s->events, s->out.data, s->out.size, ZMQ_DONTWAIT);
     }
 }
@@ -1429,7 +1429,10 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
             zlog_error("%s", err);
             goto done;
         }
-        zlog_info("console and metrics on http://%s/ (metrics at /metrics)", cfg->http_addr);
+        /* The port bound, which port 0 left to the kernel. */
+        const char *colon = strrchr(cfg->http_addr, ':');
+        zlog_info("console and metrics on http://%.*s:%u/ (metrics at /metrics)",
+                  (int)(colon - cfg->http_addr), cfg->http_addr, orc_http_port(s.http));
     }
     zlog_info("zsagad %s up (boot %llu, %s): clients %s, workers %s, events %s, journal %s (%s "
               "sync), %zu sagas resumed",

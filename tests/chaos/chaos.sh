@@ -123,7 +123,7 @@ pid_of() { cat "$T/pid.$1" 2>/dev/null; }
 
 # Retention on, short: ended sagas are archived and removed while faults
 # happen, and the checker judges them from the archive.
-ZSAGAD_ARGS="--data $T/journal --clients $CL --events $EV --heartbeat-timeout $HB_TIMEOUT
+ZSAGAD_ARGS="--http 127.0.0.1:0 --data $T/journal --clients $CL --events $EV --heartbeat-timeout $HB_TIMEOUT
     --key $K/zsagad.key_secret --authorized $T/authorized
     --retain 20s --tombstones 1h --archive $T/archive"
 supervise zsagad "$BIN/orchestrator/zsagad" $ZSAGAD_ARGS --workers "$WK_ALL"

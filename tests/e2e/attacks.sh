@@ -61,8 +61,8 @@ for f in "f1 payments yes" "f2 banking2 no"; do
     transfer_saga "$1" ACC001 ACC002 700
     (sleep 0.5 && zsaga submit "$T/$1.json" >/dev/null) &
     sp=$!
-    $A forge "$WK" "$K/$2.key" "$SK" "$EV" "$K/submit.key" "$1" "$3" payments >"$T/$1.out" ||
-        fail "forge $1: $(cat "$T/$1.out")"
+    $A forge "$WK" "$K/$2.key" "$SK" "$EV" "$K/submit.key" "$1" "$3" payments >"$T/$1.out" 2>"$T/$1.err" ||
+        fail "forge $1: $(cat "$T/$1.out" "$T/$1.err")"
     wait $sp
 done
 for f in f1 f2; do

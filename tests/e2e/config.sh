@@ -8,6 +8,7 @@ sed -e "s|^data = .*|data = $T/journal|" -e "s|^clients = .*|clients = $CL|" \
     -e "s|^workers = .*|workers = $WK|" -e "s|^events = .*|events = $EV|" \
     -e "s|^key = .*|key = $K/zsagad.key_secret|" -e "s|^authorized = .*|authorized = $T/authorized|" \
     -e "s|^backup-dir = .*|backup-dir = $T/backups|" -e "s|^heartbeat-timeout = .*|heartbeat-timeout = 1500|" \
+    -e "s|^http = .*|http = 127.0.0.1:0|" \
     "$C/zsagad.conf" >"$T/zsagad.conf"
 echo "sqlite:$T/banking.db" >"$T/banking.uri"
 chmod 600 "$T/banking.uri"
@@ -59,7 +60,7 @@ grep -q "zsaga keygen" "$T/nokey.err" || fail "no key: $(cat "$T/nokey.err")"
 # --insecure, said out loud: plaintext works only when both ends say it,
 # and zsagad and the worker warn.
 "$BIN/orchestrator/zsagad" --data "$T/j3" --clients "ipc://$T/c3" --workers "ipc://$T/w3" \
-    --events "ipc://$T/e3" --insecure 2>>"$T/insecure.log" &
+    --events "ipc://$T/e3" --insecure --http off 2>>"$T/insecure.log" &
 PIDS="$PIDS $!"
 "$BIN/workers/zsaga-worker-banking" --db "sqlite:$T/banking.db" --orchestrator "ipc://$T/w3" \
     --insecure --heartbeat 300 2>>"$T/insecure-worker.log" &

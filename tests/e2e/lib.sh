@@ -149,7 +149,8 @@ zsaga() { "$BIN/cli/zsaga" --endpoint "$CL" --events "$EV" --timeout 2000 "$@"; 
 start_zsagad() {
     "$BIN/orchestrator/zsagad" --data "$T/journal" --clients "$CL" --workers "$WK" \
         --events "$EV" --heartbeat-timeout 1500 --key "$K/zsagad.key_secret" \
-        --authorized "$T/authorized" --backup-dir "$T/backups" "$@" 2>>"$T/zsagad.log" &
+        --authorized "$T/authorized" --backup-dir "$T/backups" --http 127.0.0.1:0 "$@" \
+        2>>"$T/zsagad.log" &
     ZPID=$!
 }
 
