@@ -73,6 +73,7 @@
 */
 #define _GNU_SOURCE /* memmem */
 #include "orc_engine.h"
+#include "common/zlog.h"
 #include "orc_metrics.h"
 #include "orc_store.h"
 #include "orc_timer.h"
@@ -529,10 +530,51 @@ static void s_timer(orc_engine_t *e, orc_saga_t *saga, uint32_t i)
     }
 }
 
+/* One line for a result that does not count (the first of every 100:
+   a forger must not flood the log). */
+static void s_log_dropped(const orc_saga_t *saga, const msg_t *m, const orc_worker_t *w,
+                          const char *what)
+{
+    char lease[24];
+    snprintf(lease, sizeof lease, "%llu", (unsigned long long)m->lease);
+    zlog_kv(ZLOG_WARN,
+            (const char *[]){ "saga", saga->def->id, "step", m->step, "lease", lease, "instance",
+                              w ? w->instance : "(unregistered)", "key", w ? w->key_name : "-",
+                              NULL },
+            "%s", what);
+}
+
+/* A committed event worth a line: a saga parked, a step failed or timed
+   out, a compensation parked, a step moved off a lost worker. Nothing
+   for steps that succeed. */
+static void s_log_event(const orc_event_t *ev)
+{
+    const orc_saga_t *saga = ev->saga;
+    const char *w = ev->what;
+    bool parked = strcmp(w, "saga.parked") == 0 || strcmp(w, "step.compensation_parked") == 0;
+    if (!parked && strcmp(w, "step.failed") && strcmp(w, "step.timed_out") &&
+        strcmp(w, "step.compensation_timed_out") && strcmp(w, "step.reassigned"))
+        return;
+    char attempt[16];
+    snprintf(attempt, sizeof attempt, "%u", ev->attempt);
+    const msg_step_t *d = ev->step >= 0 ? &saga->def->steps[ev->step] : NULL;
+    zlog_kv(parked ? ZLOG_WARN : ZLOG_INFO,
+            (const char *[]){ "saga", ev->id, "name", saga->def->name, "step", d ? d->id : "-",
+                              "system", d ? d->system : "-", "attempt", attempt, "reason",
+                              ev->reason ? ev->reason : "", NULL },
+            "%s", w);
+}
+
 /* A worker stopped answering: its steps go back to the queue, to be sent
    again (same attempt) to another instance or to it when it returns. */
 static void s_worker_lost(orc_engine_t *e, orc_worker_t *w)
 {
+    char held[16];
+    snprintf(held, sizeof held, "%u", w->inflight);
+    zlog_kv(ZLOG_WARN,
+            (const char *[]){ "system", w->system, "instance", w->instance, "key", w->key_name,
+                              "inflight", held, NULL },
+            "worker lost: silent past the heartbeat timeout; its steps go to another instance");
     e->stats.workers_lost++;
     if (e->cfg.metrics)
         orc_metrics_worker_lost(e->cfg.metrics, w->system);
@@ -1199,20 +1241,23 @@ void orc_engine_result(orc_engine_t *self, const char *rid, const msg_t *m)
            dispatch from before a restart, whose step has been sent again
            since. The new holder's barrier answers for the step; this one
            is dropped whatever it says. */
-        self->stats.fenced_results++;
+        if (self->stats.fenced_results++ % 100 == 0)
+            s_log_dropped(saga, m, w, "fenced result dropped: an older lease (a zombie's answer)");
         return;
     }
     if (!w || w->serial != st->lease_worker) {
         if (!s_worker_by_serial(self, st->lease_worker)) {
             /* The lease went to a worker since lost: a zombie again. */
-            self->stats.fenced_results++;
+            if (self->stats.fenced_results++ % 100 == 0)
+                s_log_dropped(saga, m, w, "fenced result dropped: its lease's worker was lost");
             return;
         }
         /* The latest lease, from someone it was not given to: a guess or
            a replay. Never applied. */
         if (self->stats.forged_results++ % 100 == 0)
-            fprintf(stderr, "zsagad: dropped a forged result for %s/%s from %s\n", saga->def->id,
-                    m->step, w ? w->instance : "an unregistered connection");
+            s_log_dropped(saga, m, w,
+                          "forged result dropped: the latest lease, from a worker it was not "
+                          "given to");
         return;
     }
     if (m->phase == MSG_PHASE_ACTION)
@@ -1537,6 +1582,9 @@ int orc_engine_commit(orc_engine_t *self, char *err, size_t errlen)
             for (size_t i = 0; i < self->nev; i++)
                 orc_metrics_event(self->cfg.metrics, &self->ev[i]);
         }
+        for (size_t i = 0; i < self->nev; i++)
+            if (self->ev[i].saga)
+                s_log_event(&self->ev[i]);
         self->stats.sagas_removed += self->swept_sagas;
         self->stats.records_removed += self->swept_records;
         self->stats.tombs_expired += self->swept_tombs;

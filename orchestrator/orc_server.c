@@ -957,6 +957,19 @@ static bool s_multipart(s_server_t *s, const s_envelope_t *env, const orc_princi
     return true;
 }
 
+/* Every operator action is logged when it is taken (its record in the
+   saga's history follows with the batch's commit). */
+static void s_operator_action(const s_pending_t *p, const orc_principal_t *who, const msg_t *m)
+{
+    if (!p)
+        return;
+    zlog_kv(p->code ? ZLOG_WARN : ZLOG_INFO,
+            (const char *[]){ "saga", m->id, "key", who->name, "role", orc_role_name(who->role),
+                              "via", p->env.http ? "http" : "zmq", "note", m->text, "result",
+                              p->code ? p->code : "ok", "why", p->code ? p->err : "", NULL },
+            "operator %s", msg_type_name(m->type));
+}
+
 /* A decoded request from who (NULL: a key no longer authorized), over
    the clients socket or HTTP. */
 static void s_client_request(s_server_t *s, const s_envelope_t *env, const orc_principal_t *who,
@@ -1045,15 +1058,18 @@ static void s_client_request(s_server_t *s, const s_envelope_t *env, const orc_p
         if ((p = s_pend(s, env, m)))
             p->code =
                 orc_engine_cancel(s->engine, m->id, who->name, m->text, p->err, sizeof p->err);
+        s_operator_action(p, who, m);
         break;
     case MSG_RETRY:
         if ((p = s_pend(s, env, m)))
             p->code = orc_engine_retry(s->engine, m->id, who->name, p->err, sizeof p->err);
+        s_operator_action(p, who, m);
         break;
     case MSG_RESOLVE:
         if ((p = s_pend(s, env, m)))
             p->code =
                 orc_engine_resolve(s->engine, m->id, who->name, m->text, p->err, sizeof p->err);
+        s_operator_action(p, who, m);
         break;
     case MSG_BACKUP: s_backup_start(s, env, m); break;
     default:
