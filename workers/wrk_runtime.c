@@ -523,7 +523,9 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
             zlog_error("%s", err);
             goto done;
         }
-        zlog_info("metrics on http://%s/metrics", cfg->http);
+        const char *colon = strrchr(cfg->http, ':');
+        zlog_info("metrics on http://%.*s:%u/metrics", (int)(colon - cfg->http), cfg->http,
+                  zhttp_port(http));
     }
     zmq_pollitem_t *items = calloc(nex + 2, sizeof *items);
     if (!items)

@@ -17,11 +17,15 @@ function el(tag, attrs, ...kids) {
 }
 
 /* ---- the token: from the URL zsaga login printed, then the session ---- */
+/* #token=T opens the saga list; #/saga/ID&token=T opens that saga. The
+   token leaves the address bar at once (and never reaches the server in
+   a URL: the part after # is not sent). */
 (function takeToken() {
   const m = location.hash.match(/token=([0-9a-f]{64})/);
   if (m) {
     sessionStorage.setItem('zsaga-token', m[1]);
-    history.replaceState(null, '', location.pathname + '#/');
+    const rest = location.hash.replace(/[#&]?token=[0-9a-f]{64}/, '');
+    history.replaceState(null, '', location.pathname + (rest.startsWith('#/') ? rest : '#/'));
   }
 })();
 
@@ -104,7 +108,7 @@ function levels(steps) {
 
 function graph(saga) {
   const steps = saga.steps, lv = levels(steps), rowAt = {}, pos = [];
-  const W = 170, H = 46, GX = 50, GY = 14;
+  const W = 240, H = 46, GX = 40, GY = 14;
   steps.forEach((s, i) => { const r = rowAt[lv[i]] = (rowAt[lv[i]] || 0) + 1; pos[i] = [lv[i] * (W + GX), (r - 1) * (H + GY)]; });
   const width = (Math.max(...lv) + 1) * (W + GX), height = Math.max(...Object.values(rowAt)) * (H + GY);
   const svg = el('svg:svg', { id: 'graph', width, height, viewBox: `0 0 ${width} ${height}` },
@@ -159,7 +163,7 @@ function bars(saga) {
 function timeline(saga) {
   const bs = bars(saga);
   const t0 = saga.created_ms, t1 = Math.max(saga.updated_ms, ...bs.map((b) => b.end), t0 + 1);
-  const LW = 330, W = 560, RH = 22, width = LW + W + 20, height = bs.length * RH + 30;
+  const LW = 330, W = 560, RH = 22, width = LW + W + 60, height = bs.length * RH + 30;
   const x = (t) => LW + ((t - t0) / (t1 - t0)) * W;
   const svg = el('svg:svg', { id: 'timeline', width, height, viewBox: `0 0 ${width} ${height}` });
   for (let k = 0; k <= 4; k++) {

@@ -241,3 +241,13 @@ transfer_saga() {
       "params": { "from_account": "$2", "to_account": "$3", "amount": $4, "currency": "USD" } }$extra ] }
 JSON
 }
+
+# The HTTP port a program bound (it logs "... on http://127.0.0.1:PORT/").
+http_port() { # LOGFILE
+    deadline=$(( $(date +%s) + 10 ))
+    until p=$(sed -n 's|.* on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$1" | tail -n 1) && [ -n "$p" ]; do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "no HTTP address in $1"
+        sleep 0.05
+    done
+    echo "$p"
+}
