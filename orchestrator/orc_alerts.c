@@ -273,8 +273,9 @@ int orc_alerts_set(orc_alerts_t *a, const char *spec, char *err, size_t errlen)
 
 /* ---- evaluation ------------------------------------------------------------- */
 
-/* The memory zsagad may use: its cgroup's limit, or the machine's. */
-static double s_memory_pct(void)
+/* zsagad's resident bytes, and the memory it may use: its cgroup's
+   limit, or the machine's. -1 if unknown. */
+static double s_memory_pct_of(double *resident_out, double *limit_out)
 {
     long page = sysconf(_SC_PAGESIZE);
     unsigned long long size, resident, limit = 0;
@@ -296,7 +297,15 @@ static double s_memory_pct(void)
             limit = kb * 1024;
         fclose(f);
     }
-    return limit ? 100.0 * (double)(resident * (unsigned long long)page) / (double)limit : -1;
+    *resident_out = (double)(resident * (unsigned long long)page);
+    *limit_out = (double)limit;
+    return limit ? 100.0 * *resident_out / (double)limit : -1;
+}
+
+static double s_memory_pct(void)
+{
+    double r, l;
+    return s_memory_pct_of(&r, &l);
 }
 
 static s_state_t *s_state(orc_alerts_t *a, int rule, const char *subject)
@@ -329,7 +338,7 @@ static void s_notify(orc_alerts_t *a, const orc_alert_change_t *c)
     for (int i = 0; i < R_N; i++)
         if (strcmp(a->rules[i].name, c->rule) == 0)
             r = &a->rules[i];
-    const char *kv[] = { "alert", c->rule, "subject", c->subject, "level", c->level, NULL };
+    const char *kv[] = { "alert", c->rule, "subject", c->subject, "severity", c->level, NULL };
     zlog_kv(c->firing ? (strcmp(c->level, "critical") == 0 ? ZLOG_ERROR : ZLOG_WARN) : ZLOG_INFO,
             kv, "alert %s: %s", c->firing ? "firing" : "resolved", c->message);
     if (a->cfg.webhook) {
@@ -406,9 +415,13 @@ static void s_judge(orc_alerts_t *a, int rule, const char *subject, double value
     if (level == s->level)
         return;
     bool firing = level > 0;
-    snprintf(s->message, sizeof s->message, "%s%s%s %.4g%s (warning %.4g, critical %.4g)%s%s",
-             r->what, subject[0] ? " on " : "", subject, value, r->unit, r->warn, r->crit,
-             fmt_detail ? "; " : "", fmt_detail ? fmt_detail : "");
+    if (value < 0) /* the subject went away: see the end of orc_alerts_eval */
+        snprintf(s->message, sizeof s->message, "%s%s%s: no longer measured (%s)", r->what,
+                 subject[0] ? " on " : "", subject, fmt_detail);
+    else
+        snprintf(s->message, sizeof s->message, "%s%s%s %.4g%s (warning %.4g, critical %.4g)%s%s",
+                 r->what, subject[0] ? " on " : "", subject, value, r->unit, r->warn, r->crit,
+                 fmt_detail ? "; " : "", fmt_detail ? fmt_detail : "");
     if (!s->level || !firing)
         s->since_ms = wall_ms;
     s->level = level;
@@ -567,7 +580,8 @@ size_t orc_alerts_eval(orc_alerts_t *a, const orc_alerts_input_t *in, uint64_t w
             s_state_t *s = &a->st[i];
             char subject[104];
             snprintf(subject, sizeof subject, "%s", s->subject);
-            s_judge(a, s->rule, subject, -1, wall_ms, "no longer measured");
+            s_judge(a, s->rule, subject, -1, wall_ms,
+                    "too few outcomes in the window, or its worker is gone");
             s->value = v;
         }
     *changes = a->changes;
@@ -621,6 +635,14 @@ void orc_alerts_pack(orc_alerts_t *a, msgpack_packer *pk)
 
 void orc_alerts_metrics(orc_alerts_t *a, zmx_t *b)
 {
+    double resident = 0, limit = 0;
+    if (s_memory_pct_of(&resident, &limit) >= 0) {
+        zmx_family(b, "zsaga_process_resident_bytes", "gauge", "zsagad's resident memory");
+        zmx_sample(b, "zsaga_process_resident_bytes", NULL, resident);
+        zmx_family(b, "zsaga_process_memory_limit_bytes", "gauge",
+                   "the memory zsagad may use (its cgroup's limit, or the machine's)");
+        zmx_sample(b, "zsaga_process_memory_limit_bytes", NULL, limit);
+    }
     zmx_family(b, "zsaga_alerts_firing", "gauge",
                "1 for each alert firing, by rule, subject and level");
     for (size_t i = 0; i < a->nst; i++)

@@ -166,7 +166,8 @@ void orc_metrics_event(orc_metrics_t *m, const orc_event_t *ev)
                                                      : -1;
         if (d && k >= 0)
             d->n[k]++;
-        if ((k == OM_COMPLETED || k == OM_COMPENSATED) && ev->took_us)
+        /* A saga can end in the millisecond it began: 0 is a duration. */
+        if (k == OM_COMPLETED || k == OM_COMPENSATED)
             zhist_observe(k == OM_COMPLETED ? &m->saga_completed : &m->saga_compensated,
                           ev->took_us);
         return;

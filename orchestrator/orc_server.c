@@ -365,23 +365,23 @@ static int64_t s_worker_figure(const orc_worker_t *w, const char *key)
 }
 
 /* Each worker's pool and step figures, as its heartbeat last told them. */
-static const char *const s_worker_figures[][2] = {
-    { "pool_total", "connections open" },
-    { "pool_max", "connections allowed at most" },
-    { "pool_active", "connections in use" },
-    { "pool_idle", "connections idle" },
-    { "pool_waiting", "executors waiting for a connection" },
-    { "acquire_timeouts", "connection acquisitions that timed out" },
-    { "slow_queries", "queries over the slow-query threshold" },
-    { "db_errors", "database errors" },
-    { "connects", "connections opened" },
-    { "connect_failures", "connections that failed to open" },
-    { "dropped", "connections closed as broken" },
-    { "steps_ok", "steps that succeeded" },
-    { "steps_failed", "steps that failed for good" },
-    { "steps_retry", "steps answered retry-later" },
-    { "duplicates", "steps already applied (answered from the ledger)" },
-    { "db_replays", "transactions replayed after a serialization failure" },
+static const char *const s_worker_figures[][3] = {
+    { "pool_total", "pool_open", "connections open" },
+    { "pool_max", "pool_max", "connections allowed at most" },
+    { "pool_active", "pool_active", "connections in use" },
+    { "pool_idle", "pool_idle", "connections idle" },
+    { "pool_waiting", "pool_waiting", "executors waiting for a connection" },
+    { "acquire_timeouts", "acquire_timeouts", "connection acquisitions that timed out" },
+    { "slow_queries", "slow_queries", "queries over the slow-query threshold" },
+    { "db_errors", "db_errors", "database errors" },
+    { "connects", "connects", "connections opened" },
+    { "connect_failures", "connect_failures", "connections that failed to open" },
+    { "dropped", "dropped", "connections closed as broken" },
+    { "steps_ok", "steps_ok", "steps that succeeded" },
+    { "steps_failed", "steps_failed", "steps that failed for good" },
+    { "steps_retry", "steps_retry", "steps answered retry-later" },
+    { "duplicates", "duplicates", "steps already applied (answered from the ledger)" },
+    { "db_replays", "db_replays", "transactions replayed after a serialization failure" },
 };
 
 static int s_count_cb(void *arg, const char *id)
@@ -564,26 +564,28 @@ static void s_metrics(void *arg, zmx_t *b)
             n++;
         zmx_sample(b, "zsaga_workers", (const char *[]){ "system", sys->name, NULL }, n);
     }
-    zmx_family(b, "zsaga_worker_inflight", "gauge", "steps a worker holds now");
+    /* Per worker, labelled worker= (not instance=, Prometheus's own label
+       for the scraped target), and named zsaga_hb_ apart from the
+       worker's own endpoint's zsaga_worker_ figures. */
+    zmx_family(b, "zsaga_hb_inflight", "gauge", "steps zsagad has given a worker, unanswered");
     for (orc_system_t *sys = orc_registry_systems(reg); sys; sys = sys->next)
         for (orc_worker_t *w = sys->workers; w; w = w->next)
-            zmx_sample(b, "zsaga_worker_inflight",
-                       (const char *[]){ "system", w->system, "instance", w->instance, NULL },
+            zmx_sample(b, "zsaga_hb_inflight",
+                       (const char *[]){ "system", w->system, "worker", w->instance, NULL },
                        w->inflight);
     for (size_t k = 0; k < sizeof s_worker_figures / sizeof s_worker_figures[0]; k++) {
         char name[64], help[160];
-        snprintf(name, sizeof name, "zsaga_worker_%s", s_worker_figures[k][0]);
+        snprintf(name, sizeof name, "zsaga_hb_%s", s_worker_figures[k][1]);
         snprintf(help, sizeof help, "%s (from the worker's last heartbeat)",
-                 s_worker_figures[k][1]);
+                 s_worker_figures[k][2]);
         zmx_family(b, name, "gauge", help);
         for (orc_system_t *sys = orc_registry_systems(reg); sys; sys = sys->next)
             for (orc_worker_t *w = sys->workers; w; w = w->next) {
                 int64_t v = s_worker_figure(w, s_worker_figures[k][0]);
                 if (v >= 0)
-                    zmx_sample(
-                        b, name,
-                        (const char *[]){ "system", w->system, "instance", w->instance, NULL },
-                        (double)v);
+                    zmx_sample(b, name,
+                               (const char *[]){ "system", w->system, "worker", w->instance, NULL },
+                               (double)v);
             }
     }
 }
