@@ -652,6 +652,8 @@ typedef struct {
     msgpack_sbuffer buf;
     uint32_t n, max;
     uint64_t last;
+    jnl_t *jnl;
+    orc_saga_t *saga; /* the last saga looked up: its events run together */
 } s_evpage_t;
 
 static int s_evpage_cb(void *arg, const orc_event_t *ev)
@@ -661,6 +663,17 @@ static int s_evpage_cb(void *arg, const orc_event_t *ev)
     if (pg->n >= pg->max)
         return 1;
     s_event_msg(ev, &m);
+    /* The history keeps a step's index; subscribers know it by its id. */
+    if (ev->step >= 0) {
+        if (!pg->saga || strcmp(pg->saga->def->id, ev->id) != 0) {
+            int rc;
+            char err[256];
+            orc_saga_destroy(&pg->saga);
+            pg->saga = orc_store_load(pg->jnl, ev->id, &rc, err, sizeof err);
+        }
+        if (pg->saga && (uint32_t)ev->step < pg->saga->def->nsteps)
+            snprintf(m.step, sizeof m.step, "%s", pg->saga->def->steps[ev->step].id);
+    }
     msg_pack(&m, &pg->pk);
     pg->n++;
     pg->last = ev->seq;
@@ -672,7 +685,7 @@ static int s_evpage_cb(void *arg, const orc_event_t *ev)
    newest given ("head"). */
 static void s_pack_events(s_server_t *s, msgpack_packer *pk, const s_pending_t *p)
 {
-    s_evpage_t pg = { .max = p->limit ? p->limit : 1000, .last = p->after };
+    s_evpage_t pg = { .max = p->limit ? p->limit : 1000, .last = p->after, .jnl = s->jnl };
     msgpack_sbuffer_init(&pg.buf);
     msgpack_packer_init(&pg.pk, &pg.buf, msgpack_sbuffer_write);
     uint64_t first = 0;
@@ -680,6 +693,7 @@ static void s_pack_events(s_server_t *s, msgpack_packer *pk, const s_pending_t *
     if (!rc) {
         rc = orc_store_events_after(s->jnl, p->after, s_evpage_cb, &pg);
         first = orc_store_first_seq(s->jnl);
+        orc_saga_destroy(&pg.saga);
         jnl_read_end(s->jnl);
     }
     msgpack_sbuffer_clear(&s->out);
