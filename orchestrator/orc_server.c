@@ -938,6 +938,7 @@ static int s_recv(void *sock, s_envelope_t *env, zmq_msg_t *body)
     memcpy(env->rid, zmq_msg_data(&f), env->rid_len);
     env->delim = false;
     env->frames = 0;
+    env->http = NULL;
     zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz);
     zmq_msg_close(&f);
     while (more) {

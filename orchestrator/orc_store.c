@@ -574,7 +574,7 @@ int orc_store_events_after(jnl_t *jnl, uint64_t after, orc_store_event_fn *fn, v
     s_put_be64(from, after);
     s_seq_scan_t q = { jnl, fn, arg, 0 };
     int rc = jnl_scan_from(jnl, JNL_EVSEQ, NULL, 0, from, 8, false, s_evseq_cb, &q);
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return rc == MDB_NOTFOUND || rc == 1 ? 0 : rc; /* 1: fn had enough */
 }
 
 static int s_first_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)

@@ -83,6 +83,31 @@ ends = [e for e in every if e["state"] in ("completed", "compensated") and not e
 assert len(ends) == 30, len(ends)
 print(len(full), "events")
 PY
+# Paging: small pages over HTTP give the same events, each page at most
+# its limit, "next" chaining them.
+PORT=$(http_port "$T/zsagad.log")
+TOKEN=$(zsaga login --console x 2>/dev/null)
+TOKEN=${TOKEN##*token=}
+$PY - "$PORT" "$TOKEN" "$T/all.jsonl" <<'PY' || fail "paged events"
+import json, sys, urllib.request
+port, token, path = sys.argv[1:]
+want = [json.loads(l) for l in open(path) if l.strip()]
+want = [(e["seq"], e["id"], e.get("step", "")) for e in want if e["seq"]]
+got, after, pages = [], 0, 0
+while True:
+    req = urllib.request.Request("http://127.0.0.1:%s/api" % port, method="POST",
+        data=json.dumps({"type": "events", "seq": after, "limit": 7}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": "Bearer " + token})
+    r = json.load(urllib.request.urlopen(req))
+    assert r["type"] == "events_reply" and len(r["events"]) <= 7, r
+    got += [(e["seq"], e["id"], e.get("step", "")) for e in r["events"]]
+    pages += 1
+    if not r["events"] or r["next"] >= r["head"]:
+        break
+    after = r["next"]
+assert got == want, "paged %d events, the reader %d" % (len(got), len(want))
+assert pages >= len(want) // 7, pages
+PY
 # A history count from status agrees with the stream, saga by saga.
 for id in a1 b5 c3 d5; do
     n=$(zsaga status "$id" --json | grep -c '"what":')
