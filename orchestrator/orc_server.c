@@ -27,6 +27,7 @@
 #include <lmdb.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <systemd/sd-daemon.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1482,6 +1483,13 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
     if (orc_engine_commit(s.engine, err, sizeof err))
         zlog_error("%s", err);
     s_send_outbox(&s, 0);
+    /* Under systemd (Type=notify): ready once the sockets are bound and
+       the journal recovered; a watchdog ping from the loop itself, so a
+       loop that hangs is restarted. No-ops without NOTIFY_SOCKET. */
+    uint64_t watchdog_us = 0, next_ping_ms = 0;
+    if (sd_watchdog_enabled(0, &watchdog_us) <= 0)
+        watchdog_us = 0;
+    sd_notifyf(0, "READY=1\nSTATUS=%zu sagas resumed, serving", orc_engine_active(s.engine));
 
     /* The ZAP socket last: in insecure mode there is none to poll. */
     zmq_pollitem_t items[6] = { { s.clients, 0, ZMQ_POLLIN, 0 },
@@ -1555,6 +1563,10 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
             orc_archiver_step(s.archiver, s.engine, s.jnl, s_now(), s_mono(), false);
         if (s.http)
             orc_http_run(s.http, s_mono()); /* send the answers just given */
+        if (watchdog_us && s_mono() >= next_ping_ms) {
+            sd_notify(0, "WATCHDOG=1");
+            next_ping_ms = s_mono() + watchdog_us / 2000;
+        }
         if (s_mono() >= s.next_alert_ms) {
             s_alerts(&s);
             s.next_alert_ms = s_mono() + 1000;
@@ -1570,6 +1582,7 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
             zlog_error("%s", err);
         orc_engine_outbox_clear(s.engine);
     }
+    sd_notify(0, "STOPPING=1");
     zlog_info("shutting down: %zu sagas still active will resume at next start",
               orc_engine_active(s.engine));
     rc = 0;

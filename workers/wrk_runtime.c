@@ -22,6 +22,7 @@
 #include <czmq.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <systemd/sd-daemon.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -538,6 +539,12 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
         items[nitems++] = (zmq_pollitem_t){ NULL, zhttp_fd(http), ZMQ_POLLIN, 0 };
     uint32_t busy = 0;
     int64_t next_hb = 0, last_reply = wrk_now_ms(), stop_at = 0;
+    /* systemd (Type=notify): ready once connected and executing; the
+       watchdog is pinged with each heartbeat. No-ops elsewhere. */
+    uint64_t watchdog_us = 0;
+    if (sd_watchdog_enabled(0, &watchdog_us) <= 0)
+        watchdog_us = 0;
+    sd_notifyf(0, "READY=1\nSTATUS=serving %s as %s", sys->name, cfg->instance);
     for (;;) {
         int64_t now = wrk_now_ms();
         if (s_stop && !stop_at) {
@@ -551,6 +558,8 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
             s_log_metrics(pool);
         }
         if (now >= next_hb) {
+            if (watchdog_us)
+                sd_notify(0, "WATCHDOG=1");
             s_send_heartbeat(dealer, pool, busy + (uint32_t)zlist_size(backlog), &out);
             wrk_pool_maintain(pool);
             next_hb = now + cfg->heartbeat_ms;

@@ -134,6 +134,30 @@ promtool check rules "$TOP/deploy/prometheus/zsaga-alerts.yml" >"$T/rules.out" 2
 promtool check config "$TOP/deploy/prometheus/prometheus.yml" >"$T/config.out" 2>&1 ||
     fail "promtool check config: $(cat "$T/config.out")"
 
+# Every metric the Grafana dashboard and the alerting rules name is one
+# that zsagad or a worker exports (a renamed metric would leave a panel
+# or a rule silently empty).
+$PY - "$TOP/deploy/grafana/zsaga.json" "$TOP/deploy/prometheus/zsaga-alerts.yml" "$T/zsagad.prom" "$T/worker.prom" <<'PY' ||
+import json, re, sys
+dash = json.load(open(sys.argv[1]))
+exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+exprs.append(open(sys.argv[2]).read())
+have = set()
+for f in sys.argv[3:]:
+    for line in open(f):
+        m = re.match(r"# TYPE (\S+) (\S+)", line)
+        if m:
+            have.add(m.group(1))
+            if m.group(2) == "histogram":
+                have.update(m.group(1) + s for s in ("_bucket", "_sum", "_count"))
+used = set(re.findall(r"\bzsaga_[a-z_]+", " ".join(exprs)))
+missing = sorted(used - have)
+assert not missing, missing
+assert len(dash["panels"]) >= 15 and len(used) >= 20, (len(dash["panels"]), len(used))
+print(len(used), "metrics used, all exported")
+PY
+    fail "the dashboard or the rules name metrics nobody exports"
+
 # ---- a lost worker is logged with its system and instance
 kill -STOP "$W_banking"
 deadline=$(( $(date +%s) + 15 ))
