@@ -51,8 +51,10 @@ typedef struct {
 
 static void s_put(s_line_t *l, const char *s, size_t len)
 {
-    if (l->n + len > sizeof l->b - 2)
-        len = sizeof l->b - 2 - l->n; /* cut, keeping room for the newline */
+    /* Cut, keeping room for the newline. */
+    size_t room = l->n < sizeof l->b - 2 ? sizeof l->b - 2 - l->n : 0;
+    if (len > room)
+        len = room;
     memcpy(l->b + l->n, s, len);
     l->n += len;
 }

@@ -5,25 +5,47 @@
 #   deploy/bench.sh [full|nometa|none] [zsaga-bench options: -n N -k K -c C -w W]
 # Prints the figures and zsagad's CPU time per saga; docs/benchmarks.md
 # records them with the machine.
+# MODES picks the runs, in order (default "insecure curve"):
+#   insecure      plaintext
+#   curve         CURVE, metrics on (the defaults)
+#   metrics-on    CURVE, metrics on, /metrics scraped every second
+#   metrics-off   CURVE, --metrics off --http off
+# e.g. MODES="metrics-on metrics-off metrics-on metrics-off" deploy/bench.sh
 set -eu
 sync=${1:-full}
 [ $# -gt 0 ] && shift
 . "$(dirname "$0")/bench-lib.sh"
 echo "journal sync: $sync"
-for mode in insecure curve; do
-    rm -rf "$dir/journal"
-    if [ $mode = insecure ]; then
+for mode in ${MODES:-insecure curve}; do
+    rm -rf "$dir/journal" "$dir/zsagad.log"
+    obs="--http 127.0.0.1:0"
+    case $mode in
+    insecure)
         sec="--insecure"
         export ZSAGA_INSECURE=1
-    else
+        ;;
+    curve | metrics-on)
         sec=$CURVE
         unset ZSAGA_INSECURE
-    fi
+        ;;
+    metrics-off)
+        sec=$CURVE
+        obs="--metrics off --http off"
+        unset ZSAGA_INSECURE
+        ;;
+    *) echo "bench: unknown mode $mode" >&2; exit 2 ;;
+    esac
     # shellcheck disable=SC2086
     "$bin/orchestrator/zsagad" --data "$dir/journal" --sync "$sync" $sec $ENDPOINTS \
-        --log-level error --map-size 8192 --http 127.0.0.1:0 &
+        --log-level info --map-size 8192 $obs 2>"$dir/zsagad.log" &
     z=$!
     sleep 0.3
+    scraper=""
+    if [ $mode = metrics-on ]; then
+        port=$(sed -n 's|.* on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$dir/zsagad.log")
+        (while curl -s -o /dev/null "http://127.0.0.1:$port/metrics"; do sleep 1; done) &
+        scraper=$!
+    fi
     t0=$(cpu_ticks $z)
     echo "== $mode"
     "$bin/tests/zsaga-bench" --clients "ipc://$dir/c" --workers "ipc://$dir/w" \
@@ -33,6 +55,7 @@ for mode in insecure curve; do
     hz=$(getconf CLK_TCK)
     echo "zsagad CPU:     $(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="$n" \
         'BEGIN { printf "%.1f s, %.1f us a saga", t / hz, t / hz / n * 1e6 }')"
+    [ -z "$scraper" ] || kill $scraper 2>/dev/null || true
     kill -TERM $z
     wait $z
     z=""
