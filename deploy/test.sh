@@ -1,7 +1,7 @@
 #!/bin/sh
 # The whole test suite: install what is missing, build twice (warnings as
-# errors; then AddressSanitizer + UndefinedBehaviorSanitizer), and run every
-# test in both builds with ctest.
+# errors; then AddressSanitizer + UndefinedBehaviorSanitizer), run every
+# test in both builds with ctest, and run the demo once.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/deploy/install-deps.sh"
@@ -17,6 +17,26 @@ echo "== build (warnings are errors)"
 "$top/deploy/build.sh" "$top/build"
 echo "== tests"
 (cd "$top/build" && ctest --output-on-failure -j "$jobs" "$@")
+# The README's first command, as a new user runs it: every scenario must
+# end as the seeds say, and the console and metrics must answer.
+echo "== the demo (deploy/demo.sh)"
+demo_log=$(mktemp /tmp/zsaga-demo-log.XXXXXX)
+if ! ZSAGA_DEMO_HTTP=15573 "$top/deploy/demo.sh" </dev/null >"$demo_log" 2>&1; then
+    tail -n 40 "$demo_log"
+    echo "the demo failed"
+    exit 1
+fi
+grep -q "^http://127.0.0.1:15573/#token=[0-9a-f]\{64\}$" "$demo_log" || {
+    tail -n 20 "$demo_log"
+    echo "the demo printed no console URL"
+    exit 1
+}
+grep -q '^zsaga_sagas_total{name="loan processing",state="completed"} 1$' "$demo_log" || {
+    tail -n 20 "$demo_log"
+    echo "the demo's metrics are missing"
+    exit 1
+}
+rm -f "$demo_log"
 echo "== build with ASan + UBSan"
 "$top/deploy/build.sh" "$top/build-asan" -DZSAGA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 echo "== tests under the sanitizers"

@@ -734,6 +734,10 @@ static void s_answer(s_server_t *s, s_pending_t *p, int commit_rc)
     msgpack_packer pk;
     msgpack_packer_init(&pk, &s->out, msgpack_sbuffer_write);
     msg_type_t fail = p->req_type == MSG_SUBMIT ? MSG_REJECTED : MSG_ERROR;
+    if (p->req_type == MSG_SUBMIT && s->metrics && (p->code || commit_rc))
+        orc_metrics_refused(s->metrics, p->code                     ? p->code
+                                        : commit_rc == MDB_MAP_FULL ? "journal_full"
+                                                                    : "internal");
     if (p->code) {
         s_reply_error(s, p, fail, p->code, p->err);
         return;

@@ -104,6 +104,10 @@ assert len(failed) == 24 and all(l["saga"].startswith("f") and l["step"] == "fee
 assert not [l for l in lines if l["msg"] == "step.succeeded"], "a line per successful step"
 PY
 
+# Refused submits are counted by code.
+printf '{"id":"bad-1","steps":[{"id":"s","system":"nosuch","action":"a"}]}' >"$T/bad.json"
+zsaga submit "$T/bad.json" >/dev/null 2>&1 && fail "a saga on an unknown system was accepted"
+
 # ---- the figures match what ran, and both endpoints pass promtool's lint
 curl -s "http://127.0.0.1:$ZP/metrics" >"$T/zsagad.prom"
 curl -s "http://127.0.0.1:$WP/metrics" >"$T/worker.prom"
@@ -118,6 +122,7 @@ $PY "$(dirname "$0")/promcheck.py" "$T/zsagad.prom" \
     'zsaga_step_latency_seconds_bucket{system=banking,operation=credit_account,phase=action,le=1}=eq:0' \
     'zsaga_saga_duration_seconds_count{state=completed}=eq:48' \
     'zsaga_commit_duration_seconds_count=gt:0' 'zsaga_sagas_active=eq:0' \
+    'zsaga_submits_refused_total{code=unknown_system}=eq:1' \
     'zsaga_workers{system=banking}=eq:1' >"$T/check.out" 2>&1 || fail "zsagad metrics: $(cat "$T/check.out")"
 $PY "$(dirname "$0")/promcheck.py" "$T/worker.prom" \
     'zsaga_worker_steps_total{operation=credit_account,phase=action,outcome=ok}=eq:8' \
