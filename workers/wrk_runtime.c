@@ -184,12 +184,22 @@ static void s_run_job(s_exec_t *x, const void *body, size_t len, msgpack_sbuffer
         s_counts.duplicates++;
     s_counts.replays += c->replays;
     pthread_mutex_unlock(&s_counts_mu);
-    zlog_debug("%s %s/%s %s try %u: %s %s", m.type == MSG_COMPENSATE ? "compensate" : "execute",
-               m.id, m.step, m.op, m.attempt,
-               st == WRK_OK       ? "ok"
-               : st == WRK_FAILED ? "failed"
-                                  : "retry",
-               c->message);
+    if (st == WRK_OK)
+        zlog_debug("%s %s/%s %s try %u: ok", m.type == MSG_COMPENSATE ? "compensate" : "execute",
+                   m.id, m.step, m.op, m.attempt);
+    else {
+        /* A step that did not succeed is worth a line a log tool can
+           select on (failures at info, retries at debug). */
+        char attempt[16], lease[24];
+        snprintf(attempt, sizeof attempt, "%u", m.attempt);
+        snprintf(lease, sizeof lease, "%llu", (unsigned long long)m.lease);
+        zlog_kv(st == WRK_FAILED ? ZLOG_INFO : ZLOG_DEBUG,
+                (const char *[]){ "saga", m.id, "step", m.step, "system", x->sys->name, "operation",
+                                  m.op, "instance", x->cfg->instance, "attempt", attempt, "lease",
+                                  lease, "code", c->code, "reason", c->message, NULL },
+                "%s %s", m.type == MSG_COMPENSATE ? "compensation" : "step",
+                st == WRK_FAILED ? "failed" : "answered retry later");
+    }
     s_result(out, &m, st, c);
     msg_clear(&m);
 }

@@ -119,12 +119,15 @@ function graph(saga) {
     const [x1, y1] = pos[idx[d]], [x2, y2] = pos[i];
     svg.append(el('svg:path', { class: 'graph-edge', d: `M${x1 + W},${y1 + H / 2} C${x1 + W + GX / 2},${y1 + H / 2} ${x2 - GX / 2},${y2 + H / 2} ${x2},${y2 + H / 2}` }));
   }));
+  /* Text that would leave its box is cut; the whole of it is the tooltip. */
+  const fit = (t) => (t.length > 31 ? t.slice(0, 30) + '…' : t);
   steps.forEach((s, i) => {
     const [x, y] = pos[i];
     svg.append(el('svg:g', { class: 'graph-node s-' + s.state, 'data-step': s.id, transform: `translate(${x},${y})` },
+      el('svg:title', { text: `${s.id}: ${s.system}.${s.action}${s.compensation ? ' / ' + s.compensation : ''} (${s.state})` }),
       el('svg:rect', { width: W, height: H, rx: 4 }),
-      el('svg:text', { x: 8, y: 18, text: s.id }),
-      el('svg:text', { x: 8, y: 36, text: `${s.system}.${s.action} · ${s.state}` })));
+      el('svg:text', { x: 8, y: 18, text: fit(`${s.id} · ${s.state}`) }),
+      el('svg:text', { x: 8, y: 36, text: fit(`${s.system}.${s.action}`) })));
   });
   return svg;
 }
