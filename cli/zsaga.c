@@ -719,7 +719,12 @@ static int s_login(const s_opts_t *o)
             char when[32];
             localtime_r(&t, &tm);
             strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
-            printf("%s/#token=%s\n", o->console, s_jstr(r, "token"));
+            /* zsagad names its console's address; --console overrides it
+               (a proxy in front, a tunnel from elsewhere). */
+            const char *url = o->console ? o->console : s_jstr(r, "url");
+            size_t n = strlen(url);
+            printf("%.*s/#token=%s\n", (int)(n && url[n - 1] == '/' ? n - 1 : n), url,
+                   s_jstr(r, "token"));
             fprintf(stderr,
                     "open that URL in a browser on this host (valid until %s; anyone with it "
                     "acts as your key)\n",
@@ -814,7 +819,7 @@ static void s_usage(FILE *f)
            "                             gap filled from it: each event once, in order\n"
            "  alerts                     the alert rules and what fires now\n"
            "  login [--console URL]      a console token for your key: prints the URL that\n"
-           "                             opens the web console (default http://127.0.0.1:5573)\n"
+           "                             opens the web console (zsagad's own address, or URL)\n"
            "  cancel ID [--reason TEXT]  stop a running saga and undo what it did\n"
            "  retry ID                   give a parked saga's compensations new tries\n"
            "  resolve ID --note TEXT     close a parked saga by hand (the note is required)\n"
@@ -939,8 +944,7 @@ int main(int argc, char **argv)
                    .key = getenv("ZSAGA_KEY"),
                    .server_key = getenv("ZSAGA_SERVER_KEY"),
                    .timeout_ms = 5000,
-                   .limit = 100,
-                   .console = "http://127.0.0.1:5573" };
+                   .limit = 100 };
     int wait_s = 60;
     s_parse_t parse = { &o, &wait_s };
     static const struct option opts[] = {

@@ -144,7 +144,7 @@ curl -s "http://127.0.0.1:$http_port/metrics" | grep -E '^zsaga_(sagas_total|ste
 echo "   workers: http://127.0.0.1:$((http_port + 1))/metrics to http://127.0.0.1:$((http_port + 4))/metrics"
 echo
 echo "== web console: open this URL (the token signs you in as demo-operator):"
-zsaga login --console "http://127.0.0.1:$http_port" 2>/dev/null
+zsaga login 2>/dev/null
 if [ -t 0 ]; then
     printf '%s' "-- press Enter to stop everything "
     read -r _ || true

@@ -50,6 +50,7 @@ enum {
     F_ALERTS,
     F_TOKEN,
     F_EXPIRES,
+    F_URL,
     F_COUNT
 };
 
@@ -108,6 +109,7 @@ static const s_field_t s_fields[F_COUNT] = {
     [F_ALERTS] = { "alerts", K_RAW },
     [F_TOKEN] = { "token", K_RAW },
     [F_EXPIRES] = { "expires_ms", K_RAW },
+    [F_URL] = { "url", K_RAW },
 };
 
 typedef struct {
@@ -141,7 +143,7 @@ static const s_type_t s_types[MSG_NTYPES] = {
     [MSG_EVENTS_REPLY] = { "events_reply",
                            HDR | B(F_REQ) | B(F_EVENTS) | B(F_NEXT) | B(F_FIRST) | B(F_HEAD), 0 },
     [MSG_ALERTS_REPLY] = { "alerts_reply", HDR | B(F_REQ) | B(F_ALERTS), 0 },
-    [MSG_TOKEN] = { "token", HDR | B(F_REQ) | B(F_TOKEN) | B(F_EXPIRES), 0 },
+    [MSG_TOKEN] = { "token", HDR | B(F_REQ) | B(F_TOKEN) | B(F_EXPIRES) | B(F_URL), 0 },
     [MSG_READY] = { "ready", HDR | B(F_SYSTEM) | B(F_INSTANCE) | B(F_CAPACITY) | B(F_OPERATIONS),
                     B(F_VERSION) | B(F_SCHEMAS) },
     [MSG_HEARTBEAT] = { "heartbeat", HDR, B(F_INFLIGHT) | B(F_BOOT) | B(F_METRICS) },

@@ -820,11 +820,17 @@ static void s_answer(s_server_t *s, s_pending_t *p, int commit_rc)
             return;
         }
         orc_http_login(s->http, p->who, token, &expires);
+        /* The console's own address: the operator need not know it. */
+        const char *colon = strrchr(s->cfg->http_addr, ':');
+        char url[320];
+        snprintf(url, sizeof url, "http://%.*s:%u/", (int)(colon - s->cfg->http_addr),
+                 s->cfg->http_addr, orc_http_port(s->http));
         msgpack_sbuffer_clear(&s->out);
-        msg_pack_header(&pk, MSG_TOKEN, 5);
+        msg_pack_header(&pk, MSG_TOKEN, 6);
         mp_pack_kv_uint(&pk, "req", p->req);
         mp_pack_kv_str(&pk, "token", token);
         mp_pack_kv_uint(&pk, "expires_ms", expires);
+        mp_pack_kv_str(&pk, "url", url);
         sodium_memzero(token, sizeof token);
         zlog_info("console token given to key %s (role %s)", p->who->name,
                   orc_role_name(p->who->role));

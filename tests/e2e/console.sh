@@ -17,9 +17,9 @@ wait_state loan-1 completed
 wait_state transfer-1 compensated
 
 # A token for the operator's key, as `zsaga login` gives it to a person.
-LOGIN=$(zsaga --key "$K/operator.key_secret" login --console "$URL" 2>/dev/null)
+LOGIN=$(zsaga --key "$K/operator.key_secret" login 2>/dev/null)
 TOKEN=${LOGIN##*token=}
-assert_eq "$URL/#token=$TOKEN" "$LOGIN" "login prints the console URL"
+assert_eq "$URL/#token=$TOKEN" "$LOGIN" "login prints the console URL zsagad gives"
 [ ${#TOKEN} = 64 ] || fail "token: $TOKEN"
 
 # The page the browser renders, after its scripts ran.
