@@ -100,7 +100,7 @@ typedef struct {
     orc_archiver_t *archiver;
     orc_metrics_t *metrics; /* NULL with --metrics off */
     orc_http_t *http;
-    uint64_t subscribers, events_dropped, events_sent;
+    uint64_t subscribers, events_sent;
     orc_alerts_t *alerts;
     uint64_t next_alert_ms;
 } s_server_t;
@@ -549,13 +549,10 @@ static void s_metrics(void *arg, zmx_t *b)
                (double)st->pressure_sweeps);
     zmx_family(b, "zsaga_event_subscribers", "gauge", "subscriptions on the event socket");
     zmx_sample(b, "zsaga_event_subscribers", NULL, (double)s->subscribers);
-    zmx_family(b, "zsaga_events_total", "counter",
-               "events published, and dropped (a subscriber at its high-water mark; "
-               "subscribers read them back with the events request)");
-    zmx_sample(b, "zsaga_events_total", (const char *[]){ "outcome", "sent", NULL },
-               (double)s->events_sent);
-    zmx_sample(b, "zsaga_events_total", (const char *[]){ "outcome", "dropped", NULL },
-               (double)s->events_dropped);
+    zmx_family(b, "zsaga_events_published_total", "counter",
+               "events published on the event socket (a subscriber that falls 100,000 behind "
+               "loses some; it sees the gap in seq and reads them with the events request)");
+    zmx_sample(b, "zsaga_events_published_total", NULL, (double)s->events_sent);
 
     orc_alerts_metrics(s->alerts, b);
     zmx_family(b, "zsaga_workers", "gauge", "registered workers by system");
@@ -1259,16 +1256,11 @@ static void s_send_outbox(s_server_t *s, int commit_rc)
     for (size_t i = 0; i < n; i++) {
         s_event_msg(&ev[i], &m);
         s_pack_msg(s, &m);
-        /* XPUB_NODROP: a subscriber at its high-water mark makes the send
-           fail rather than drop silently, so drops are counted; every
-           subscriber reads what it missed back with the events request. */
-        if (zmq_send(s->events, ev[i].what, strlen(ev[i].what), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-            if (s->events_dropped++ % 100000 == 0)
-                zlog_warn("event subscriber at its high-water mark: events not published "
-                          "(%llu so far); subscribers catch up from the journal",
-                          (unsigned long long)s->events_dropped);
-            continue;
-        }
+        /* ZeroMQ drops for a subscriber at its high-water mark, that
+           subscriber only: one slow reader never holds the others back.
+           It sees the jump in seq and reads what it missed from the
+           journal (the events request). */
+        zmq_send(s->events, ev[i].what, strlen(ev[i].what), ZMQ_SNDMORE | ZMQ_DONTWAIT);
         zmq_send(s->events, s->out.data, s->out.size, ZMQ_DONTWAIT);
         s->events_sent++;
     }
@@ -1341,8 +1333,8 @@ static void *s_socket(s_server_t *s, int type, const char *ep, const char *domai
     zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
     if (type == ZMQ_XPUB) {
         int one = 1;
+        /* Every subscribe and unsubscribe reaches us: the subscriber count. */
         zmq_setsockopt(sock, ZMQ_XPUB_VERBOSER, &one, sizeof one);
-        zmq_setsockopt(sock, ZMQ_XPUB_NODROP, &one, sizeof one);
     }
     if (type == ZMQ_ROUTER) {
         /* A frame larger than this cuts the peer off inside ZeroMQ, before
