@@ -258,6 +258,14 @@ int jnl_put(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void *
     return mdb_put(self->wtxn, self->dbi[db], &k, &v, 0);
 }
 
+int jnl_append(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    MDB_val k = { klen, (void *)key }, v = { vlen, (void *)val };
+    if (!self->wtxn)
+        return EINVAL;
+    return mdb_put(self->wtxn, self->dbi[db], &k, &v, MDB_APPEND);
+}
+
 int jnl_del(jnl_t *self, jnl_db_t db, const void *key, size_t klen)
 {
     MDB_val k = { klen, (void *)key };

@@ -72,6 +72,10 @@ const char *jnl_strerror(int rc);
 
 int jnl_write_begin(jnl_t *self);
 int jnl_put(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void *val, size_t vlen);
+/* A key greater than every key in db (LMDB goes straight to the last
+   page); MDB_KEYEXIST if it is not. */
+int jnl_append(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void *val,
+               size_t vlen);
 /* Delete a key; a missing key is not an error. */
 int jnl_del(jnl_t *self, jnl_db_t db, const void *key, size_t klen);
 int jnl_write_commit(jnl_t *self);

@@ -339,8 +339,12 @@ int mp_skip(mp_reader_t *r, int max_depth)
 
 bool mp_str_eq(const char *s, uint32_t len, const char *cstr)
 {
-    size_t n = strlen(cstr);
-    return n == len && memcmp(s, cstr, n) == 0;
+    /* No strlen: the decoder asks this of every field name for every key,
+       and most differ at the first byte. */
+    for (uint32_t i = 0; i < len; i++)
+        if (cstr[i] != s[i] || !cstr[i])
+            return false;
+    return cstr[len] == 0;
 }
 
 void mp_pack_strn(msgpack_packer *pk, const char *s, size_t len)

@@ -1,6 +1,7 @@
 /*  msg: table-driven codec for every protocol message. See msg.h. */
 #include "msg.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -176,9 +177,17 @@ const char *msg_status_name(msg_status_t status)
     return status <= MSG_STATUS_RETRY ? s_statuses[status] : "?";
 }
 
+void msg_copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
 void msg_init(msg_t *m, msg_type_t type)
 {
-    memset(m, 0, sizeof *m);
+    memset(m, 0, offsetof(msg_t, text));
+    m->text[0] = 0;
     m->type = type;
 }
 

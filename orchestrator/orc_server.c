@@ -103,6 +103,8 @@ typedef struct {
     uint64_t subscribers, events_sent;
     orc_alerts_t *alerts;
     uint64_t next_alert_ms;
+    bool http_answered;    /* an /api answer is waiting in MHD to be sent */
+    uint64_t next_http_ms; /* MHD's connection timeouts want a run now and then */
 } s_server_t;
 
 static uint64_t s_now(void)
@@ -191,9 +193,10 @@ static size_t s_rid_bytes(const char *hex, uint8_t *out)
 /* An answer to a client, over whichever road its request came. */
 static void s_send_client(s_server_t *s, const s_envelope_t *env, const msgpack_sbuffer *body)
 {
-    if (env->http)
+    if (env->http) {
         orc_http_answer(env->http, body->data, body->size);
-    else
+        s->http_answered = true;
+    } else
         s_send_envelope(s->clients, env->rid, env->rid_len, env->delim, body);
 }
 
@@ -640,9 +643,9 @@ static void s_event_msg(const orc_event_t *ev, msg_t *m)
     m->ts_ms = ev->ts_ms;
     strcpy(m->id, ev->id);
     strcpy(m->step, ev->step_id);
-    snprintf(m->state, sizeof m->state, "%s", dot ? dot + 1 : ev->what);
+    msg_copy(m->state, sizeof m->state, dot ? dot + 1 : ev->what);
     m->attempt = ev->attempt;
-    snprintf(m->text, sizeof m->text, "%s", ev->reason ? ev->reason : "");
+    msg_copy(m->text, sizeof m->text, ev->reason ? ev->reason : "");
 }
 
 typedef struct {
@@ -1503,8 +1506,11 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
         zap = nitems;
         items[nitems++] = (zmq_pollitem_t){ orc_auth_socket(s.auth), 0, ZMQ_POLLIN, 0 };
     }
-    if (s.http)
+    int http_item = -1;
+    if (s.http) {
+        http_item = nitems;
         items[nitems++] = (zmq_pollitem_t){ NULL, orc_http_fd(s.http), ZMQ_POLLIN, 0 };
+    }
     zmq_msg_t body;
     s_envelope_t env;
     uint64_t last_fail_log = 0, last_pressure_log = 0, pressure_seen = 0;
@@ -1522,9 +1528,13 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
             s.next_refresh_ms = s_mono() + 2000;
         }
         orc_engine_now(s.engine, s_now(), s_mono());
-        /* HTTP requests join this batch: /api answers go out after its commit. */
-        if (s.http)
+        /* HTTP requests join this batch: /api answers go out after its
+           commit. MHD runs only when its socket has something, or to time
+           connections out: not on every batch. */
+        if (s.http && ((items[http_item].revents & ZMQ_POLLIN) || s_mono() >= s.next_http_ms)) {
             orc_http_run(s.http, s_mono());
+            s.next_http_ms = s_mono() + 250;
+        }
         for (uint32_t n = 0; n < cfg->max_batch;) {
             int got = 0;
             zmq_msg_init(&body);
@@ -1563,8 +1573,10 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
         }
         if (s.archiver)
             orc_archiver_step(s.archiver, s.engine, s.jnl, s_now(), s_mono(), false);
-        if (s.http)
+        if (s.http && s.http_answered) {
             orc_http_run(s.http, s_mono()); /* send the answers just given */
+            s.http_answered = false;
+        }
         if (watchdog_us && s_mono() >= next_ping_ms) {
             sd_notify(0, "WATCHDOG=1");
             next_ping_ms = s_mono() + watchdog_us / 2000;

@@ -182,7 +182,8 @@ int orc_store_put_event(jnl_t *jnl, msgpack_sbuffer *buf, const orc_event_t *ev)
     s_put_be64(seq, ev->seq);
     int rc =
         jnl_put(jnl, JNL_HISTORY, key, s_history_key(key, ev->id, ev->seq), buf->data, buf->size);
-    return rc ? rc : jnl_put(jnl, JNL_EVSEQ, seq, 8, ev->id, strlen(ev->id));
+    /* Sequence numbers only grow: an append, not a search. */
+    return rc ? rc : jnl_append(jnl, JNL_EVSEQ, seq, 8, ev->id, strlen(ev->id));
 }
 
 int orc_store_put_system(jnl_t *jnl, msgpack_sbuffer *buf, const orc_system_t *sys)
