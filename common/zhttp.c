@@ -116,15 +116,37 @@ static enum MHD_Result s_queue(zhttp_req_t *req)
 }
 
 /* A browser on a page of another site can make the loopback address its
-   own name (DNS rebinding); a Host that is not a loopback name is it. */
+   own name (DNS rebinding); a Host that is not a loopback name is it.
+   Allowed: localhost, [::1] and 127.x.y.z as an address (not a name such
+   as 127.attacker.example), each with an optional numeric port. */
 static bool s_host_ok(const char *host)
 {
     if (!host)
         return false;
-    size_t n = strcspn(host, ":");
+    const char *port;
+    size_t n;
+    if (host[0] == '[') {
+        if (strncmp(host, "[::1]", 5) != 0)
+            return false;
+        port = host + 5;
+        n = 0;
+    } else {
+        n = strcspn(host, ":");
+        port = host + n;
+    }
+    if (*port && (*port != ':' || !port[1] || strspn(port + 1, "0123456789") != strlen(port + 1)))
+        return false;
     if (host[0] == '[')
-        return strncmp(host, "[::1]", 5) == 0;
-    return (n == 9 && strncmp(host, "localhost", 9) == 0) || strncmp(host, "127.", 4) == 0;
+        return true;
+    if (n == 9 && strncmp(host, "localhost", 9) == 0)
+        return true;
+    char addr[16];
+    struct in_addr a;
+    if (n >= sizeof addr)
+        return false;
+    memcpy(addr, host, n);
+    addr[n] = 0;
+    return inet_pton(AF_INET, addr, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }
 
 static enum MHD_Result s_access(void *cls, struct MHD_Connection *c, const char *url,

@@ -10,10 +10,12 @@
 #   deploy/servers.sh newdb DIR NAME [pg|my]        a fresh database NAME on
 #                                                   PostgreSQL and/or MariaDB
 #
-# Ports: the first free from ZSAGA_PG_PORT (55432), ZSAGA_MY_PORT (53306),
-# ZSAGA_REDIS_PORT (56379) and ZSAGA_REDIS_TLS_PORT (56479) up, chosen at
+# Ports: the first free from ZSAGA_PG_PORT (25432), ZSAGA_MY_PORT (23306),
+# ZSAGA_REDIS_PORT (26379) and ZSAGA_REDIS_TLS_PORT (26479) up, chosen at
 # the first start and kept in DIR/ports, so two folders never share a
-# server.
+# server. They lie below the kernel's ephemeral range (32768 up): a test's
+# zsagad on HTTP port 0, or any outgoing connection, never takes one
+# between the choice and the server's bind.
 # TLS: every server also speaks TLS, with a certificate for 127.0.0.1 and
 # localhost signed by a throwaway CA made at the first start (DIR/tls/ca.crt);
 # Redis on a port of its own. `env` prints the TLS URIs too, and an ACL user
@@ -52,11 +54,11 @@ if [ ! -f "$dir/ports" ]; then
             [ ! -d "$owner" ] || echo "$port $owner"
         done <"$reserved" >"$reserved.new"
         mv "$reserved.new" "$reserved"
-        pg_port=$(free_port "${ZSAGA_PG_PORT:-55432}")
-        my_port=$(free_port "${ZSAGA_MY_PORT:-53306}")
-        redis_port=$(free_port "${ZSAGA_REDIS_PORT:-56379}")
+        pg_port=$(free_port "${ZSAGA_PG_PORT:-25432}")
+        my_port=$(free_port "${ZSAGA_MY_PORT:-23306}")
+        redis_port=$(free_port "${ZSAGA_REDIS_PORT:-26379}")
         printf '%s %s\n' "$pg_port" "$dir" "$my_port" "$dir" "$redis_port" "$dir" >>"$reserved"
-        redis_tls_port=$(free_port "${ZSAGA_REDIS_TLS_PORT:-56479}")
+        redis_tls_port=$(free_port "${ZSAGA_REDIS_TLS_PORT:-26479}")
         printf '%s %s\n' "$redis_tls_port" "$dir" >>"$reserved"
         printf 'pg_port=%s\nmy_port=%s\nredis_port=%s\nredis_tls_port=%s\n' "$pg_port" \
             "$my_port" "$redis_port" "$redis_tls_port" >"$dir/ports"

@@ -84,8 +84,12 @@ out=$(api "$TOKEN" '{"type":"list"}' -H 'Origin: http://evil.example')
 assert_eq 403 "$(echo "$out" | tail -n 1)" "another origin"
 out=$(curl -s -w '\n%{http_code}' -H 'Content-Type: text/plain' -H "Authorization: Bearer $TOKEN" -d '{"type":"list"}' "$URL/api")
 assert_eq 415 "$(echo "$out" | tail -n 1)" "a form's content type"
-out=$(curl -s -w '\n%{http_code}' -H 'Host: attacker.example' "$URL/metrics")
-assert_eq 421 "$(echo "$out" | tail -n 1)" "a rebound host name"
+for h in attacker.example 127.attacker.example 127.0.0.1.attacker.example localhost.attacker.example "127.0.0.1:80x"; do
+    out=$(curl -s -w '\n%{http_code}' -H "Host: $h" "$URL/metrics")
+    assert_eq 421 "$(echo "$out" | tail -n 1)" "a rebound host name ($h)"
+done
+out=$(curl -s -w '\n%{http_code}' -H "Host: localhost:$PORT" "$URL/healthz")
+assert_eq 200 "$(echo "$out" | tail -n 1)" "localhost by name"
 out=$(api "$TOKEN" '{"type":"backup","path":"x"}')
 echo "$out" | grep -q '"unexpected"' || fail "backup over HTTP: $out"
 # A submit key's token reads but may not act; the operator's may.
