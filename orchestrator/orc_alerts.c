@@ -118,6 +118,8 @@ static size_t s_discard(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
+static void s_reap(orc_alerts_t *a);
+
 static void *s_hook_thread(void *arg)
 {
     s_hook_t *h = arg;
@@ -127,8 +129,8 @@ static void *s_hook_thread(void *arg)
     for (;;) {
         while (!h->len && !h->stop)
             pthread_cond_wait(&h->cv, &h->mu);
-        if (!h->len && h->stop)
-            break;
+        if (h->stop)
+            break; /* what is still queued is not worth holding a shutdown for */
         char *body = h->queue[h->head];
         h->head = (h->head + 1) % QUEUE_MAX;
         h->len--;
@@ -216,19 +218,24 @@ void orc_alerts_destroy(orc_alerts_t **self_p)
     if (!a)
         return;
     if (a->hook.running) {
-        /* What is queued is sent first (5 s a try at most). */
+        /* The post in flight ends within its 5 s timeout; what is still
+           queued is dropped and said so: a receiver that is down must not
+           hold a shutdown (a queue of 256 at 5 s each would be 21 min). */
         pthread_mutex_lock(&a->hook.mu);
         a->hook.stop = true;
         pthread_cond_signal(&a->hook.cv);
         pthread_mutex_unlock(&a->hook.mu);
         pthread_join(a->hook.thread, NULL);
         curl_global_cleanup();
+        if (a->hook.len)
+            zlog_warn("%zu alert notifications not sent to the webhook: shutting down",
+                      a->hook.len);
     }
     for (size_t i = 0; i < a->hook.len; i++)
         free(a->hook.queue[(a->hook.head + i) % QUEUE_MAX]);
-    for (int i = 0; i < CHILDREN_MAX; i++)
-        if (a->children[i] > 0)
-            waitpid(a->children[i], NULL, 0);
+    /* Commands still running are left to finish on their own (init reaps
+       them): a command that hangs must not hang zsagad's shutdown. */
+    s_reap(a);
     for (size_t i = 0; i < SNAPS; i++)
         free(a->ring[i].sys);
     pthread_mutex_destroy(&a->hook.mu);
