@@ -80,8 +80,16 @@ void zhttp_reply(zhttp_req_t *req, unsigned status, const char *ctype, const cha
         return; /* answered already */
     struct MHD_Response *r =
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (!r)
-        return; /* out of memory: MHD closes the connection */
+    if (!r) {
+        /* Out of memory: the connection is closed (s_access says no), and
+           a deferred one leaves the list so a shutdown never waits on it. */
+        if (req->deferred) {
+            s_unlist(req);
+            req->deferred = false;
+            MHD_resume_connection(req->conn);
+        }
+        return;
+    }
     MHD_add_response_header(r, "Content-Type", ctype);
     MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
@@ -206,7 +214,7 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *c, const char 
     }
     if (req->resp)
         return s_queue(req);
-    return MHD_YES;
+    return req->deferred ? MHD_YES : MHD_NO; /* resumed with no answer: close */
 }
 
 static void s_completed(void *cls, struct MHD_Connection *c, void **con_cls,
