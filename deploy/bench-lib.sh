@@ -8,7 +8,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 bin="$top/build-bench"
 dir=$(mktemp -d /tmp/zsaga-bench.XXXXXX)
 z=""
-trap '[ -z "$z" ] || { kill -TERM $z; wait $z; }; rm -rf "$dir"' EXIT
+trap '[ -z "${wk:-}" ] || kill -TERM $wk 2>/dev/null; [ -z "$z" ] || { kill -TERM $z; wait $z; }; rm -rf "$dir"' EXIT
 k="$dir/keys"
 mkdir -p "$k" "$dir/authorized"
 "$bin/cli/zsaga" keygen zsagad --role server --dir "$k" >/dev/null

@@ -2,9 +2,12 @@
 # Benchmark zsagad with workers that do no database work, once in plaintext
 # (--insecure) and once with CURVE (the default), side by side, so the cost
 # of the encryption and authentication shows at the same load.
-#   deploy/bench.sh [full|nometa|none] [zsaga-bench options: -n N -k K -c C -w W]
-# Prints the figures and zsagad's CPU time per saga; docs/benchmarks.md
-# records them with the machine.
+#   deploy/bench.sh [full|nometa|none] [zsaga-bench options: -n N -k K -c C -r RATE]
+# The null workers run as a process of their own (WORKERS of them, default
+# 2), as workers do in production; the client runs WARMUP sagas (default
+# 2,000) before it counts. Prints the figures and the CPU time per saga of
+# zsagad, the workers and the client; docs/benchmarks.md records them with
+# the machine.
 # MODES picks the runs, in order (default "insecure curve"):
 #   insecure      plaintext
 #   curve         CURVE, metrics on (the defaults)
@@ -46,15 +49,28 @@ for mode in ${MODES:-insecure curve}; do
         (while curl -s -o /dev/null "http://127.0.0.1:$port/metrics"; do sleep 1; done) &
         scraper=$!
     fi
-    t0=$(cpu_ticks $z)
+    "$bin/tests/zsaga-bench" --workers "ipc://$dir/w" --workers-only -w "${WORKERS:-2}" &
+    wk=$!
+    sleep 0.3
     echo "== $mode"
+    # The CPU counted is from the client's first submit (warm-up included)
+    # to its last completion: per saga it is divided by all of them.
+    t0=$(cpu_ticks $z)
+    w0=$(cpu_ticks $wk)
     "$bin/tests/zsaga-bench" --clients "ipc://$dir/c" --workers "ipc://$dir/w" \
-        --events "ipc://$dir/e" "$@" | tee "$dir/out"
+        --events "ipc://$dir/e" --warmup "${WARMUP:-2000}" "$@" --no-workers | tee "$dir/out"
     t1=$(cpu_ticks $z)
+    w1=$(cpu_ticks $wk)
+    kill -TERM $wk
+    wait $wk || true
+    wk=""
     n=$(sed -n 's/^sagas: \([0-9]*\) .*/\1/p' "$dir/out")
+    n=$((n + ${WARMUP:-2000}))
     hz=$(getconf CLK_TCK)
-    echo "zsagad CPU:     $(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="$n" \
-        'BEGIN { printf "%.1f s, %.1f us a saga", t / hz, t / hz / n * 1e6 }')"
+    for who in zsagad:$((t1 - t0)) workers:$((w1 - w0)); do
+        awk -v who="${who%%:*} CPU:" -v t="${who#*:}" -v hz="$hz" -v n="$n" \
+            'BEGIN { printf "%-16s%.1f s, %.1f us a saga\n", who, t / hz, t / hz / n * 1e6 }'
+    done
     [ -z "$scraper" ] || kill $scraper 2>/dev/null || true
     kill -TERM $z
     wait $z

@@ -2,12 +2,19 @@
     database work. Prints figures; asserts nothing.
 
         zsaga-bench --clients EP --workers EP --events EP [-n N] [-k K] [-c C] [-w W]
-                    [-r RATE] [-t STEP_TIMEOUT_MS] [--pid PID]
+                    [-r RATE] [-t STEP_TIMEOUT_MS] [--warmup N] [--pid PID]
+                    [--no-workers | --workers-only]
 
     Runs W null workers on threads (each answers every step "ok" at once),
     keeps C sagas of K chained steps in flight until N have completed, and
     measures each saga from submit to its saga.completed event. With -r it
     is an open loop instead: RATE submits a second whatever is in flight.
+    --warmup runs that many sagas first, uncounted (a fresh journal's first
+    pages, the first connections). Every saga must complete: one that
+    compensates or parks is counted and makes the exit status 1. The
+    process's own CPU per saga is printed (its null workers included
+    unless --no-workers). --workers-only runs just the W null workers until
+    SIGINT or SIGTERM, as a process of their own (deploy/bench.sh does).
     With --pid it prints, every 5 s, that process's anonymous memory (its
     heap: the journal's map is file-backed and not counted) beside the
     sagas completed, active and kept in the journal.
@@ -19,11 +26,28 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 
-static volatile int s_stop;
+static volatile sig_atomic_t s_stop;
+
+static void s_on_signal(int sig)
+{
+    (void)sig;
+    s_stop = 1;
+}
+
+/* This process's CPU time so far, user and system, in microseconds. */
+static int64_t s_cpu_us(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec +
+           ru.ru_stime.tv_usec;
+}
 static const char *s_worker_ep;
 
 static void s_send(zsock_t *d, const msg_t *m, msgpack_sbuffer *b)
@@ -207,13 +231,14 @@ static long s_anon_kib(int pid)
 int main(int argc, char **argv)
 {
     const char *cep = "tcp://127.0.0.1:5570", *eep = "tcp://127.0.0.1:5572";
-    int n = 20000, k = 5, c = 200, w = 2, rate = 0, pid = 0;
+    int n = 20000, k = 5, c = 200, w = 2, rate = 0, pid = 0, warmup = 0, only = 0;
     s_worker_ep = "tcp://127.0.0.1:5571";
-    static const struct option opts[] = { { "clients", 1, 0, 'C' },
-                                          { "workers", 1, 0, 'W' },
-                                          { "events", 1, 0, 'E' },
-                                          { "pid", 1, 0, 'P' },
-                                          { 0, 0, 0, 0 } };
+    static const struct option opts[] = {
+        { "clients", 1, 0, 'C' },      { "workers", 1, 0, 'W' },
+        { "events", 1, 0, 'E' },       { "pid", 1, 0, 'P' },
+        { "warmup", 1, 0, 'U' },       { "no-workers", 0, 0, 'X' },
+        { "workers-only", 0, 0, 'O' }, { 0, 0, 0, 0 }
+    };
     int o;
     while ((o = getopt_long(argc, argv, "n:k:c:w:r:t:", opts, NULL)) != -1) {
         switch (o) {
@@ -221,6 +246,9 @@ int main(int argc, char **argv)
         case 'W': s_worker_ep = optarg; break;
         case 'E': eep = optarg; break;
         case 'P': pid = atoi(optarg); break;
+        case 'U': warmup = atoi(optarg); break;
+        case 'X': w = 0; break;
+        case 'O': only = 1; break;
         case 'n': n = atoi(optarg); break;
         case 'k': k = atoi(optarg); break;
         case 'c': c = atoi(optarg); break;
@@ -229,18 +257,28 @@ int main(int argc, char **argv)
         case 't': s_step_timeout = (uint32_t)strtoul(optarg, NULL, 10); break;
         default:
             fprintf(stderr, "usage: zsaga-bench [--clients EP --workers EP --events EP] [-n N] [-k "
-                            "K] [-c C] [-w W] [-r RATE] [-t STEP_TIMEOUT_MS] [--pid PID]\n");
+                            "K] [-c C] [-w W] [-r RATE] [-t STEP_TIMEOUT_MS] [--warmup N] [--pid "
+                            "PID] [--no-workers | --workers-only]\n");
             return 2;
         }
     }
-    if (n < 1 || k < 1 || k > 64 || c < 1 || w < 1 || rate < 0) {
+    if (n < 1 || k < 1 || k > 64 || c < 1 || w < 0 || (only && w < 1) || rate < 0 || warmup < 0) {
         fprintf(stderr, "zsaga-bench: -n, -k (1-64), -c and -w must be positive\n");
         return 2;
     }
     zsys_set_logstream(NULL);
-    pthread_t *th = calloc((size_t)w, sizeof *th);
+    zsys_handler_set(NULL);
+    signal(SIGINT, s_on_signal);
+    signal(SIGTERM, s_on_signal);
+    pthread_t *th = calloc((size_t)w + 1, sizeof *th);
     for (int i = 0; i < w; i++)
         pthread_create(&th[i], NULL, s_null_worker, (void *)(intptr_t)i);
+    if (only) {
+        for (int i = 0; i < w; i++)
+            pthread_join(th[i], NULL);
+        free(th);
+        return 0;
+    }
     zsock_t *client = zsock_new(ZMQ_DEALER), *sub = zsock_new(ZMQ_SUB);
     char kerr[1024];
     if (zkeys_client_env(zsock_resolve(client), "ZSAGA_KEY", kerr, sizeof kerr) ||
@@ -250,21 +288,37 @@ int main(int argc, char **argv)
     }
     zsock_connect(client, "%s", cep);
     zsock_connect(sub, "%s", eep);
+    /* Every end: a saga that compensates or parks is a failed run. */
     zsock_set_subscribe(sub, "saga.completed");
+    zsock_set_subscribe(sub, "saga.compensated");
+    zsock_set_subscribe(sub, "saga.parked");
     zsock_set_rcvhwm(sub, 0);
     zsock_set_sndhwm(client, 0);
     zsock_set_rcvtimeo(client, 10000);
     zclock_sleep(500); /* registration and subscription */
     uint64_t commits0 = s_stat(client, "commits"), records0 = s_stat(client, "records_written");
-    int64_t *t_sub = calloc((size_t)n, sizeof *t_sub), *lat = calloc((size_t)n, sizeof *lat);
+    /* The warm-up sagas come first, under the same ids; nothing about them
+       is counted: the clock, the commits and the CPU start when the last
+       of them has ended. */
+    int total = warmup + n, failed = 0;
+    int64_t *t_sub = calloc((size_t)total, sizeof *t_sub), *lat = calloc((size_t)n, sizeof *lat);
+    int64_t cpu0 = s_cpu_us();
     char run[16];
     snprintf(run, sizeof run, "%08x", (unsigned)zclock_usecs());
     msgpack_sbuffer b;
     msgpack_sbuffer_init(&b);
-    int submitted = 0, done = 0;
+    int submitted = 0, done = 0, ended = 0;
     int64_t t0 = zclock_usecs(), next_mem = t0;
     zpoller_t *p = zpoller_new(sub, client, NULL);
     while (done < n) {
+        if (warmup && ended == warmup && submitted == warmup) {
+            /* Warm-up over: start counting from here. */
+            warmup = 0;
+            t0 = zclock_usecs();
+            cpu0 = s_cpu_us();
+            commits0 = s_stat(client, "commits");
+            records0 = s_stat(client, "records_written");
+        }
         int64_t now = zclock_usecs();
         if (pid && now >= next_mem) {
             printf("%6.0f s  completed %8d  active %6" PRIu64 "  kept %8" PRIu64
@@ -276,19 +330,21 @@ int main(int argc, char **argv)
             next_mem = now + 5000000;
         }
         /* Open loop: as many submits as the clock says are due. */
-        int due = rate ? (int)((now - t0) * rate / 1000000) + 1 : n;
-        while (submitted < n && submitted < due && (rate || submitted - done < c)) {
+        int limit = warmup ? warmup : total; /* the warm-up ends before counting starts */
+        int due = rate ? (int)((now - t0) * rate / 1000000) + 1 + (total - n - warmup) : limit;
+        while (submitted < limit && submitted < due && (rate || submitted - ended < c)) {
             char id[48];
             snprintf(id, sizeof id, "b%s-%d", run, submitted);
             t_sub[submitted] = zclock_usecs();
             s_submit(client, id, k, &b);
             submitted++;
         }
-        void *which = zpoller_wait(p, rate && submitted < n ? 1 : 10000);
-        if (!which && rate && submitted < n && zpoller_expired(p))
+        void *which = zpoller_wait(p, rate && submitted < limit ? 1 : 10000);
+        if (!which && rate && submitted < limit && zpoller_expired(p))
             continue; /* time for the next submits */
         if (!which) {
             fprintf(stderr, "zsaga-bench: stalled at %d of %d completed\n", done, n);
+            s_stop = 1;
             return 1;
         }
         if (which == client) {
@@ -304,13 +360,18 @@ int main(int argc, char **argv)
             const char *dash = strrchr(m.id, '-');
             if (dash && strncmp(m.id + 1, run, 8) == 0) {
                 int idx = atoi(dash + 1);
-                if (idx >= 0 && idx < n)
-                    lat[done++] = zclock_usecs() - t_sub[idx];
+                if (idx >= 0 && idx < total) {
+                    ended++;
+                    if (strcmp(m.state, "completed") != 0)
+                        failed++;
+                    if (idx >= total - n && !warmup)
+                        lat[done++] = zclock_usecs() - t_sub[idx];
+                }
             }
         }
         zmsg_destroy(&msg);
     }
-    int64_t t1 = zclock_usecs();
+    int64_t t1 = zclock_usecs(), cpu = s_cpu_us() - cpu0;
     double secs = (double)(t1 - t0) / 1e6;
     uint64_t commits = s_stat(client, "commits") - commits0;
     uint64_t records = s_stat(client, "records_written") - records0;
@@ -328,6 +389,10 @@ int main(int argc, char **argv)
     printf("latency p99.9:  %.2f ms\n", lat[(int)(n * 0.999)] / 1000.0);
     printf("commits/s:      %.0f\n", commits / secs);
     printf("records/commit: %.1f\n", commits ? (double)records / commits : 0.0);
+    printf("client CPU:     %.1f s, %.1f us a saga%s\n", cpu / 1e6, (double)cpu / n,
+           w ? " (null workers on its threads included)" : "");
+    if (failed)
+        printf("NOT COMPLETED:  %d sagas compensated or parked\n", failed);
     s_stop = 1;
     for (int i = 0; i < w; i++)
         pthread_join(th[i], NULL);
@@ -338,5 +403,5 @@ int main(int argc, char **argv)
     free(t_sub);
     free(lat);
     free(th);
-    return 0;
+    return failed ? 1 : 0;
 }
