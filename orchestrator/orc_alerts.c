@@ -454,7 +454,7 @@ static void s_judge(orc_alerts_t *a, int rule, const char *subject, double value
 }
 
 /* Cumulative figures now, by system. */
-static void s_snapshot(orc_alerts_t *a, const orc_alerts_input_t *in, s_snap_t *sn)
+static void s_snapshot(const orc_alerts_input_t *in, s_snap_t *sn)
 {
     free(sn->sys);
     memset(sn, 0, sizeof *sn);
@@ -485,7 +485,6 @@ static void s_snapshot(orc_alerts_t *a, const orc_alerts_input_t *in, s_snap_t *
             y->lat.bucket[b] += o[i].action_lat.bucket[b];
         y->lat.count += o[i].action_lat.count;
     }
-    (void)a;
 }
 
 static const s_sys_t *s_find_sys(const s_snap_t *sn, const char *system)
@@ -503,7 +502,7 @@ size_t orc_alerts_eval(orc_alerts_t *a, const orc_alerts_input_t *in, uint64_t w
     s_reap(a);
     /* The ring: the newest at ring_head - 1. */
     s_snap_t *now = &a->ring[a->ring_head];
-    s_snapshot(a, in, now);
+    s_snapshot(in, now);
     now->mono_ms = mono_ms;
     a->ring_head = (a->ring_head + 1) % SNAPS;
     if (a->ring_len < SNAPS)

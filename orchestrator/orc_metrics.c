@@ -140,12 +140,14 @@ static void s_count(orc_labelled_t *t, size_t *n, const char *label)
             t[i].n++;
             return;
         }
-    if (*n == LBL_MAX)
-        label = "other";
+    /* The last slot is "other": once it is taken, every new label counts
+       there (before, it counted under whichever label held the slot). */
     if (*n == LBL_MAX) {
         t[LBL_MAX - 1].n++;
         return;
     }
+    if (*n == LBL_MAX - 1)
+        label = "other";
     snprintf(t[*n].label, sizeof t[*n].label, "%s", label);
     t[(*n)++].n = 1;
 }
