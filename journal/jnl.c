@@ -4,12 +4,32 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* A batch's writes, recorded on the loop's thread for the committer:
+   each op is a header, then the key and the value, padded to 8 bytes. */
+enum { OP_PUT = 1, OP_APPEND, OP_DEL, OP_CALL };
+typedef struct {
+    uint8_t op, db;
+    uint32_t klen, vlen;
+    jnl_call_fn *fn;
+    void *arg;
+} s_op_t;
+
+typedef struct {
+    uint8_t *data;
+    size_t len, cap;
+} s_ops_t;
+
+typedef struct s_pipe_s s_pipe_t;
 
 struct jnl_s {
     MDB_env *env;
@@ -17,8 +37,26 @@ struct jnl_s {
     MDB_txn *wtxn; /* open write transaction, or NULL */
     MDB_txn *rtxn; /* reusable read transaction (reset between uses) */
     bool rtxn_live;
-    int lock_fd; /* zsagad.lock, held (flock) while open */
+    int lock_fd;     /* zsagad.lock, held (flock) while open */
+    s_pipe_t *pipe;  /* the committer, once jnl_pipeline started it */
+    bool collecting; /* a pipelined batch is being recorded */
 };
+
+/* The committer thread and what it shares with the loop. The loop owns
+   `ops` (the batch being recorded); `fly` belongs to the committer from
+   jnl_write_submit until the loop has seen it end (`done`). */
+struct s_pipe_s {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop, busy, done;
+    int rc;
+    s_ops_t ops, fly;
+    int efd; /* eventfd: the committer's "done" for the loop's poll */
+    jnl_t w; /* the committer's view: same environment, its own txn */
+};
+
+static void s_pipe_stop(jnl_t *self);
 
 static const char *s_db_names[JNL_NDBS] = { "sagas",   "steps", "index",   "history",
                                             "systems", "meta",  "defs",    "created",
@@ -226,6 +264,7 @@ void jnl_destroy(jnl_t **self_p)
     if (!self_p || !*self_p)
         return;
     jnl_t *self = *self_p;
+    s_pipe_stop(self); /* a batch in flight is committed first */
     if (self->wtxn)
         mdb_txn_abort(self->wtxn);
     if (self->rtxn)
@@ -238,21 +277,231 @@ void jnl_destroy(jnl_t **self_p)
     *self_p = NULL;
 }
 
-int jnl_write_begin(jnl_t *self)
+/* ---- pipelined commits ---------------------------------------------- */
+
+#define OP_ALIGN(n) (((n) + 7) & ~(size_t)7)
+
+/* Record one write of the batch being collected (keys and values are
+   copied: the caller's buffers are reused at once). */
+static int s_record(jnl_t *self, uint8_t op, jnl_db_t db, const void *key, size_t klen,
+                    const void *val, size_t vlen, jnl_call_fn *fn, void *arg)
 {
+    s_ops_t *o = &self->pipe->ops;
+    size_t need = sizeof(s_op_t) + OP_ALIGN(klen) + OP_ALIGN(vlen);
+    if (klen > UINT32_MAX || vlen > UINT32_MAX)
+        return EINVAL;
+    if (o->len + need > o->cap) {
+        size_t cap = o->cap ? o->cap : 1 << 16;
+        while (cap < o->len + need)
+            cap *= 2;
+        uint8_t *d = realloc(o->data, cap);
+        if (!d)
+            return ENOMEM;
+        o->data = d;
+        o->cap = cap;
+    }
+    s_op_t *h = (s_op_t *)(o->data + o->len);
+    *h = (s_op_t){ op, (uint8_t)db, (uint32_t)klen, (uint32_t)vlen, fn, arg };
+    uint8_t *p = (uint8_t *)(h + 1);
+    if (klen)
+        memcpy(p, key, klen);
+    if (vlen)
+        memcpy(p + OP_ALIGN(klen), val, vlen);
+    o->len += need;
+    return 0;
+}
+
+/* The committer's half: one write transaction for the whole batch. */
+static int s_apply(s_pipe_t *p)
+{
+    jnl_t *w = &p->w;
+    int rc = mdb_txn_begin(w->env, NULL, 0, &w->wtxn);
+    for (size_t at = 0; !rc && at < p->fly.len;) {
+        const s_op_t *h = (const s_op_t *)(p->fly.data + at);
+        uint8_t *key = (uint8_t *)(h + 1);
+        MDB_val k = { h->klen, key }, v = { h->vlen, key + OP_ALIGN(h->klen) };
+        switch (h->op) {
+        case OP_PUT: rc = mdb_put(w->wtxn, w->dbi[h->db], &k, &v, 0); break;
+        case OP_APPEND: rc = mdb_put(w->wtxn, w->dbi[h->db], &k, &v, MDB_APPEND); break;
+        case OP_DEL:
+            rc = mdb_del(w->wtxn, w->dbi[h->db], &k, NULL);
+            rc = rc == MDB_NOTFOUND ? 0 : rc;
+            break;
+        case OP_CALL: rc = h->fn(w, h->arg); break;
+        default: rc = EINVAL;
+        }
+        at += sizeof *h + OP_ALIGN(h->klen) + OP_ALIGN(h->vlen);
+    }
+    if (w->wtxn) {
+        if (rc)
+            mdb_txn_abort(w->wtxn);
+        else
+            rc = mdb_txn_commit(w->wtxn); /* frees the txn even on failure */
+        w->wtxn = NULL;
+    }
+    return rc;
+}
+
+static void *s_committer(void *arg)
+{
+    s_pipe_t *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        /* A batch handed over is always committed, even when asked to stop:
+           the loop waits for its outcome before it sends anything. */
+        while (!(p->busy && !p->done) && !p->stop)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (!(p->busy && !p->done))
+            break;
+        pthread_mutex_unlock(&p->mu);
+        int rc = s_apply(p);
+        pthread_mutex_lock(&p->mu);
+        p->rc = rc;
+        p->done = true;
+        pthread_cond_broadcast(&p->cv);
+        uint64_t one = 1;
+        if (write(p->efd, &one, sizeof one) < 0) {
+            /* The counter cannot overflow here; the loop also polls on a timeout. */
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+int jnl_pipeline(jnl_t *self)
+{
+    if (self->pipe)
+        return 0;
     if (self->wtxn)
         return EINVAL;
+    s_pipe_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return ENOMEM;
+    p->w.env = self->env;
+    memcpy(p->w.dbi, self->dbi, sizeof p->w.dbi);
+    p->w.lock_fd = -1;
+    if ((p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+        int rc = errno;
+        free(p);
+        return rc;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    int rc = pthread_create(&p->thread, NULL, s_committer, p);
+    if (rc) {
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->cv);
+        close(p->efd);
+        free(p);
+        return rc;
+    }
+    self->pipe = p;
+    return 0;
+}
+
+int jnl_pipe_fd(const jnl_t *self)
+{
+    return self->pipe ? self->pipe->efd : -1;
+}
+
+int jnl_write_submit(jnl_t *self)
+{
+    s_pipe_t *p = self->pipe;
+    if (!p || !self->collecting)
+        return EINVAL;
+    pthread_mutex_lock(&p->mu);
+    if (p->busy) {
+        pthread_mutex_unlock(&p->mu);
+        return EBUSY; /* jnl_write_wait for the one in flight first */
+    }
+    s_ops_t t = p->fly;
+    p->fly = p->ops;
+    p->ops = t;
+    p->ops.len = 0;
+    p->busy = true;
+    p->done = false;
+    self->collecting = false;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+bool jnl_write_wait(jnl_t *self, bool block, int *rc)
+{
+    s_pipe_t *p = self->pipe;
+    *rc = 0;
+    if (!p)
+        return true;
+    pthread_mutex_lock(&p->mu);
+    while (block && p->busy && !p->done)
+        pthread_cond_wait(&p->cv, &p->mu);
+    bool ended = !p->busy || p->done;
+    if (p->busy && p->done) {
+        *rc = p->rc;
+        p->busy = p->done = false;
+        uint64_t n;
+        if (read(p->efd, &n, sizeof n) < 0) {
+            /* Already read (EAGAIN): nothing owed. */
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ended;
+}
+
+bool jnl_write_busy(const jnl_t *self)
+{
+    s_pipe_t *p = self->pipe;
+    if (!p)
+        return false;
+    pthread_mutex_lock(&p->mu);
+    bool busy = p->busy;
+    pthread_mutex_unlock(&p->mu);
+    return busy;
+}
+
+static void s_pipe_stop(jnl_t *self)
+{
+    s_pipe_t *p = self->pipe;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    close(p->efd);
+    free(p->ops.data);
+    free(p->fly.data);
+    free(p);
+    self->pipe = NULL;
+}
+
+/* ---- writes ----------------------------------------------------------- */
+
+int jnl_write_begin(jnl_t *self)
+{
+    if (self->wtxn || self->collecting)
+        return EINVAL;
+    if (self->pipe) {
+        self->pipe->ops.len = 0;
+        self->collecting = true;
+        return 0;
+    }
     return mdb_txn_begin(self->env, NULL, 0, &self->wtxn);
 }
 
 bool jnl_in_write(const jnl_t *self)
 {
-    return self->wtxn != NULL;
+    return self->wtxn != NULL || self->collecting;
 }
 
 int jnl_put(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void *val, size_t vlen)
 {
     MDB_val k = { klen, (void *)key }, v = { vlen, (void *)val };
+    if (self->collecting)
+        return s_record(self, OP_PUT, db, key, klen, val, vlen, NULL, NULL);
     if (!self->wtxn)
         return EINVAL;
     return mdb_put(self->wtxn, self->dbi[db], &k, &v, 0);
@@ -261,6 +510,8 @@ int jnl_put(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void *
 int jnl_append(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void *val, size_t vlen)
 {
     MDB_val k = { klen, (void *)key }, v = { vlen, (void *)val };
+    if (self->collecting)
+        return s_record(self, OP_APPEND, db, key, klen, val, vlen, NULL, NULL);
     if (!self->wtxn)
         return EINVAL;
     return mdb_put(self->wtxn, self->dbi[db], &k, &v, MDB_APPEND);
@@ -269,14 +520,34 @@ int jnl_append(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const voi
 int jnl_del(jnl_t *self, jnl_db_t db, const void *key, size_t klen)
 {
     MDB_val k = { klen, (void *)key };
+    if (self->collecting)
+        return s_record(self, OP_DEL, db, key, klen, NULL, 0, NULL, NULL);
     if (!self->wtxn)
         return EINVAL;
     int rc = mdb_del(self->wtxn, self->dbi[db], &k, NULL);
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+int jnl_write_call(jnl_t *self, jnl_call_fn *fn, void *arg)
+{
+    if (self->collecting)
+        return s_record(self, OP_CALL, 0, NULL, 0, NULL, 0, fn, arg);
+    if (!self->wtxn)
+        return EINVAL;
+    return fn(self, arg);
+}
+
 int jnl_write_commit(jnl_t *self)
 {
+    if (self->collecting) {
+        int rc = jnl_write_submit(self);
+        if (rc) {
+            jnl_write_abort(self);
+            return rc;
+        }
+        jnl_write_wait(self, true, &rc);
+        return rc;
+    }
     if (!self->wtxn)
         return EINVAL;
     int rc = mdb_txn_commit(self->wtxn); /* frees the txn even on failure */
@@ -286,6 +557,10 @@ int jnl_write_commit(jnl_t *self)
 
 void jnl_write_abort(jnl_t *self)
 {
+    if (self->collecting) {
+        self->pipe->ops.len = 0;
+        self->collecting = false;
+    }
     if (self->wtxn)
         mdb_txn_abort(self->wtxn);
     self->wtxn = NULL;

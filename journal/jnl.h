@@ -22,13 +22,27 @@
     Nothing that follows from the batch may be sent before the commit
     returns 0.
 
+    Pipelined commit (jnl_pipeline): a committer thread then owns every
+    write transaction. Between jnl_write_begin and jnl_write_submit the
+    puts, appends, deletes and calls are only recorded (copied); submit
+    hands the batch over and returns at once, and the committer applies
+    it in one transaction and commits with the configured sync while the
+    caller records the next batch. jnl_write_wait tells when it ended and
+    how; its fd (jnl_pipe_fd) becomes readable then. One batch is in
+    flight at a time, and the caller sends nothing that follows from a
+    batch before jnl_write_wait reports it committed. Reads on the
+    caller's thread go through jnl_read_begin and see the last commit,
+    never a batch still recorded or in flight.
+
     Errors are LMDB codes (0 is success); jnl_strerror gives text.
     MDB_MAP_FULL from a put or commit means the map is full: the transaction
     is aborted and the journal is unchanged.
 
     Threads: one thread (the orchestrator's loop) calls everything except
     jnl_backup, which may run on another thread at the same time (it uses
-    its own read transaction). Never use a journal after fork().
+    its own read transaction); once pipelined, the committer thread also
+    runs the calls recorded by jnl_write_call. Never use a journal after
+    fork().
 */
 #ifndef ZSAGA_JNL_H
 #define ZSAGA_JNL_H
@@ -78,9 +92,29 @@ int jnl_append(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const voi
                size_t vlen);
 /* Delete a key; a missing key is not an error. */
 int jnl_del(jnl_t *self, jnl_db_t db, const void *key, size_t klen);
+/* Run fn(w, arg) inside the batch's write transaction, in order with
+   its other writes: at once without a pipeline, on the committer thread
+   with one (w is then the committer's view of the journal: read and
+   write through it only). A non-zero return fails the batch. */
+typedef int(jnl_call_fn)(jnl_t *w, void *arg);
+int jnl_write_call(jnl_t *self, jnl_call_fn *fn, void *arg);
+/* Commit, and wait for it (pipelined too: submit, then wait). EBUSY if a
+   pipelined batch is still in flight. */
 int jnl_write_commit(jnl_t *self);
 void jnl_write_abort(jnl_t *self);
 bool jnl_in_write(const jnl_t *self);
+
+/* Start the committer thread (no write transaction may be open). */
+int jnl_pipeline(jnl_t *self);
+/* Hand the recorded batch to the committer; EBUSY if one is in flight. */
+int jnl_write_submit(jnl_t *self);
+/* Has the batch in flight ended? true with its result in *rc (0:
+   committed and synced), or with *rc 0 when none was in flight; false
+   while it runs (block waits instead). */
+bool jnl_write_wait(jnl_t *self, bool block, int *rc);
+bool jnl_write_busy(const jnl_t *self);
+/* Readable when a batch in flight has ended; -1 without a pipeline. */
+int jnl_pipe_fd(const jnl_t *self);
 
 /* Reads use the open write transaction if there is one, else a read
    transaction opened by jnl_read_begin (ended by jnl_read_end). Values

@@ -39,10 +39,19 @@
         PENDING, or READY/WAITING never sent -> SKIPPED
 
     Invariants
-    1. Memory never runs ahead of the journal: every change of a batch is
+    1. Nothing leaves ahead of the journal: every change of a batch is
        written in one transaction, and nothing that follows from it (reply,
-       dispatch, event) leaves before that transaction commits
-       (orc_engine_commit). A failed commit reloads the touched sagas.
+       dispatch, event) leaves before that transaction commits. Commits
+       are pipelined (orc_engine_commit_start/_end): while batch N is
+       written and synced by the journal's committer thread, the loop
+       applies batch N+1 in memory, so memory runs at most one batch
+       ahead of the journal, and N+1's outbox waits for N+1's own commit.
+       Batch N+1 is handed over only after N has landed, so the journal
+       applies batches in order, one transaction each. A failed commit
+       fails the batch collected meanwhile too (it was built on the failed
+       one's memory): both outboxes are dropped and every saga either
+       touched is reloaded from the journal. Retention chooses what to
+       remove from the last commit and removes it inside the next.
     2. A step whose outcome is unknown (a timeout, a lost worker, a crash
        of zsagad while it ran) is treated as maybe applied: it is
        compensated if the saga compensates. Workers' barriers make that safe.
@@ -100,7 +109,26 @@ struct orc_engine_s {
     bool archived_dirty;
     size_t used_bytes, map_bytes; /* journal use as of the last refresh */
     /* This commit's retention work, counted in stats once it commits. */
-    uint64_t swept_sagas, swept_records, swept_tombs, swept_pressure;
+    /* The batch in flight (pipelined commit, orc_engine_commit_start):
+       its sagas (fly_next, a reference each), its outbox, and what its
+       commit accounts for once it has ended. */
+    bool flying, fly_done, fly_archived, fly_empty;
+    int fly_rc;
+    orc_saga_t *fly;
+    orc_dispatch_t *fout;
+    size_t nfout, capfout;
+    orc_event_t *fev;
+    size_t nfev, capfev;
+    /* The outbox of the flight that landed last, until the caller has sent
+       it (orc_engine_outbox_clear): it goes out while the next flight is
+       being committed. */
+    orc_dispatch_t *lout;
+    size_t nlout, caplout;
+    orc_event_t *lev;
+    size_t nlev, caplev;
+    size_t fly_items;
+    uint64_t fly_t0, fly_ended;
+    struct s_sweep_s *fly_sweep;
     uint64_t usage_ms, sweep_ms;
     uint64_t hist_seq;
     uint64_t boot;
@@ -117,6 +145,8 @@ struct orc_engine_s {
 #define BIT(i) (1ull << (i))
 
 static void s_comp_progress(orc_engine_t *e, orc_saga_t *saga);
+static void s_sweep_end(orc_engine_t *e, struct s_sweep_s *x, bool committed);
+static void s_drop_events(orc_event_t *ev, size_t *n);
 static void s_start_ready(orc_engine_t *e, orc_saga_t *saga);
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -771,6 +801,7 @@ orc_engine_t *orc_engine_new(jnl_t *jnl, const orc_config_t *cfg, uint64_t now_m
         orc_engine_destroy(&e);
         return NULL;
     }
+    e->fly_ended = e->ended_seq;
     return e;
 }
 
@@ -779,7 +810,28 @@ void orc_engine_destroy(orc_engine_t **self_p)
     if (!self_p || !*self_p)
         return;
     orc_engine_t *e = *self_p;
+    int rc;
+    if (e->flying && !e->fly_done)
+        jnl_write_wait(e->jnl, true, &rc); /* the committer may still use fly_sweep */
+    if (e->fly_sweep)
+        s_sweep_end(e, e->fly_sweep, false);
+    while (e->fly) {
+        orc_saga_t *s = e->fly;
+        e->fly = s->fly_next;
+        s->in_fly = false;
+        orc_saga_unref(s);
+    }
     orc_engine_outbox_clear(e);
+    s_drop_events(e->ev, &e->nev);
+    s_drop_events(e->fev, &e->nfev);
+    for (size_t i = 0; i < e->nout; i++) {
+        free(e->out[i].params);
+        orc_saga_unref(e->out[i].saga);
+    }
+    for (size_t i = 0; i < e->nfout; i++) {
+        free(e->fout[i].params);
+        orc_saga_unref(e->fout[i].saga);
+    }
     /* Drop every queue and timer reference, then the table itself. */
     orc_timer_entry_t t;
     while (e->timers && orc_timer_pop_any(e->timers, &t))
@@ -803,6 +855,10 @@ void orc_engine_destroy(orc_engine_t **self_p)
     msgpack_sbuffer_destroy(&e->buf);
     free(e->out);
     free(e->ev);
+    free(e->fout);
+    free(e->fev);
+    free(e->lout);
+    free(e->lev);
     free(e);
     *self_p = NULL;
 }
@@ -1408,10 +1464,19 @@ void orc_engine_pump(orc_engine_t *self)
 #define SWEEP_BATCH_BURST 128 /* when the journal is nearly full */
 #define SWEEP_IDLE_MS     250 /* look again this long after finding nothing */
 
-typedef struct {
-    orc_engine_t *e;
+/* Retention work of one commit: chosen on the loop's thread from the
+   last commit (s_sweep_pick), carried out inside the batch's write
+   transaction (s_sweep_apply: on the committer thread when pipelined),
+   counted once the batch has committed (s_sweep_end). */
+typedef struct s_sweep_s {
+    orc_engine_t *e;     /* s_sweep_pick only: the committer never touches it */
     size_t n, max, over; /* over: how many exceed retain_count */
     bool pressure;
+    uint64_t now_ms, tomb_ms, tomb_before;
+    bool expire;
+    msgpack_sbuffer buf; /* the committer's own: tombstone records */
+    /* Results, read by the loop once the commit has ended. */
+    size_t removed, records, expired;
     struct {
         uint64_t seq;
         char id[MSG_ID_MAX + 1];
@@ -1429,6 +1494,10 @@ static int s_sweep_cb(void *arg, uint64_t seq, const char *id, uint64_t ended_ms
     bool old = e->cfg.retain_ms && ended_ms + e->cfg.retain_ms <= e->now_ms;
     if (!old && x->n >= x->over && !x->pressure)
         return 1; /* in end order: the rest are younger */
+    /* A saga back in memory (an operator looking at it) is left alone
+       this round. */
+    if (zhashx_lookup(e->table, id))
+        return 0;
     x->take[x->n].seq = seq;
     snprintf(x->take[x->n].id, sizeof x->take[x->n].id, "%s", id);
     x->n++;
@@ -1441,62 +1510,81 @@ bool orc_engine_sweep_due(orc_engine_t *self)
            self->mono_ms >= self->sweep_ms;
 }
 
-/* Inside the batch's write transaction: remove a few ended sagas past
-   retention (oldest first) and expire old tombstones. Small batches keep
-   every commit short; a full batch looks again at the next commit. */
-static int s_sweep(orc_engine_t *e, size_t *items)
+/* Choose a few ended sagas past retention (oldest first), from what the
+   journal holds as of the last commit: a saga that ended in a batch not
+   yet committed is not in its ended index yet, and waits for the next. */
+static s_sweep_t *s_sweep_pick(orc_engine_t *e)
 {
     bool pressure = s_pressure(e);
     if (!(e->cfg.retain_ms || e->cfg.retain_count || pressure) || e->mono_ms < e->sweep_ms)
-        return 0;
+        return NULL;
     s_sweep_t *x = calloc(1, sizeof *x);
     if (!x)
-        return 0; /* retention waits; nothing is lost */
+        return NULL; /* retention waits; nothing is lost */
     x->e = e;
     x->pressure = pressure;
     x->max = pressure ? SWEEP_BATCH_BURST : SWEEP_BATCH;
-    size_t ended = jnl_count(e->jnl, JNL_ENDED);
-    x->over = e->cfg.retain_count && ended > e->cfg.retain_count ? ended - e->cfg.retain_count : 0;
-    int rc = orc_store_each_ended(e->jnl, 0, s_sweep_cb, x);
-    if (rc == 1)
-        rc = 0;
+    x->now_ms = e->now_ms;
+    x->tomb_ms = e->cfg.tomb_ms;
+    msgpack_sbuffer_init(&x->buf);
+    if (jnl_read_begin(e->jnl) == 0) {
+        size_t ended = jnl_count(e->jnl, JNL_ENDED);
+        x->over =
+            e->cfg.retain_count && ended > e->cfg.retain_count ? ended - e->cfg.retain_count : 0;
+        if (orc_store_each_ended(e->jnl, 0, s_sweep_cb, x) > 1)
+            x->n = 0; /* a read error: nothing this round */
+        jnl_read_end(e->jnl);
+    }
+    /* Tombstones go after their window, or first under pressure once no
+       ended saga is left to remove. */
+    x->tomb_before = e->cfg.tomb_ms && e->now_ms > e->cfg.tomb_ms ? e->now_ms - e->cfg.tomb_ms : 0;
+    if (pressure && x->n == 0)
+        x->tomb_before = UINT64_MAX;
+    x->expire = x->tomb_before || !e->cfg.tomb_ms;
+    if (!e->cfg.tomb_ms)
+        x->tomb_before = UINT64_MAX;
+    x->e = NULL;
+    return x;
+}
+
+/* Inside the batch's write transaction: remove the chosen sagas and
+   expire old tombstones. It reads and writes only through w and x. */
+static int s_sweep_apply(jnl_t *w, void *arg)
+{
+    s_sweep_t *x = arg;
+    int rc = 0;
     for (size_t i = 0; i < x->n && !rc; i++) {
         size_t recs = 0;
-        /* A saga back in memory (an operator looking at it) is left alone
-           this round. */
-        if (zhashx_lookup(e->table, x->take[i].id))
-            continue;
-        rc = orc_store_remove(e->jnl, &e->buf, x->take[i].id, e->now_ms, e->cfg.tomb_ms > 0, &recs);
+        rc = orc_store_remove(w, &x->buf, x->take[i].id, x->now_ms, x->tomb_ms > 0, &recs);
         if (rc == MDB_NOTFOUND || rc == EINVAL)
             rc = 0; /* gone already, or not ended after all: drop the entry */
         if (!rc)
-            rc = orc_store_unend(e->jnl, x->take[i].seq, x->take[i].id);
+            rc = orc_store_unend(w, x->take[i].seq, x->take[i].id);
         if (!rc) {
-            e->swept_sagas++;
-            e->swept_records += recs;
-            *items += recs;
+            x->removed++;
+            x->records += recs;
         }
     }
-    size_t expired = 0;
-    if (!rc) {
-        /* Tombstones go after their window, or first under pressure once
-           no ended saga is left to remove. */
-        uint64_t before =
-            e->cfg.tomb_ms && e->now_ms > e->cfg.tomb_ms ? e->now_ms - e->cfg.tomb_ms : 0;
-        if (pressure && x->n == 0)
-            before = UINT64_MAX;
-        if (before || !e->cfg.tomb_ms)
-            rc = orc_store_expire_tombs(e->jnl, e->cfg.tomb_ms ? before : UINT64_MAX, SWEEP_BATCH,
-                                        &expired);
-        e->swept_tombs += expired;
-        *items += expired;
-    }
-    if (pressure && x->n)
-        e->swept_pressure++;
-    e->sweep_ms =
-        x->n == x->max || expired == SWEEP_BATCH ? e->mono_ms : e->mono_ms + SWEEP_IDLE_MS;
-    free(x);
+    if (!rc && x->expire)
+        rc = orc_store_expire_tombs(w, x->tomb_before, SWEEP_BATCH, &x->expired);
     return rc;
+}
+
+/* After the batch ended: count what was removed, and say when to look
+   again (at once when a round was full). */
+static void s_sweep_end(orc_engine_t *e, s_sweep_t *x, bool committed)
+{
+    if (committed) {
+        e->stats.sagas_removed += x->removed;
+        e->stats.records_removed += x->records;
+        e->stats.tombs_expired += x->expired;
+        if (x->pressure && x->n)
+            e->stats.pressure_sweeps++;
+    }
+    e->sweep_ms =
+        x->n == x->max || x->expired == SWEEP_BATCH ? e->mono_ms : e->mono_ms + SWEEP_IDLE_MS;
+    msgpack_sbuffer_destroy(&x->buf);
+    free(x);
 }
 
 void orc_engine_archived(orc_engine_t *self, uint64_t seq)
@@ -1524,141 +1612,328 @@ static void s_evict_or_keep(orc_engine_t *e, orc_saga_t *saga)
         s_table_remove(e, saga);
 }
 
-int orc_engine_commit(orc_engine_t *self, char *err, size_t errlen)
+static int s_crash_cb(jnl_t *w, void *arg)
+{
+    (void)w;
+    (void)arg;
+    kill(getpid(), SIGKILL); /* the harness's "killed mid group commit" */
+    pause();
+    return EINTR;
+}
+
+static int s_fail_cb(jnl_t *w, void *arg)
+{
+    (void)w;
+    (void)arg;
+    return EIO; /* the tests' failed commit */
+}
+
+/* Dispatches that will not be sent: their workers get the capacity back
+   (the steps are reloaded and queued again). */
+static void s_drop_dispatches(orc_engine_t *e, orc_dispatch_t *out, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++) {
+        orc_worker_t *w = orc_registry_worker(e->reg, out[i].rid);
+        if (w && w->inflight)
+            w->inflight--;
+        free(out[i].params);
+        orc_saga_unref(out[i].saga);
+    }
+    *n = 0;
+}
+
+static void s_drop_events(orc_event_t *ev, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++)
+        free(ev[i].reason);
+    *n = 0;
+}
+
+/* After a failed commit: each saga it touched comes back as the journal
+   has it (a saga that was new is gone). */
+static void s_reload(orc_engine_t *e, orc_saga_t *s)
+{
+    if (!s->in_table)
+        return; /* ended and evicted, or already reloaded */
+    char id[MSG_ID_MAX + 1], lerr[256];
+    strcpy(id, s->def->id);
+    s_table_remove(e, s);
+    if (jnl_read_begin(e->jnl) == 0) {
+        int rc = s_load_one(e, id, lerr, sizeof lerr);
+        if (rc && rc != MDB_NOTFOUND)
+            fprintf(stderr, "zsagad: reload of %s after failed commit: %s\n", id, lerr);
+        jnl_read_end(e->jnl);
+    }
+}
+
+static void s_fail_flight(orc_engine_t *e)
+{
+    e->stats.commit_failures++;
+    /* The batch being collected was built on the failed one's memory: it
+       fails with it. Nothing of either has left. */
+    s_drop_dispatches(e, e->fout, &e->nfout);
+    s_drop_events(e->fev, &e->nfev);
+    s_drop_dispatches(e, e->out, &e->nout);
+    s_drop_events(e->ev, &e->nev);
+    for (orc_system_t *s = orc_registry_systems(e->reg); s; s = s->next)
+        s->dirty = true; /* written again with the next batch */
+    if (e->fly_archived)
+        e->archived_dirty = true;
+    while (e->fly) {
+        orc_saga_t *s = e->fly;
+        e->fly = s->fly_next;
+        s->in_fly = false;
+        s->fly_next = NULL;
+        s_reload(e, s);
+        orc_saga_unref(s);
+    }
+    while (e->dirty) {
+        orc_saga_t *s = e->dirty;
+        e->dirty = s->dirty_next;
+        s->listed = false;
+        s->dirty_next = NULL;
+        s->dirty = false;
+        s->dirty_steps = 0;
+        s_reload(e, s);
+        orc_saga_unref(s);
+    }
+}
+
+/* The flight committed: account for it, then let its sagas go. */
+static void s_land_flight(orc_engine_t *e)
+{
+    e->stats.commits++;
+    e->stats.batch_items += e->fly_items;
+    if (e->cfg.metrics) {
+        orc_metrics_commit(e->cfg.metrics, (uint64_t)zclock_usecs() - e->fly_t0, e->fly_items);
+        for (size_t i = 0; i < e->nfev; i++)
+            orc_metrics_event(e->cfg.metrics, &e->fev[i]);
+    }
+    for (size_t i = 0; i < e->nfev; i++) {
+        if (e->fev[i].saga)
+            s_log_event(&e->fev[i]);
+        e->fev[i].saga = NULL; /* the flight's references go now */
+    }
+    while (e->fly) {
+        orc_saga_t *s = e->fly;
+        e->fly = s->fly_next;
+        s->in_fly = false;
+        s->fly_next = NULL;
+        /* Ended sagas leave memory once their end is durable; one written
+           again in the batch being collected stays on its list till then. */
+        if (s->in_table && !s->listed)
+            s_evict_or_keep(e, s);
+        orc_saga_unref(s);
+    }
+}
+
+bool orc_engine_commit_busy(orc_engine_t *self)
+{
+    return self->flying;
+}
+
+int orc_engine_commit_start(orc_engine_t *self, char *err, size_t errlen)
 {
     int rc = 0;
     size_t items = 0;
     err[0] = 0;
-    bool sweep = orc_engine_sweep_due(self);
-    if (!self->dirty && !self->nev && !sweep && !self->archived_dirty) {
-        bool sys_dirty = false;
-        for (orc_system_t *s = orc_registry_systems(self->reg); s; s = s->next)
-            sys_dirty |= s->dirty;
-        if (!sys_dirty)
-            return 0;
+    if (self->flying) {
+        snprintf(err, errlen, "journal commit: the previous batch is still in flight");
+        return EBUSY;
     }
+    self->flying = true;
+    self->fly_rc = 0;
+    self->fly_done = true; /* until something is handed to the journal */
+    self->fly_items = 0;
+    self->fly_archived = false;
+    /* The outbox moves to the flight: the next batch collects its own. */
+    orc_dispatch_t *o = self->fout;
+    self->fout = self->out;
+    self->out = o;
+    self->nfout = self->nout;
+    self->nout = 0;
+    size_t c = self->capfout;
+    self->capfout = self->capout;
+    self->capout = c;
+    orc_event_t *ev = self->fev;
+    self->fev = self->ev;
+    self->ev = ev;
+    self->nfev = self->nev;
+    self->nev = 0;
+    c = self->capfev;
+    self->capfev = self->capev;
+    self->capev = c;
+
+    bool sys_dirty = false;
+    for (orc_system_t *s = orc_registry_systems(self->reg); s; s = s->next)
+        sys_dirty |= s->dirty;
+    s_sweep_t *sweep = s_sweep_pick(self);
+    if (!self->dirty && !self->nfev && !sweep && !self->archived_dirty && !sys_dirty) {
+        self->fly_empty = true; /* nothing to write: the flight has ended already */
+        return 0;
+    }
+    self->fly_empty = false;
+
     int64_t off = (int64_t)self->now_ms - (int64_t)self->mono_ms;
-    uint64_t ended_before = self->ended_seq;
-    uint64_t t0 = self->cfg.metrics ? (uint64_t)zclock_usecs() : 0;
-    self->swept_sagas = self->swept_records = self->swept_tombs = self->swept_pressure = 0;
+    self->fly_t0 = self->cfg.metrics ? (uint64_t)zclock_usecs() : 0;
     rc = jnl_write_begin(self->jnl);
-    for (orc_saga_t *s = self->dirty; s && !rc; s = s->dirty_next) {
-        if (s->dirty && !(rc = orc_store_put_saga(self->jnl, &self->buf, s, &self->ended_seq)))
+    /* Pack every dirty saga and move it to the flight's list: the next
+       batch writes only what changes after this. */
+    while (self->dirty && !rc) {
+        orc_saga_t *s = self->dirty;
+        if (s->dirty && !(rc = orc_store_put_saga(self->jnl, &self->buf, s, &self->ended_seq))) {
             items++;
+            s->journaled_state = s->state;
+            s->def_journaled = true;
+        }
         for (uint32_t i = 0; i < s->def->nsteps && !rc; i++)
             if (s->dirty_steps & BIT(i) &&
                 !(rc = orc_store_put_step(self->jnl, &self->buf, s, i, off)))
                 items++;
+        if (rc)
+            break;
+        self->dirty = s->dirty_next;
+        s->listed = false;
+        s->dirty = false;
+        s->dirty_steps = 0;
+        s->dirty_next = NULL;
+        /* The dirty list's reference becomes the flight's (the previous
+           flight has landed, so no saga is on its list now). */
+        s->in_fly = true;
+        s->fly_next = self->fly;
+        self->fly = s;
     }
-    for (size_t i = 0; i < self->nev && !rc; i++)
-        rc = orc_store_put_event(self->jnl, &self->buf, &self->ev[i]);
+    for (size_t i = 0; i < self->nfev && !rc; i++)
+        rc = orc_store_put_event(self->jnl, &self->buf, &self->fev[i]);
     for (orc_system_t *s = orc_registry_systems(self->reg); s && !rc; s = s->next)
-        if (s->dirty)
+        if (s->dirty) {
             rc = orc_store_put_system(self->jnl, &self->buf, s);
-    if (!rc && sweep)
-        rc = s_sweep(self, &items);
-    if (!rc && self->ended_seq != ended_before)
+            s->dirty = false;
+        }
+    if (!rc && sweep) {
+        rc = jnl_write_call(self->jnl, s_sweep_apply, sweep);
+        self->fly_sweep = sweep;
+        sweep = NULL;
+    }
+    if (!rc && self->ended_seq != self->fly_ended)
         rc = jnl_meta_put(self->jnl, "ended_seq", self->ended_seq);
-    if (!rc && self->archived_dirty)
+    if (!rc && self->archived_dirty) {
         rc = jnl_meta_put(self->jnl, "archived_seq", self->archived_seq);
+        self->archived_dirty = false;
+        self->fly_archived = true;
+    }
     if (!rc)
         rc = jnl_meta_put(self->jnl, "history_seq", self->hist_seq);
     if (!rc && self->stats.commits == 0)
         rc = jnl_meta_put(self->jnl, "boot", self->boot);
-    if (self->cfg.crash_in_commit && self->stats.commits + 1 == self->cfg.crash_in_commit) {
-        kill(getpid(), SIGKILL); /* the harness's "killed mid group commit" */
+    if (!rc && self->cfg.crash_in_commit && self->stats.commits + 1 == self->cfg.crash_in_commit)
+        rc = jnl_write_call(self->jnl, s_crash_cb, NULL);
+    if (!rc && self->cfg.fail_in_commit &&
+        self->stats.commits + self->stats.commit_failures + 1 == self->cfg.fail_in_commit)
+        rc = jnl_write_call(self->jnl, s_fail_cb, NULL);
+    self->fly_items = items;
+    self->fly_ended = self->ended_seq;
+    if (!rc) {
+        self->fly_done = false;
+        rc =
+            jnl_pipe_fd(self->jnl) >= 0 ? jnl_write_submit(self->jnl) : jnl_write_commit(self->jnl);
+        if (rc == 0 && jnl_pipe_fd(self->jnl) < 0)
+            self->fly_done = true; /* committed already */
+        else if (rc)
+            self->fly_done = true;
+    } else
+        jnl_write_abort(self->jnl);
+    if (sweep)
+        s_sweep_end(self, sweep, false);
+    self->fly_rc = rc;
+    if (rc)
+        snprintf(err, errlen, "journal commit failed: %s", jnl_strerror(rc));
+    return rc;
+}
+
+bool orc_engine_commit_end(orc_engine_t *self, bool wait, int *rc, char *err, size_t errlen)
+{
+    *rc = 0;
+    err[0] = 0;
+    if (!self->flying)
+        return true;
+    if (!self->fly_done) {
+        if (!jnl_write_wait(self->jnl, wait, &self->fly_rc))
+            return false;
+        self->fly_done = true;
+    }
+    self->flying = false;
+    *rc = self->fly_rc;
+    if (*rc == 0 && !self->fly_empty && self->cfg.crash_after_commit &&
+        self->stats.commits + 1 == self->cfg.crash_after_commit) {
+        kill(getpid(), SIGKILL); /* the harness's "durable, nothing sent yet" */
         pause();
     }
-    if (!rc)
-        rc = jnl_write_commit(self->jnl);
-    else
-        jnl_write_abort(self->jnl);
-
-    if (rc == 0) {
-        self->stats.commits++;
-        self->stats.batch_items += items;
-        if (self->cfg.metrics) {
-            orc_metrics_commit(self->cfg.metrics, (uint64_t)zclock_usecs() - t0, items);
-            for (size_t i = 0; i < self->nev; i++)
-                orc_metrics_event(self->cfg.metrics, &self->ev[i]);
-        }
-        for (size_t i = 0; i < self->nev; i++)
-            if (self->ev[i].saga)
-                s_log_event(&self->ev[i]);
-        self->stats.sagas_removed += self->swept_sagas;
-        self->stats.records_removed += self->swept_records;
-        self->stats.tombs_expired += self->swept_tombs;
-        self->stats.pressure_sweeps += self->swept_pressure;
-        self->archived_dirty = false;
-        for (orc_system_t *s = orc_registry_systems(self->reg); s; s = s->next)
-            s->dirty = false;
+    if (self->fly_sweep) {
+        s_sweep_end(self, self->fly_sweep, *rc == 0);
+        self->fly_sweep = NULL;
+    }
+    if (*rc == 0) {
+        if (!self->fly_empty)
+            s_land_flight(self);
+        /* The flight's outbox is now the landed one (the caller has sent
+           and cleared the previous). */
+        if (self->nlout || self->nlev)
+            orc_engine_outbox_clear(self);
+        orc_dispatch_t *o = self->lout;
+        self->lout = self->fout;
+        self->fout = o;
+        self->nlout = self->nfout;
+        self->nfout = 0;
+        size_t c = self->caplout;
+        self->caplout = self->capfout;
+        self->capfout = c;
+        orc_event_t *ev = self->lev;
+        self->lev = self->fev;
+        self->fev = ev;
+        self->nlev = self->nfev;
+        self->nfev = 0;
+        c = self->caplev;
+        self->caplev = self->capfev;
+        self->capfev = c;
     } else {
-        self->stats.commit_failures++;
-        snprintf(err, errlen, "journal commit failed: %s", jnl_strerror(rc));
-        /* The dispatches will not be sent: give their workers the capacity
-           back. The steps are reloaded below and queued again. */
-        for (size_t i = 0; i < self->nout; i++) {
-            orc_worker_t *w = orc_registry_worker(self->reg, self->out[i].rid);
-            if (w && w->inflight)
-                w->inflight--;
-        }
-        orc_engine_outbox_clear(self);
+        snprintf(err, errlen, "journal commit failed: %s", jnl_strerror(*rc));
+        s_fail_flight(self);
     }
-    /* Walk the dirty list: after success, record what is now journaled and
-       evict ended sagas; after failure, reload each saga from the journal. */
-    while (self->dirty) {
-        orc_saga_t *s = self->dirty;
-        self->dirty = s->dirty_next;
-        s->listed = false;
-        s->dirty_next = NULL;
-        if (rc == 0) {
-            if (s->dirty) {
-                s->journaled_state = s->state;
-                s->def_journaled = true;
-            }
-            s->dirty = false;
-            s->dirty_steps = 0;
-            if (s->in_table)
-                s_evict_or_keep(self, s);
-        } else if (s->in_table) {
-            char id[MSG_ID_MAX + 1], lerr[256];
-            bool existed = s->journaled_state != 0;
-            strcpy(id, s->def->id);
-            s_table_remove(self, s);
-            if (existed && jnl_read_begin(self->jnl) == 0) {
-                if (s_load_one(self, id, lerr, sizeof lerr))
-                    fprintf(stderr, "zsagad: reload of %s after failed commit: %s\n", id, lerr);
-                jnl_read_end(self->jnl);
-            }
-        }
-        orc_saga_unref(s);
-    }
+    return true;
+}
+
+int orc_engine_commit(orc_engine_t *self, char *err, size_t errlen)
+{
+    int rc;
+    if (self->flying)
+        orc_engine_commit_end(self, true, &rc, err, errlen); /* its outbox is the caller's */
+    orc_engine_commit_start(self, err, errlen);
+    orc_engine_commit_end(self, true, &rc, err, errlen);
     return rc;
 }
 
 orc_dispatch_t *orc_engine_dispatches(orc_engine_t *self, size_t *n)
 {
-    *n = self->nout;
-    return self->out;
+    *n = self->nlout;
+    return self->lout;
 }
 
 orc_event_t *orc_engine_events(orc_engine_t *self, size_t *n)
 {
-    *n = self->nev;
-    return self->ev;
+    *n = self->nlev;
+    return self->lev;
 }
 
 void orc_engine_outbox_clear(orc_engine_t *self)
 {
-    for (size_t i = 0; i < self->nout; i++) {
-        orc_dispatch_t *o = &self->out[i];
+    for (size_t i = 0; i < self->nlout; i++) {
+        orc_dispatch_t *o = &self->lout[i];
         free(o->params);
         orc_saga_unref(o->saga);
     }
-    self->nout = 0;
-    for (size_t i = 0; i < self->nev; i++)
-        free(self->ev[i].reason);
-    self->nev = 0;
+    self->nlout = 0;
+    s_drop_events(self->lev, &self->nlev);
 }
 
 uint64_t orc_engine_next_due(orc_engine_t *self)

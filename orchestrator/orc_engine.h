@@ -32,6 +32,12 @@ typedef struct {
     uint64_t crash_in_commit;      /* failure tests only: die by SIGKILL in
                                       the middle of this commit (its records
                                       written, not committed); 0 never */
+    uint64_t crash_after_commit;   /* failure tests only: die by SIGKILL once
+                                      this commit is durable, before anything
+                                      that follows from it is sent */
+    uint64_t fail_in_commit;       /* tests only: this commit (counting the
+                                      failed ones) fails after its records
+                                      are written; 0 never */
     uint32_t max_systems;          /* systems the catalog may hold; 0: 64 */
     /* Retention of ended (completed, compensated, resolved) sagas: removed
        once older than retain_ms (0: age alone removes none) or beyond the
@@ -108,6 +114,23 @@ void orc_engine_tick(orc_engine_t *self);
 void orc_engine_pump(orc_engine_t *self);
 /* Returns 0, or an LMDB code after rolling memory back to the journal. */
 int orc_engine_commit(orc_engine_t *self, char *err, size_t errlen);
+
+/* Pipelined group commit (zsagad's loop, with jnl_pipeline): start packs
+   the batch, hands it to the journal's committer and returns; the loop
+   then reads and applies the next batch in memory while it commits.
+   The outbox moves with the flight, and lands with it: once commit_end
+   has returned true with *rc 0, orc_engine_dispatches and
+   orc_engine_events give the landed flight's, to send (the next flight
+   may be started first, so sending overlaps its commit) and clear before
+   the next commit_end. end(wait) blocks; without wait it returns false
+   while the commit runs. A failed flight fails the
+   batch being collected too (it was built on the failed one's memory):
+   both outboxes are dropped and every saga either touched is reloaded.
+   Start is refused (EBUSY) while a flight has not ended; a flight with
+   nothing to write, or that failed to start, has ended at once. */
+bool orc_engine_commit_busy(orc_engine_t *self);
+int orc_engine_commit_start(orc_engine_t *self, char *err, size_t errlen);
+bool orc_engine_commit_end(orc_engine_t *self, bool wait, int *rc, char *err, size_t errlen);
 
 orc_dispatch_t *orc_engine_dispatches(orc_engine_t *self, size_t *n);
 orc_event_t *orc_engine_events(orc_engine_t *self, size_t *n);

@@ -73,6 +73,7 @@ typedef struct orc_saga_s {
     bool dirty;              /* header to write in this batch */
     bool in_table;           /* in the engine's active table */
     bool listed;             /* on the engine's dirty list */
+    bool in_fly;             /* on the list of the batch being committed */
     uint64_t dirty_steps;    /* steps to write in this batch */
     uint64_t created_ms, updated_ms;
     char *reason; /* why it compensated or parked, owned */
@@ -80,6 +81,7 @@ typedef struct orc_saga_s {
     uint32_t refs;
     orc_step_t *steps;
     struct orc_saga_s *dirty_next;
+    struct orc_saga_s *fly_next;
 } orc_saga_t;
 
 /* One transition, as written to the history and published as an event.

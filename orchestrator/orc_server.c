@@ -1,15 +1,24 @@
 /*  orc_server: zsagad's loop. See orc_server.h.
 
-    DESIGN: one thread, one batch at a time.
-      1. poll the client and worker sockets (and the backup pipe) until
-         something arrives or the next timer is due;
+    DESIGN: one thread applies batches; a committer thread makes them
+    durable, one batch behind (pipelined group commit).
+      1. poll the client and worker sockets (and the backup pipe, and the
+         committer's "done") until something arrives or a timer is due;
       2. read up to max_batch waiting messages and hand each to the engine;
          answers are only noted, never sent yet;
       3. let the engine fire timers and give ready steps to workers;
-      4. commit everything in one LMDB transaction (group commit);
-      5. only then send: dispatches to workers, events, client replies.
-    Status and list are answered after the commit from a read transaction,
-    so a client never sees state that is not durable.
+      4. if the batch in flight has ended, it lands, and this batch is
+         handed to the committer at once (one LMDB transaction: group
+         commit); if not, this loop goes on collecting into this batch
+         (until max_batch messages, then it waits);
+      5. only once a batch has landed is what follows from it sent:
+         dispatches to workers, events, client replies; this happens
+         while the next batch commits.
+    A failed commit fails the batch collected meanwhile too: both are
+    refused and reloaded (orc_engine.h). Status and list are answered
+    after their batch lands, from a read transaction, so a client never
+    sees state that is not durable. With --sync none there is no committer
+    thread: each batch commits in the loop, between steps 3 and 5.
 */
 #include "orc_server.h"
 #include "common/zkeys.h"
@@ -86,8 +95,12 @@ typedef struct {
     jnl_t *jnl;
     orc_engine_t *engine;
     msgpack_sbuffer out;
-    s_pending_t *pend;
+    s_pending_t *pend; /* requests of the batch being collected */
     size_t npend, cappend;
+    s_pending_t *fpend; /* of the batch in flight */
+    size_t nfpend, capfpend;
+    s_pending_t *lpend; /* of the batch that landed: answered now */
+    size_t nlpend, caplpend;
     char (*hb)[MSG_ID_MAX + 1]; /* workers owed a heartbeat reply */
     bool *hb_known;
     size_t nhb, caphb;
@@ -1236,6 +1249,32 @@ static void s_worker_message(s_server_t *s, const s_envelope_t *env, zmq_msg_t *
 
 /* ---- after the commit ------------------------------------------------- */
 
+/* Requests move with their batch: collected, in flight, landed. */
+static void s_pend_move(s_pending_t **to, size_t *nto, size_t *capto, s_pending_t **from,
+                        size_t *nfrom, size_t *capfrom)
+{
+    s_pending_t *p = *to;
+    size_t cap = *capto;
+    *to = *from;
+    *nto = *nfrom;
+    *capto = *capfrom;
+    *from = p;
+    *nfrom = 0;
+    *capfrom = cap;
+}
+
+static void s_pend_fly(s_server_t *s)
+{
+    s_pend_move(&s->fpend, &s->nfpend, &s->capfpend, &s->pend, &s->npend, &s->cappend);
+}
+
+static void s_pend_land(s_server_t *s)
+{
+    s_pend_move(&s->lpend, &s->nlpend, &s->caplpend, &s->fpend, &s->nfpend, &s->capfpend);
+}
+
+/* The landed flight: send what follows from it (nothing but refusals if
+   it failed). */
 static void s_send_outbox(s_server_t *s, int commit_rc)
 {
     size_t n;
@@ -1267,9 +1306,9 @@ static void s_send_outbox(s_server_t *s, int commit_rc)
         zmq_send(s->events, s->out.data, s->out.size, ZMQ_DONTWAIT);
         s->events_sent++;
     }
-    for (size_t i = 0; i < s->npend; i++)
-        s_answer(s, &s->pend[i], commit_rc);
-    s->npend = 0;
+    for (size_t i = 0; i < s->nlpend; i++)
+        s_answer(s, &s->lpend[i], commit_rc);
+    s->nlpend = 0;
     for (size_t i = 0; i < s->nhb; i++) {
         msg_init(&m, MSG_HEARTBEAT);
         /* boot 0 tells an unknown worker to send ready again. */
@@ -1279,6 +1318,33 @@ static void s_send_outbox(s_server_t *s, int commit_rc)
     }
     s->nhb = 0;
     orc_engine_outbox_clear(s->engine);
+}
+
+/* The flight has ended (orc_engine_commit_end said so): its requests
+   land. A failed flight failed the batch collected since as well (the
+   engine reloaded both): that batch's requests are refused with it. */
+static void s_land(s_server_t *s, int crc, const char *err, uint64_t *last_fail_log)
+{
+    s_pend_land(s);
+    if (crc) {
+        if (s_mono() - *last_fail_log > 5000) {
+            *last_fail_log = s_mono();
+            zlog_error("%s; the batch was rolled back and will be redone", err);
+        }
+        s_send_outbox(s, crc);
+        s_pend_move(&s->lpend, &s->nlpend, &s->caplpend, &s->pend, &s->npend, &s->cappend);
+    }
+}
+
+/* Commit what was collected and wait for it (start and shutdown). */
+static void s_commit_now(s_server_t *s)
+{
+    char err[512];
+    uint64_t never = 0;
+    s_pend_fly(s);
+    int crc = orc_engine_commit(s->engine, err, sizeof err);
+    s_land(s, crc, err, &never);
+    s_send_outbox(s, crc);
 }
 
 /* Once a second: the alert rules; each change goes out on the event
@@ -1415,9 +1481,15 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
     char err[1024];
     int rc = 1;
     jnl_config_t jc = { cfg->map_bytes, cfg->sync };
-    orc_config_t oc = { cfg->heartbeat_timeout_ms, cfg->reserve_pct, 0,
-                        cfg->crash_in_commit,      cfg->max_systems, cfg->retain_ms,
-                        cfg->retain_count,         cfg->tomb_ms,     cfg->archive_dir != NULL };
+    orc_config_t oc = { .heartbeat_timeout_ms = cfg->heartbeat_timeout_ms,
+                        .reserve_pct = cfg->reserve_pct,
+                        .crash_in_commit = cfg->crash_in_commit,
+                        .crash_after_commit = cfg->crash_after_commit,
+                        .max_systems = cfg->max_systems,
+                        .retain_ms = cfg->retain_ms,
+                        .retain_count = cfg->retain_count,
+                        .tomb_ms = cfg->tomb_ms,
+                        .archive = cfg->archive_dir != NULL };
     umask(077);
     if (cfg->metrics && !(oc.metrics = s.metrics = orc_metrics_new())) {
         zlog_error("out of memory");
@@ -1485,9 +1557,15 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
     /* Commit once at start: it records the boot number, and the first
        batch dispatches what recovery queued. */
     orc_engine_pump(s.engine);
-    if (orc_engine_commit(s.engine, err, sizeof err))
-        zlog_error("%s", err);
-    s_send_outbox(&s, 0);
+    s_commit_now(&s);
+    /* From here a committer thread commits each batch while the loop
+       applies the next (orc_engine_commit_start): the loop no longer
+       waits on the disk. Not with --sync none, where a commit costs less
+       than handing it to another thread (measured: docs/benchmarks.md);
+       without the thread every commit is made in the loop, as before. */
+    if (cfg->sync != JNL_SYNC_NONE && (rc = jnl_pipeline(s.jnl)))
+        zlog_warn("journal: no committer thread (%s): commits run on the loop", strerror(rc));
+    rc = 1;
     /* Under systemd (Type=notify): ready once the sockets are bound and
        the journal recovered; a watchdog ping from the loop itself, so a
        loop that hangs is restarted. No-ops without NOTIFY_SOCKET. */
@@ -1497,7 +1575,7 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
     sd_notifyf(0, "READY=1\nSTATUS=%zu sagas resumed, serving", orc_engine_active(s.engine));
 
     /* The ZAP socket last: in insecure mode there is none to poll. */
-    zmq_pollitem_t items[6] = { { s.clients, 0, ZMQ_POLLIN, 0 },
+    zmq_pollitem_t items[7] = { { s.clients, 0, ZMQ_POLLIN, 0 },
                                 { s.workers, 0, ZMQ_POLLIN, 0 },
                                 { s.pipe, 0, ZMQ_POLLIN, 0 },
                                 { s.events, 0, ZMQ_POLLIN, 0 } };
@@ -1511,9 +1589,12 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
         http_item = nitems;
         items[nitems++] = (zmq_pollitem_t){ NULL, orc_http_fd(s.http), ZMQ_POLLIN, 0 };
     }
+    if (jnl_pipe_fd(s.jnl) >= 0) /* the committer's "done" */
+        items[nitems++] = (zmq_pollitem_t){ NULL, jnl_pipe_fd(s.jnl), ZMQ_POLLIN, 0 };
     zmq_msg_t body;
     s_envelope_t env;
     uint64_t last_fail_log = 0, last_pressure_log = 0, pressure_seen = 0;
+    uint32_t collected = 0; /* messages applied since the last flight started */
     while (!*stop) {
         uint64_t now = s_mono(), due = orc_engine_next_due(s.engine);
         long timeout = due <= now ? 0 : due - now > 250 ? 250 : (long)(due - now);
@@ -1535,7 +1616,8 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
             orc_http_run(s.http, s_mono());
             s.next_http_ms = s_mono() + 250;
         }
-        for (uint32_t n = 0; n < cfg->max_batch;) {
+        uint32_t n = 0;
+        while (n < cfg->max_batch) {
             int got = 0;
             zmq_msg_init(&body);
             if (s_recv(s.clients, &env, &body)) {
@@ -1553,16 +1635,38 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
                 break;
             n += (uint32_t)got;
         }
+        collected += n;
         if (items[2].revents & ZMQ_POLLIN)
             s_backup_done(&s);
         orc_engine_tick(s.engine);
         orc_engine_pump(s.engine);
-        int crc = orc_engine_commit(s.engine, err, sizeof err);
-        if (crc && s_mono() - last_fail_log > 5000) {
-            last_fail_log = s_mono();
-            zlog_error("%s; the batch was rolled back and will be redone", err);
+        /* Pipelined group commit. While batch N is being written and
+           synced by the committer, this loop has read and applied batch
+           N+1 in memory; what follows from N leaves only now that N has
+           ended, and N+1 is handed over only then. A batch grown to
+           max_batch messages waits for the flight instead of growing. */
+        int crc = 0;
+        bool failed = false;
+        for (int round = 0; round < 2; round++) {
+            /* The flight lands; the next one (what this loop collected
+               meanwhile) starts at once, and what landed is sent while it
+               commits. The second round lands a flight that ended at once
+               (nothing to write, or it could not start). */
+            bool landed = orc_engine_commit_busy(s.engine) &&
+                          orc_engine_commit_end(s.engine, round == 0 && collected >= cfg->max_batch,
+                                                &crc, err, sizeof err);
+            if (landed)
+                s_land(&s, crc, err, &last_fail_log);
+            if (round == 0 && !orc_engine_commit_busy(s.engine)) {
+                s_pend_fly(&s);
+                orc_engine_commit_start(s.engine, err, sizeof err);
+                collected = 0;
+            }
+            if (landed) {
+                s_send_outbox(&s, crc);
+                failed |= crc != 0;
+            }
         }
-        s_send_outbox(&s, crc);
         if (orc_engine_stats(s.engine)->pressure_sweeps != pressure_seen &&
             s_mono() - last_pressure_log > 10000) {
             pressure_seen = orc_engine_stats(s.engine)->pressure_sweeps;
@@ -1585,9 +1689,18 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
             s_alerts(&s);
             s.next_alert_ms = s_mono() + 1000;
         }
-        if (crc)
+        if (failed)
             zclock_sleep(100); /* do not spin on a full map */
     }
+    /* The flight, and what was collected since, are committed and
+       answered before zsagad goes. */
+    if (orc_engine_commit_busy(s.engine)) {
+        int crc;
+        orc_engine_commit_end(s.engine, true, &crc, err, sizeof err);
+        s_land(&s, crc, err, &last_fail_log);
+        s_send_outbox(&s, crc);
+    }
+    s_commit_now(&s);
     if (s.archiver) {
         /* Write what is collected and record it, so the next start does
            not archive it again. */
@@ -1627,6 +1740,8 @@ done:
     jnl_destroy(&s.jnl);
     msgpack_sbuffer_destroy(&s.out);
     free(s.pend);
+    free(s.fpend);
+    free(s.lpend);
     free(s.hb);
     free(s.hb_known);
     return rc;

@@ -66,6 +66,9 @@ static void s_usage(FILE *f)
                "  --log-format FORMAT      text, logfmt or json (default text)\n"
                "  --crash-in-commit N      failure tests only: SIGKILL itself in the middle\n"
                "                           of group commit N (records written, not committed)\n"
+               "  --crash-after-commit N   failure tests only: SIGKILL itself once group\n"
+               "                           commit N is durable, before anything that follows\n"
+               "                           from it is sent\n"
                "  --version                print the version and exit\n"
                "exit status: 0 after a clean shutdown, 1 if it could not start, 2 for a\n"
                "usage error\n");
@@ -215,6 +218,11 @@ static int s_apply(void *arg, int c, const char *v)
             return -1;
         cfg->crash_in_commit = n;
         return 0;
+    case 'J':
+        if (s_num("crash-after-commit", v, 10, 0, UINT64_MAX, &n))
+            return -1;
+        cfg->crash_after_commit = n;
+        return 0;
     case 'l':
         if ((o->level = zlog_level_parse(v)) < 0) {
             fprintf(stderr, "zsagad: unknown log level '%s'\n", v);
@@ -264,6 +272,7 @@ int main(int argc, char **argv)
         { "batch", required_argument, 0, 'b' },
         { "log-level", required_argument, 0, 'l' },
         { "crash-in-commit", required_argument, 0, 'K' },
+        { "crash-after-commit", required_argument, 0, 'J' },
         { "retain", required_argument, 0, 'R' },
         { "retain-count", required_argument, 0, 'N' },
         { "tombstones", required_argument, 0, 'T' },

@@ -170,9 +170,9 @@ LOAD=$!
 
 # ---- the faults ----------------------------------------------------------------
 # The schedule: one fault every 8 s from 6 s on, the kinds in an order
-# shuffled by the seed, each kind at least once per 11 faults.
+# shuffled by the seed, each kind at least once per 12 faults.
 KINDS="kill-worker kill-after-commit kill-in-compensation kill-zsagad kill-zsagad-in-commit
-stop-worker partition kill-pg kill-my kill-redis journal-full"
+kill-zsagad-after-commit stop-worker partition kill-pg kill-my kill-redis journal-full"
 NF=$(((LOAD_S - 10) / 8))
 [ -z "$SELF_TEST" ] || NF=0
 awk -v seed="$SEED" -v n="$NF" -v kinds="$(echo $KINDS)" 'BEGIN {
@@ -234,6 +234,12 @@ fault() { # KIND R
         echo "--crash-in-commit $n" >"$T/once.zsagad"
         kill -KILL "$(pid_of zsagad)" 2>/dev/null || true
         say "fault kill-zsagad-in-commit: SIGKILL zsagad, restarted to die by SIGKILL in the middle of its group commit $n"
+        ;;
+    kill-zsagad-after-commit)
+        n=$((20 + r % 200))
+        echo "--crash-after-commit $n" >"$T/once.zsagad"
+        kill -KILL "$(pid_of zsagad)" 2>/dev/null || true
+        say "fault kill-zsagad-after-commit: SIGKILL zsagad, restarted to die by SIGKILL once its group commit $n is durable, before it sends what follows"
         ;;
     stop-worker)
         w=$(pick "$r" bank1 bank3 payments1 payments2 fraud1 fraud2 compliance1 compliance2)

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,16 +25,23 @@ typedef struct {
     orc_engine_t *e;
 } s_env_t;
 
-static void s_open(s_env_t *env, size_t map)
+static void s_open_cfg(s_env_t *env, size_t map, const orc_config_t *cfg)
 {
     char err[512];
     jnl_config_t jc = { map, JNL_SYNC_NONE };
-    orc_config_t oc = { 3000, 10, 42 };
+    orc_config_t oc = { .heartbeat_timeout_ms = 3000, .reserve_pct = 10, .seed = 42 };
+    if (cfg)
+        oc = *cfg;
     env->jnl = jnl_open(s_dir, &jc, err, sizeof err);
     assert_non_null(env->jnl);
     env->e = orc_engine_new(env->jnl, &oc, S_WALL, s_now, err, sizeof err);
     if (!env->e)
         fail_msg("engine: %s", err);
+}
+
+static void s_open(s_env_t *env, size_t map)
+{
+    s_open_cfg(env, map, NULL);
 }
 
 static void s_close(s_env_t *env)
@@ -139,22 +147,20 @@ static msg_saga_t *s_def(const char *id, int n, const char **steps, uint32_t att
     return def;
 }
 
-/* Run one batch; return what was dispatched as "step/phase/attempt ..." sorted by order. */
+/* What landed, as "saga:step/phase/attempt ..." in order (the saga only
+   when with_saga); the outbox is cleared. */
 static char s_out[1024];
-static const char *s_batch(s_env_t *env)
+static const char *s_landed(s_env_t *env, bool with_saga)
 {
-    char err[256];
     size_t n;
-    orc_engine_now(env->e, S_WALL, s_now);
-    orc_engine_tick(env->e);
-    orc_engine_pump(env->e);
-    assert_int_equal(orc_engine_commit(env->e, err, sizeof err), 0);
     orc_dispatch_t *d = orc_engine_dispatches(env->e, &n);
     s_out[0] = 0;
     for (size_t i = 0; i < n; i++) {
-        char one[128];
-        snprintf(one, sizeof one, "%s%s/%s/%u", i ? " " : "", d[i].saga->def->steps[d[i].step].id,
-                 d[i].phase == MSG_PHASE_ACTION ? "a" : "c", d[i].attempt);
+        char one[256];
+        snprintf(one, sizeof one, "%s%s%s%s/%s/%u", i ? " " : "",
+                 with_saga ? d[i].saga->def->id : "", with_saga ? ":" : "",
+                 d[i].saga->def->steps[d[i].step].id, d[i].phase == MSG_PHASE_ACTION ? "a" : "c",
+                 d[i].attempt);
         strncat(s_out, one, sizeof s_out - strlen(s_out) - 1);
         uint64_t *lease = s_lease_slot(d[i].saga->def->id, d[i].saga->def->steps[d[i].step].id);
         assert_true(d[i].lease > *lease); /* every dispatch a new lease */
@@ -162,6 +168,17 @@ static const char *s_batch(s_env_t *env)
     }
     orc_engine_outbox_clear(env->e);
     return s_out;
+}
+
+/* Run one batch; return what was dispatched as "step/phase/attempt ..." sorted by order. */
+static const char *s_batch(s_env_t *env)
+{
+    char err[256];
+    orc_engine_now(env->e, S_WALL, s_now);
+    orc_engine_tick(env->e);
+    orc_engine_pump(env->e);
+    assert_int_equal(orc_engine_commit(env->e, err, sizeof err), 0);
+    return s_landed(env, false);
 }
 
 /* A result under the step's latest lease, or under lease + lease_delta. */
@@ -559,6 +576,78 @@ static void test_journal_full_refuses_new_sagas(void **state)
     s_close(&env);
 }
 
+/* Pipelined commits (zsagad's loop): while a batch is in flight the next
+   is collected, and nothing of it is journaled or sent before its own
+   flight lands; a failed flight fails the batch collected meanwhile too,
+   and every saga either touched comes back as the journal has it. */
+static void test_pipelined_commit(void **state)
+{
+    (void)state;
+    s_env_t env;
+    int rc;
+    char err[256];
+    orc_config_t oc = { .heartbeat_timeout_ms = 3000, .reserve_pct = 10, .seed = 42 };
+    oc.fail_in_commit = 3;
+    s_open_cfg(&env, 0, &oc);
+    assert_int_equal(jnl_pipeline(env.jnl), 0);
+    assert_true(jnl_pipe_fd(env.jnl) >= 0);
+    s_ready(&env, "w1", "bank", 8);
+    const char *chain[] = { "a:bank", "b:bank:a" };
+    s_submit(&env, s_def("p1", 2, chain, 3, 1000), NULL);
+    orc_engine_pump(env.e);
+    assert_int_equal(orc_engine_commit_start(env.e, err, sizeof err), 0); /* commit 1 */
+    assert_true(orc_engine_commit_busy(env.e));
+    assert_int_equal(orc_engine_commit_start(env.e, err, sizeof err), EBUSY);
+    /* Collected while commit 1 flies: not in the journal, not sent. */
+    s_submit(&env, s_def("p2", 2, chain, 3, 1000), NULL);
+    orc_engine_pump(env.e);
+    assert_string_equal(s_state(&env, "p2"), "none");
+    assert_true(orc_engine_commit_end(env.e, true, &rc, err, sizeof err));
+    assert_int_equal(rc, 0);
+    assert_false(orc_engine_commit_busy(env.e));
+    assert_string_equal(s_landed(&env, true), "p1:a/a/1");
+    assert_string_equal(s_state(&env, "p1"), "running");
+    assert_string_equal(s_state(&env, "p2"), "none");
+    assert_int_equal(orc_engine_commit_start(env.e, err, sizeof err), 0); /* commit 2 */
+    assert_true(orc_engine_commit_end(env.e, true, &rc, err, sizeof err));
+    assert_int_equal(rc, 0);
+    assert_string_equal(s_landed(&env, true), "p2:a/a/1");
+    assert_string_equal(s_state(&env, "p2"), "running");
+
+    /* Commit 3 fails once its records are written (on the committer). */
+    s_result(&env, "w1", "p1", "a", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+    orc_engine_pump(env.e);
+    assert_int_equal(orc_engine_commit_start(env.e, err, sizeof err), 0);
+    s_submit(&env, s_def("p3", 2, chain, 3, 1000), NULL); /* collected meanwhile */
+    s_result(&env, "w1", "p2", "a", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+    orc_engine_pump(env.e);
+    assert_true(orc_engine_commit_end(env.e, true, &rc, err, sizeof err));
+    assert_int_equal(rc, EIO);
+    assert_string_equal(s_landed(&env, true), "");
+    assert_int_equal(orc_engine_stats(env.e)->commit_failures, 1);
+    /* p3 is gone; p1 and p2 are as the journal has them: step a running. */
+    assert_int_equal(orc_engine_active(env.e), 2);
+    assert_string_equal(s_state(&env, "p3"), "none");
+    assert_string_equal(s_state(&env, "p1"), "running");
+    /* A result whose recording was lost is fenced; the durable state has
+       step a running, so the same try goes out again (under a new lease),
+       and its barrier answers it as the first time. */
+    s_result(&env, "w1", "p1", "a", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+    assert_int_equal(orc_engine_commit(env.e, err, sizeof err), 0); /* nothing moved */
+    assert_string_equal(s_landed(&env, true), "");
+    orc_engine_now(env.e, S_WALL, s_now);
+    orc_engine_pump(env.e);
+    assert_int_equal(orc_engine_commit(env.e, err, sizeof err), 0);
+    const char *out = s_landed(&env, true);
+    assert_int_equal(strlen(out), strlen("p1:a/a/1 p2:a/a/1"));
+    assert_non_null(strstr(out, "p1:a/a/1"));
+    assert_non_null(strstr(out, "p2:a/a/1"));
+    s_result(&env, "w1", "p1", "a", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+    s_result(&env, "w1", "p2", "a", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+    assert_string_equal(s_batch(&env), "b/a/1 b/a/1");
+    s_close(&env);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -575,6 +664,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_submit_checks, s_teardown, s_teardown),
         cmocka_unit_test_setup_teardown(test_journal_full_refuses_new_sagas, s_teardown,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_commit, s_teardown, s_teardown),
     };
     return cmocka_run_group_tests(tests, s_setup, NULL);
 }

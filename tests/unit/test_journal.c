@@ -130,6 +130,113 @@ static void test_map_full_leaves_journal_intact(void **state)
     jnl_destroy(&j);
 }
 
+/* Runs on the committer: sees the batch's earlier writes, not the later. */
+static int s_seen_in_txn(jnl_t *w, void *arg)
+{
+    const void *v;
+    size_t n;
+    int *seen = arg;
+    seen[0] = jnl_get(w, JNL_SAGAS, "b", 1, &v, &n) == 0;
+    seen[1] = jnl_get(w, JNL_SAGAS, "c", 1, &v, &n) == 0;
+    seen[2] = jnl_get(w, JNL_SAGAS, "a", 1, &v, &n) == MDB_NOTFOUND;
+    return 0;
+}
+
+static int s_refuse(jnl_t *w, void *arg)
+{
+    (void)w;
+    (void)arg;
+    return EIO;
+}
+
+/* Pipelined commits: writes are recorded, applied in order in one
+   transaction on the committer, invisible to reads until committed; a
+   batch that fails (a call refusing, a full map) leaves nothing behind;
+   a batch is always committed before the journal closes. */
+static void test_pipelined_batches(void **state)
+{
+    (void)state;
+    char err[256], path[300];
+    snprintf(path, sizeof path, "%s/pipe", s_dir);
+    jnl_config_t cfg = { 256 * 1024, JNL_SYNC_FULL };
+    jnl_t *j = jnl_open(path, &cfg, err, sizeof err);
+    const void *v;
+    size_t n;
+    int rc, seen[3] = { 0 };
+    assert_non_null(j);
+    assert_int_equal(jnl_pipe_fd(j), -1);
+    assert_int_equal(jnl_pipeline(j), 0);
+    assert_true(jnl_pipe_fd(j) >= 0);
+    assert_int_equal(jnl_write_submit(j), EINVAL); /* nothing recorded */
+
+    assert_int_equal(jnl_write_begin(j), 0);
+    assert_int_equal(jnl_put(j, JNL_SAGAS, "a", 1, "1", 1), 0);
+    assert_int_equal(jnl_append(j, JNL_EVSEQ, "\0\0\0\0\0\0\0\1", 8, "a", 1), 0);
+    /* Recorded only: a read sees the last commit. */
+    assert_int_equal(jnl_read_begin(j), 0);
+    assert_int_equal(jnl_get(j, JNL_SAGAS, "a", 1, &v, &n), MDB_NOTFOUND);
+    jnl_read_end(j);
+    assert_int_equal(jnl_write_submit(j), 0);
+    assert_true(jnl_write_busy(j));
+    assert_true(jnl_write_wait(j, true, &rc));
+    assert_int_equal(rc, 0);
+    assert_false(jnl_write_busy(j));
+    assert_int_equal(jnl_read_begin(j), 0);
+    assert_int_equal(jnl_get(j, JNL_SAGAS, "a", 1, &v, &n), 0);
+    assert_memory_equal(v, "1", 1);
+    jnl_read_end(j);
+
+    /* In order inside one transaction: a call sees what came before it. */
+    assert_int_equal(jnl_write_begin(j), 0);
+    assert_int_equal(jnl_del(j, JNL_SAGAS, "a", 1), 0);
+    assert_int_equal(jnl_put(j, JNL_SAGAS, "b", 1, "2", 1), 0);
+    assert_int_equal(jnl_write_call(j, s_seen_in_txn, seen), 0);
+    assert_int_equal(jnl_put(j, JNL_SAGAS, "c", 1, "3", 1), 0);
+    assert_int_equal(jnl_write_submit(j), 0);
+    /* One in flight at a time; the next is recorded meanwhile. */
+    assert_int_equal(jnl_write_begin(j), 0);
+    assert_int_equal(jnl_put(j, JNL_SAGAS, "d", 1, "4", 1), 0);
+    assert_int_equal(jnl_write_submit(j), EBUSY);
+    assert_true(jnl_write_wait(j, true, &rc));
+    assert_int_equal(rc, 0);
+    assert_true(seen[0] && !seen[1] && seen[2]);
+    assert_int_equal(jnl_write_submit(j), 0);
+    assert_true(jnl_write_wait(j, true, &rc));
+    assert_int_equal(rc, 0);
+
+    /* A refusing call fails the whole batch: nothing of it is written. */
+    assert_int_equal(jnl_write_begin(j), 0);
+    assert_int_equal(jnl_put(j, JNL_SAGAS, "e", 1, "5", 1), 0);
+    assert_int_equal(jnl_write_call(j, s_refuse, NULL), 0);
+    assert_int_equal(jnl_write_commit(j), EIO);
+    /* So does a full map. */
+    char val[4000];
+    memset(val, 'x', sizeof val);
+    assert_int_equal(jnl_write_begin(j), 0);
+    for (int i = 0; i < 1000; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%05d", i);
+        assert_int_equal(jnl_put(j, JNL_HISTORY, key, strlen(key), val, sizeof val), 0);
+    }
+    assert_int_equal(jnl_write_commit(j), MDB_MAP_FULL);
+    assert_int_equal(jnl_read_begin(j), 0);
+    assert_int_equal(jnl_get(j, JNL_SAGAS, "e", 1, &v, &n), MDB_NOTFOUND);
+    assert_int_equal(jnl_get(j, JNL_HISTORY, "k00000", 6, &v, &n), MDB_NOTFOUND);
+    assert_int_equal(jnl_get(j, JNL_SAGAS, "d", 1, &v, &n), 0);
+    jnl_read_end(j);
+
+    /* A batch handed over is committed before the journal closes. */
+    assert_int_equal(jnl_write_begin(j), 0);
+    assert_int_equal(jnl_put(j, JNL_SAGAS, "f", 1, "6", 1), 0);
+    assert_int_equal(jnl_write_submit(j), 0);
+    jnl_destroy(&j);
+    assert_non_null(j = jnl_open(path, &cfg, err, sizeof err));
+    assert_int_equal(jnl_read_begin(j), 0);
+    assert_int_equal(jnl_get(j, JNL_SAGAS, "f", 1, &v, &n), 0);
+    jnl_read_end(j);
+    jnl_destroy(&j);
+}
+
 static void test_backup_and_restore(void **state)
 {
     (void)state;
@@ -255,6 +362,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_get_scan),
         cmocka_unit_test(test_map_full_leaves_journal_intact),
+        cmocka_unit_test(test_pipelined_batches),
         cmocka_unit_test(test_backup_and_restore),
         cmocka_unit_test(test_truncated_journal_refused),
         cmocka_unit_test(test_one_owner_and_no_silent_empty),

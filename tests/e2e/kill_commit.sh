@@ -1,0 +1,82 @@
+# zsagad killed by SIGKILL at both edges of a group commit while sagas
+# run: with a batch written but not committed (--crash-in-commit: the
+# committer thread dies in it while the loop already applies the next
+# batch in memory), and once a commit is durable but before anything that
+# follows from it has been sent (--crash-after-commit). After a restart
+# every saga a client was told was accepted is in the journal and ends,
+# and every effect is applied once: a completed transfer leaves exactly
+# the ledger rows of a clean one, a reversed one nets to zero on every
+# account.
+. "$(dirname "$0")/lib.sh"
+seed banking
+q banking "UPDATE accounts SET balance = 10000000000 WHERE number IN ('ACC001','ACC002')"
+start_zsagad
+start_worker banking --capacity 8
+wait_workers 1
+
+# A clean run of each kind: the ledger rows a transfer leaves.
+transfer_saga ref-ok ACC001 ACC002 500
+transfer_saga ref-fail ACC001 ACC002 500 fail
+zsaga submit "$T/ref-ok.json" >/dev/null || fail "ref-ok refused"
+zsaga submit "$T/ref-fail.json" >/dev/null || fail "ref-fail refused"
+wait_ended ref-ok ref-fail
+assert_eq completed "$(saga_state ref-ok)" "the reference transfer completes"
+assert_eq compensated "$(saga_state ref-fail)" "the failing reference is reversed"
+rows_ok=$(q banking "SELECT COUNT(*) FROM ledger WHERE saga = 'ref-ok'")
+[ "$rows_ok" -gt 0 ] || fail "the reference transfer left no ledger rows"
+kill -TERM "$ZPID"; wait "$ZPID" || fail "zsagad did not stop cleanly"
+
+: >"$T/accepted"
+for mode in in after; do
+    # Die a few commits into the load; a restart re-registers the worker
+    # first, so count from the commits a start makes.
+    start_zsagad "--crash-$mode-commit" 20
+    zpid=$ZPID
+    # Four clients at once, so that a batch holds several sagas' changes.
+    i=0
+    while kill -0 "$zpid" 2>/dev/null && [ $i -lt 200 ]; do
+        subs=""
+        for c in 1 2 3 4; do
+            i=$((i + 1))
+            id="$mode-$i"
+            if [ $((i % 3)) -eq 0 ]; then
+                transfer_saga "$id" ACC001 ACC002 $((100 + i)) fail
+            else
+                transfer_saga "$id" ACC001 ACC002 $((100 + i))
+            fi
+            # Accepted means journaled: only those are owed an end.
+            { zsaga --timeout 2000 submit "$T/$id.json" >/dev/null 2>&1 && echo "$id" >>"$T/accepted"; } &
+            subs="$subs $!"
+        done
+        for p in $subs; do wait "$p" || true; done
+    done
+    wait "$zpid" 2>/dev/null && fail "zsagad was to die by SIGKILL at commit 20 ($mode)"
+    grep -q "^$mode-" "$T/accepted" || fail "no saga was accepted before the crash ($mode)"
+    start_zsagad
+    wait_workers 1
+    # shellcheck disable=SC2046
+    wait_ended $(grep "^$mode-" "$T/accepted")
+    kill -TERM "$ZPID"; wait "$ZPID" || fail "zsagad did not stop cleanly"
+done
+start_zsagad
+wait_workers 1
+
+n_ok=0
+n_rev=0
+while read -r id; do
+    st=$(saga_state "$id")
+    rows=$(q banking "SELECT COUNT(*) FROM ledger WHERE saga = '$id'")
+    if [ "$st" = completed ]; then
+        assert_eq "$rows_ok" "$rows" "$id: the ledger rows of one transfer"
+        n_ok=$((n_ok + 1))
+    else
+        assert_eq compensated "$st" "$id ended"
+        net=$(q banking "SELECT COUNT(*) FROM (SELECT account, SUM(amount) AS s FROM ledger
+              WHERE saga = '$id' GROUP BY account) t WHERE s <> 0")
+        assert_eq 0 "$net" "$id: reversed, every account nets to zero"
+        n_rev=$((n_rev + 1))
+    fi
+done <"$T/accepted"
+[ $n_ok -gt 0 ] && [ $n_rev -gt 0 ] || fail "expected both completed and reversed transfers ($n_ok, $n_rev)"
+echo "accepted around the crashes: $(wc -l <"$T/accepted") sagas ($n_ok completed, $n_rev reversed)"
+pass "kill zsagad at the edges of a group commit"
