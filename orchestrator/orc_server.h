@@ -30,16 +30,16 @@ typedef struct {
     jnl_sync_t sync;
     uint32_t heartbeat_timeout_ms;
     uint32_t reserve_pct;
-    uint32_t max_batch;       /* messages read per batch */
-    uint64_t crash_in_commit; /* failure tests: see orc_config_t */
-    uint64_t crash_after_commit;
-    const char *key_file;   /* zsagad's key pair (NAME.key_secret) */
-    const char *authorized; /* directory of the public keys allowed in */
-    bool insecure;          /* plaintext, no authentication (tests only) */
-    const char *backup_dir; /* backups go only here; NULL: no backups */
-    unsigned ipc_mode;      /* mode of ipc socket files (default 0600) */
-    uint32_t max_systems;   /* systems the catalog may hold */
-    uint64_t retain_ms;     /* retention of ended sagas: see orc_config_t */
+    uint32_t max_batch;          /* messages read per batch */
+    uint64_t crash_in_commit;    /* failure tests: see orc_config_t */
+    uint64_t crash_after_commit; /* failure tests: see orc_config_t */
+    const char *key_file;        /* zsagad's key pair (NAME.key_secret) */
+    const char *authorized;      /* directory of the public keys allowed in */
+    bool insecure;               /* plaintext, no authentication (tests only) */
+    const char *backup_dir;      /* backups go only here; NULL: no backups */
+    unsigned ipc_mode;           /* mode of ipc socket files (default 0600) */
+    uint32_t max_systems;        /* systems the catalog may hold */
+    uint64_t retain_ms;          /* retention of ended sagas: see orc_config_t */
     uint64_t retain_count;
     uint64_t tomb_ms;
     const char *archive_dir;  /* archive ended sagas here before removal; NULL: none */
