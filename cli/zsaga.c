@@ -79,6 +79,10 @@ static zsock_t *s_connect(const s_opts_t *o, int type, const char *ep)
         return NULL;
     }
     zsock_set_linger(sock, 0);
+    /* A DEALER with no peer blocks a send: while a refused handshake (a
+       CURVE client at a plaintext zsagad, an unknown key) has torn its
+       connection down, a send would wait for ever without this. */
+    zsock_set_sndtimeo(sock, o->timeout_ms);
     if (!o->insecure && zkeys_client(zsock_resolve(sock), o->key, o->server_key, err, sizeof err)) {
         s_die(2, "%s", err);
         zsock_destroy(&sock);
@@ -98,9 +102,10 @@ static json_t *s_request(const s_opts_t *o, msgpack_sbuffer *req)
     if (!sock)
         return NULL;
     zframe_t *f = zframe_new(req->data, req->size);
-    zframe_send(&f, sock, 0);
+    bool sent = zframe_send(&f, sock, 0) == 0;
+    zframe_destroy(&f); /* left to us when the send timed out */
     zpoller_t *p = zpoller_new(sock, NULL);
-    if (zpoller_wait(p, o->timeout_ms)) {
+    if (sent && zpoller_wait(p, o->timeout_ms)) {
         zframe_t *body = zframe_recv(sock);
         if (body) {
             mp_reader_t r;

@@ -46,12 +46,17 @@ worker() { # SYSTEM URI
     b=$!
     sleep 0.3
     "$bin/workers/zsaga-worker-$1" --db "$2" --orchestrator "$ep" --capacity "$c" \
-        --pool-min "$c" --log-level warn --insecure &
+        --pool-min "$c" --insecure 2>"$dir/worker.log" &
     w=$!
     rc=0
     wait $b || rc=$?
     kill -TERM $w
     wait $w || true
+    # Its last pool line counts the round trips to the server and the steps.
+    sed -n 's/.* round_trips=\([0-9]*\) .* steps ok=\([0-9]*\) failed=\([0-9]*\).*/\1 \2 \3/p' \
+        "$dir/worker.log" | tail -n 1 |
+        awk '{ if ($2 + $3) printf "worker round trips a step: %.2f\n", $1 / ($2 + $3) }'
+    grep -E ' (error|warn):' "$dir/worker.log" | head -n 5 >&2 || true
     return $rc
 }
 

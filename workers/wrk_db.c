@@ -59,15 +59,18 @@ void wrk_db_close(wrk_conn_t **c_p)
     *c_p = NULL;
 }
 
-/* Run a statement (and the commit, with commit) and count it. */
-static db_rc_t s_exec(wrk_conn_t *c, const char *sql, const db_val_t *params, int n, bool commit)
+/* Run a statement (and the commit, with commit; or quietly) and count it. */
+static db_rc_t s_exec(wrk_conn_t *c, const char *sql, const db_val_t *params, int n, bool commit,
+                      bool quiet)
 {
     struct timespec t0, t1;
     db_rows_reset(&c->rows);
     c->err[0] = 0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     db_rc_t rc;
-    if (!commit)
+    if (quiet && c->drv->exec_quiet)
+        rc = c->drv->exec_quiet(c, sql, params, n);
+    else if (!commit)
         rc = c->drv->exec(c, sql, params, n);
     else if (c->drv->exec_commit)
         rc = c->drv->exec_commit(c, sql, params, n);
@@ -90,12 +93,17 @@ static db_rc_t s_exec(wrk_conn_t *c, const char *sql, const db_val_t *params, in
 
 db_rc_t wrk_db_execv(wrk_conn_t *c, const char *sql, const db_val_t *params, int n)
 {
-    return s_exec(c, sql, params, n, false);
+    return s_exec(c, sql, params, n, false, false);
+}
+
+db_rc_t wrk_db_execv_quiet(wrk_conn_t *c, const char *sql, const db_val_t *params, int n)
+{
+    return s_exec(c, sql, params, n, false, true);
 }
 
 db_rc_t wrk_db_execv_commit(wrk_conn_t *c, const char *sql, const db_val_t *params, int n)
 {
-    return s_exec(c, sql, params, n, true);
+    return s_exec(c, sql, params, n, true, false);
 }
 
 db_rc_t wrk_db_begin(wrk_conn_t *c, db_iso_t iso, uint32_t statement_timeout_ms)

@@ -78,6 +78,9 @@ typedef struct {
     db_rc_t (*ping)(wrk_conn_t *c);
     /* Optional: exec, then commit, in one round trip. */
     db_rc_t (*exec_commit)(wrk_conn_t *c, const char *sql, const db_val_t *params, int nparams);
+    /* Optional: exec whose result is only its error; may wait for the
+       next statement and go with it (wrk_db_exec_quiet). */
+    db_rc_t (*exec_quiet)(wrk_conn_t *c, const char *sql, const db_val_t *params, int nparams);
 } wrk_driver_t;
 
 /* Every connection starts with these fields (drivers embed it first). */
@@ -85,8 +88,10 @@ struct wrk_conn_s {
     const wrk_driver_t *drv;
     db_rows_t rows;
     char err[512];
-    /* Counters the pool collects when the connection comes back. */
-    uint64_t queries, query_ns, slow_queries, errors;
+    /* Counters the pool collects when the connection comes back. trips:
+       round trips to the server, counted by the driver (what a step costs
+       on a small machine; 0 for SQLite, which has no server). */
+    uint64_t queries, query_ns, slow_queries, errors, trips;
     uint32_t slow_ms; /* a statement slower than this is counted as slow */
     uint64_t idle_since_ms;
 };
@@ -111,6 +116,16 @@ db_rc_t wrk_db_execv(wrk_conn_t *c, const char *sql, const db_val_t *params, int
         (c), (sql), (db_val_t[]){ DB_NULLV, ##__VA_ARGS__ } + 1,                                   \
         (int)(sizeof((db_val_t[]){ DB_NULLV, ##__VA_ARGS__ }) / sizeof(db_val_t)) - 1)
 db_rc_t wrk_db_execv_commit(wrk_conn_t *c, const char *sql, const db_val_t *params, int n);
+/* A statement whose result is only its error (an INSERT of a record): a
+   driver that pipelines (PostgreSQL) sends it with the next statement of
+   the transaction, in one round trip, and an error of it is then that
+   statement's (or the commit's); others run it at once. Its rows and
+   changes are not to be read. */
+#define wrk_db_exec_quiet(c, sql, ...)                                                             \
+    wrk_db_execv_quiet((c), (sql), (db_val_t[]){ DB_NULLV, ##__VA_ARGS__ } + 1,                    \
+                       (int)(sizeof((db_val_t[]){ DB_NULLV, ##__VA_ARGS__ }) / sizeof(db_val_t)) - \
+                           1)
+db_rc_t wrk_db_execv_quiet(wrk_conn_t *c, const char *sql, const db_val_t *params, int n);
 db_rc_t wrk_db_begin(wrk_conn_t *c, db_iso_t iso, uint32_t statement_timeout_ms);
 db_rc_t wrk_db_commit(wrk_conn_t *c);
 void wrk_db_rollback(wrk_conn_t *c);

@@ -79,6 +79,7 @@ static bool m_is_int(enum enum_field_types t)
 /* Text protocol: run sql, keep any result. */
 static db_rc_t m_simple(m_conn_t *c, const char *sql)
 {
+    c->base.trips++;
     if (mysql_real_query(c->my, sql, strlen(sql)))
         return m_err(c);
     MYSQL_RES *res = mysql_store_result(c->my);
@@ -124,6 +125,7 @@ static MYSQL_STMT *m_prepare(m_conn_t *c, const char *sql, db_rc_t *rc)
         *rc = m_err(c);
         return NULL;
     }
+    c->base.trips++;
     if (mysql_stmt_prepare(st, sql, strlen(sql))) {
         *rc = m_stmt_err(c, st);
         mysql_stmt_close(st);
@@ -240,6 +242,7 @@ static db_rc_t m_exec(wrk_conn_t *base, const char *sql, const db_val_t *p, int 
         default: b[i].buffer_type = MYSQL_TYPE_NULL;
         }
     }
+    c->base.trips++; /* the rows of a result come with it (store_result) */
     if (mysql_stmt_bind_param(st, b) || mysql_stmt_execute(st))
         return m_stmt_err(c, st);
     MYSQL_RES *meta = mysql_stmt_result_metadata(st);
@@ -298,6 +301,7 @@ static void m_rollback(wrk_conn_t *base)
 static db_rc_t m_ping(wrk_conn_t *base)
 {
     m_conn_t *c = (m_conn_t *)base;
+    c->base.trips++;
     return mysql_ping(c->my) ? m_err(c) : DB_OK;
 }
 

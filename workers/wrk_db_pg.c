@@ -15,10 +15,11 @@
 
     Round trips are what a step costs on a small machine, so the driver
     saves them: BEGIN, SAVEPOINT and ROLLBACK TO SAVEPOINT, whose results
-    nobody reads at once, wait and go with the next statement in one
-    pipeline (libpq pipeline mode), and a step's last statement goes with
-    its COMMIT (exec_commit). An error in any of them is that statement's
-    error. The statement timeout is a session setting, set only when it
+    nobody reads at once, and statements run with wrk_db_exec_quiet (a
+    ledger insert, whose result is only its error), wait and go with the
+    next statement in one pipeline (libpq pipeline mode), and a step's last
+    statement goes with its COMMIT (exec_commit). An error in any of them
+    is that statement's error. The statement timeout is a session setting, set only when it
     changes: PostgreSQL counts it per statement either way.
 
     A statement failing inside a transaction aborts it in PostgreSQL until
@@ -40,12 +41,24 @@
 #define MAX_PARAMS  64
 #define MAX_PENDING 4
 
+/* A statement waiting for the next one: literal SQL without parameters,
+   or a prepared statement with copies of its values (in buf). */
+typedef struct {
+    const char *sql;
+    char name[16];
+    int n;
+    const char **vals;
+    int *lens, *fmts;
+    char *buf;  /* vals, lens and fmts */
+    char *vbuf; /* the values' bytes */
+} p_pending_t;
+
 typedef struct {
     wrk_conn_t base;
     PGconn *pg;
     db_rc_t aborted_rc; /* the error that aborted the transaction */
     int npending;       /* statements waiting for the next one */
-    const char *pending[MAX_PENDING + 2];
+    p_pending_t pending[MAX_PENDING + 2];
     char begin[64];
     int64_t timeout_ms; /* the session's statement_timeout, -1 unknown */
     char aborted_msg[sizeof((wrk_conn_t *)0)->err];
@@ -86,6 +99,7 @@ static db_rc_t p_map(p_conn_t *c, PGresult *res)
 /* Run a statement without parameters (simple protocol). */
 static db_rc_t p_simple(p_conn_t *c, const char *sql)
 {
+    c->base.trips++;
     PGresult *res = PQexec(c->pg, sql);
     ExecStatusType st = PQresultStatus(res);
     db_rc_t rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? DB_OK : p_map(c, res);
@@ -94,6 +108,9 @@ static db_rc_t p_simple(p_conn_t *c, const char *sql)
     PQclear(res);
     return rc;
 }
+
+static db_rc_t p_pipeline(p_conn_t *c, const char *name, int n, const char *const *vals,
+                          const int *lens, const int *fmts, bool commit);
 
 /* Rewrite `?` to $n, leaving quoted text alone. */
 static int p_rewrite(const char *sql, char *out, size_t cap)
@@ -126,6 +143,16 @@ static db_rc_t p_prepare(p_conn_t *c, const char *sql, char name[16])
     snprintf(name, 16, "z%zu", h);
     if (c->cache[h].sql == sql && c->cache[h].text && strcmp(c->cache[h].text, sql) == 0)
         return DB_OK;
+    /* A statement waiting under this name goes first: the name is about
+       to mean another statement. */
+    for (int i = 0; i < c->npending; i++)
+        if (!c->pending[i].sql && strcmp(c->pending[i].name, name) == 0) {
+            db_rc_t rc = p_pipeline(c, NULL, 0, NULL, NULL, NULL, false);
+            db_rows_reset(&c->base.rows);
+            if (rc)
+                return rc;
+            break;
+        }
     if (c->cache[h].text) {
         char dealloc[32];
         snprintf(dealloc, sizeof dealloc, "DEALLOCATE %s", name);
@@ -144,6 +171,7 @@ static db_rc_t p_prepare(p_conn_t *c, const char *sql, char name[16])
         free(text);
         return wrk_db_fail(&c->base, DB_FAILED, "postgresql: statement too long");
     }
+    c->base.trips++;
     PGresult *res = PQprepare(c->pg, name, text, 0, NULL);
     db_rc_t rc = PQresultStatus(res) == PGRES_COMMAND_OK ? DB_OK : p_map(c, res);
     PQclear(res);
@@ -200,6 +228,88 @@ static bool p_deferrable(const char *sql)
     return strncmp(sql, "SAVEPOINT ", 10) == 0 || strncmp(sql, "ROLLBACK TO SAVEPOINT ", 22) == 0;
 }
 
+static void p_pending_clear(p_conn_t *c)
+{
+    for (int i = 0; i < c->npending; i++) {
+        free(c->pending[i].buf);
+        free(c->pending[i].vbuf);
+    }
+    c->npending = 0;
+}
+
+static bool p_pending_params(const p_conn_t *c)
+{
+    for (int i = 0; i < c->npending; i++)
+        if (!c->pending[i].sql)
+            return true;
+    return false;
+}
+
+static void p_defer_sql(p_conn_t *c, const char *sql)
+{
+    c->pending[c->npending++] = (p_pending_t){ .sql = sql };
+}
+
+/* The values of p as libpq wants them: integers as text, text
+   NUL-terminated, blobs binary. With keep, every byte is copied into one
+   buffer (*buf, the caller's to free), so the statement can wait. */
+static db_rc_t p_values(p_conn_t *c, const db_val_t *p, int n, bool keep, const char **vals,
+                        int *lens, int *fmts, char (*ints)[24], char **copies, char **buf)
+{
+    size_t need = 0, at = 0;
+    *buf = NULL;
+    if (keep) {
+        for (int i = 0; i < n; i++)
+            need += p[i].type == DB_INT ? 24
+                    : p[i].type == DB_TEXT
+                        ? (p[i].len == (size_t)-1 ? strlen(p[i].s) : p[i].len) + 1
+                    : p[i].type == DB_BLOB ? p[i].len
+                                           : 0;
+        if (!(*buf = malloc(need ? need : 1)))
+            return wrk_db_fail(&c->base, DB_RETRY, "postgresql: out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        lens[i] = 0;
+        fmts[i] = 0;
+        copies[i] = NULL;
+        switch (p[i].type) {
+        case DB_INT: {
+            char *to = keep ? *buf + at : ints[i];
+            at += (size_t)snprintf(to, 24, "%lld", (long long)p[i].i) + 1;
+            vals[i] = to;
+            break;
+        }
+        case DB_TEXT: {
+            size_t len = p[i].len == (size_t)-1 ? strlen(p[i].s) : p[i].len;
+            if (keep) {
+                memcpy(*buf + at, p[i].s, len);
+                (*buf)[at + len] = 0;
+                vals[i] = *buf + at;
+                at += len + 1;
+            } else if (p[i].len == (size_t)-1) {
+                vals[i] = p[i].s;
+            } else { /* libpq wants text NUL-terminated */
+                copies[i] = strndup(p[i].s, p[i].len);
+                vals[i] = copies[i] ? copies[i] : "";
+            }
+            break;
+        }
+        case DB_BLOB:
+            if (keep) {
+                memcpy(*buf + at, p[i].s, p[i].len);
+                vals[i] = *buf + at;
+                at += p[i].len;
+            } else
+                vals[i] = p[i].s;
+            lens[i] = (int)p[i].len;
+            fmts[i] = 1;
+            break;
+        default: vals[i] = NULL;
+        }
+    }
+    return DB_OK;
+}
+
 /* Send what is pending, then the prepared statement `name` (if any), then
    COMMIT (if commit), in one round trip, and read every result: the first
    error is the answer, and the statement's rows are kept. */
@@ -208,9 +318,15 @@ static db_rc_t p_pipeline(p_conn_t *c, const char *name, int n, const char *cons
 {
     int nq = 0, stmt = -1, last = -1;
     bool ok = PQenterPipelineMode(c->pg) == 1;
-    for (int i = 0; ok && i < c->npending; i++, nq++)
-        ok = PQsendQueryParams(c->pg, c->pending[i], 0, NULL, NULL, NULL, NULL, 0) == 1;
-    c->npending = 0;
+    c->base.trips++;
+    for (int i = 0; ok && i < c->npending; i++, nq++) {
+        const p_pending_t *q = &c->pending[i];
+        ok = q->sql ? PQsendQueryParams(c->pg, q->sql, 0, NULL, NULL, NULL, NULL, 0) == 1
+                    : PQsendQueryPrepared(c->pg, q->name, q->n, q->vals, q->lens, q->fmts, 0) == 1;
+    }
+    p_pending_clear(c);
+    if (!name && nq > 0)
+        stmt = nq - 1; /* the last statement waiting is the caller's */
     if (ok && name)
         stmt = nq++, ok = PQsendQueryPrepared(c->pg, name, n, vals, lens, fmts, 0) == 1;
     if (ok && commit)
@@ -255,34 +371,37 @@ static db_rc_t p_pipeline(p_conn_t *c, const char *name, int n, const char *cons
     return rc;
 }
 
-static db_rc_t p_run(wrk_conn_t *base, const char *sql, const db_val_t *p, int n, bool commit)
+static db_rc_t p_run(wrk_conn_t *base, const char *sql, const db_val_t *p, int n, bool commit,
+                     bool quiet)
 {
     p_conn_t *c = (p_conn_t *)base;
     if (n > MAX_PARAMS)
         return wrk_db_fail(base, DB_FAILED, "postgresql: more than %d parameters", MAX_PARAMS);
-    if (n == 0 && !commit && p_deferrable(sql) && c->npending < MAX_PENDING &&
-        PQtransactionStatus(c->pg) != PQTRANS_INERROR) {
-        c->pending[c->npending++] = sql;
+    bool room = c->npending < MAX_PENDING && PQtransactionStatus(c->pg) != PQTRANS_INERROR;
+    if (n == 0 && !commit && (quiet || p_deferrable(sql)) && room) {
+        p_defer_sql(c, sql);
         return DB_OK;
     }
     PGresult *res;
-    if (n == 0 && !commit) {
+    if (n == 0 && !commit && !p_pending_params(c)) {
         if (c->npending) {
             /* Several statements in one simple query: one round trip. */
             char *all = NULL;
             size_t len = strlen(sql) + 1;
             for (int i = 0; i < c->npending; i++)
-                len += strlen(c->pending[i]) + 2;
+                len += strlen(c->pending[i].sql) + 2;
             if (!(all = malloc(len)))
                 return wrk_db_fail(base, DB_RETRY, "postgresql: out of memory");
             all[0] = 0;
             for (int i = 0; i < c->npending; i++)
-                strcat(strcat(all, c->pending[i]), "; ");
+                strcat(strcat(all, c->pending[i].sql), "; ");
             strcat(all, sql);
-            c->npending = 0;
+            p_pending_clear(c);
+            c->base.trips++;
             res = PQexec(c->pg, all);
             free(all);
         } else {
+            c->base.trips++;
             res = PQexec(c->pg, sql);
         }
     } else {
@@ -294,37 +413,40 @@ static db_rc_t p_run(wrk_conn_t *base, const char *sql, const db_val_t *p, int n
         int lens[MAX_PARAMS], fmts[MAX_PARAMS];
         char ints[MAX_PARAMS][24];
         char *copies[MAX_PARAMS] = { 0 };
-        for (int i = 0; i < n; i++) {
-            lens[i] = 0;
-            fmts[i] = 0;
-            switch (p[i].type) {
-            case DB_INT:
-                snprintf(ints[i], sizeof ints[i], "%lld", (long long)p[i].i);
-                vals[i] = ints[i];
-                break;
-            case DB_TEXT:
-                if (p[i].len == (size_t)-1) {
-                    vals[i] = p[i].s;
-                } else { /* libpq wants text NUL-terminated */
-                    copies[i] = strndup(p[i].s, p[i].len);
-                    vals[i] = copies[i] ? copies[i] : "";
-                }
-                break;
-            case DB_BLOB:
-                vals[i] = p[i].s;
-                lens[i] = (int)p[i].len;
-                fmts[i] = 1;
-                break;
-            default: vals[i] = NULL;
+        if (quiet && n > 0 && !commit && room) {
+            /* Its values are copied, to go with the next statement. */
+            p_pending_t *q = &c->pending[c->npending];
+            size_t head = (size_t)n * (sizeof *q->vals + 2 * sizeof *q->lens);
+            char *vbuf;
+            if ((rc = p_values(c, p, n, true, vals, lens, fmts, ints, copies, &vbuf)))
+                return rc;
+            if (!(q->buf = malloc(head))) {
+                free(vbuf);
+                return wrk_db_fail(base, DB_RETRY, "postgresql: out of memory");
             }
+            q->vals = (const char **)q->buf;
+            q->lens = (int *)(q->buf + (size_t)n * sizeof *q->vals);
+            q->fmts = q->lens + n;
+            memcpy(q->vals, vals, (size_t)n * sizeof *vals);
+            memcpy(q->lens, lens, (size_t)n * sizeof *lens);
+            memcpy(q->fmts, fmts, (size_t)n * sizeof *fmts);
+            q->sql = NULL;
+            q->n = n;
+            snprintf(q->name, sizeof q->name, "%s", name);
+            q->vbuf = vbuf;
+            c->npending++;
+            return DB_OK;
         }
+        if ((rc = p_values(c, p, n, false, vals, lens, fmts, ints, copies, &(char *){ NULL })))
+            return rc;
         bool piped = n == 0 || c->npending || commit;
-        if (n == 0) { /* with commit: a statement without parameters goes as it is */
-            c->pending[c->npending++] = sql;
-            rc = p_pipeline(c, NULL, 0, NULL, NULL, NULL, true);
+        if (n == 0) { /* a statement without parameters goes as it is */
+            p_defer_sql(c, sql);
+            rc = p_pipeline(c, NULL, 0, NULL, NULL, NULL, commit);
         } else if (piped) {
             rc = p_pipeline(c, name, n, vals, lens, fmts, commit);
         } else {
+            c->base.trips++;
             res = PQexecPrepared(c->pg, name, n, vals, lens, fmts, 0);
         }
         for (int i = 0; i < n; i++)
@@ -359,19 +481,24 @@ static db_rc_t p_begin(wrk_conn_t *base, db_iso_t iso, uint32_t timeout_ms)
     }
     /* Sent with the first statement. */
     snprintf(c->begin, sizeof c->begin, "BEGIN ISOLATION LEVEL %s", levels[iso]);
-    c->npending = 0;
-    c->pending[c->npending++] = c->begin;
+    p_pending_clear(c);
+    p_defer_sql(c, c->begin);
     return DB_OK;
 }
 
 static db_rc_t p_exec(wrk_conn_t *base, const char *sql, const db_val_t *p, int n)
 {
-    return p_run(base, sql, p, n, false);
+    return p_run(base, sql, p, n, false, false);
 }
 
 static db_rc_t p_exec_commit(wrk_conn_t *base, const char *sql, const db_val_t *p, int n)
 {
-    return p_run(base, sql, p, n, true);
+    return p_run(base, sql, p, n, true, false);
+}
+
+static db_rc_t p_exec_quiet(wrk_conn_t *base, const char *sql, const db_val_t *p, int n)
+{
+    return p_run(base, sql, p, n, false, true);
 }
 
 static db_rc_t p_commit(wrk_conn_t *base)
@@ -379,6 +506,7 @@ static db_rc_t p_commit(wrk_conn_t *base)
     p_conn_t *c = (p_conn_t *)base;
     if (c->npending)
         return p_pipeline(c, NULL, 0, NULL, NULL, NULL, true);
+    c->base.trips++;
     PGresult *res = PQexec(c->pg, "COMMIT");
     db_rc_t rc;
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
@@ -397,7 +525,7 @@ static db_rc_t p_commit(wrk_conn_t *base)
 static void p_rollback(wrk_conn_t *base)
 {
     p_conn_t *c = (p_conn_t *)base;
-    c->npending = 0; /* never sent: nothing to undo */
+    p_pending_clear(c); /* never sent: nothing to undo */
     if (PQstatus(c->pg) != CONNECTION_OK || PQtransactionStatus(c->pg) == PQTRANS_IDLE)
         return;
     char save[sizeof base->err];
@@ -415,8 +543,8 @@ static wrk_conn_t *p_connect(const char *uri, char *err, size_t errlen);
 static void p_close(wrk_conn_t *base);
 
 const wrk_driver_t wrk_driver_pg = {
-    "postgresql", DB_DIALECT_POSTGRES, p_connect, p_close, p_begin,
-    p_commit,     p_rollback,          p_exec,    p_ping,  p_exec_commit,
+    "postgresql", DB_DIALECT_POSTGRES, p_connect,    p_close, p_begin, p_commit, p_rollback, p_exec,
+    p_ping,       p_exec_commit,       p_exec_quiet,
 };
 
 static wrk_conn_t *p_connect(const char *uri, char *err, size_t errlen)
@@ -448,6 +576,7 @@ static wrk_conn_t *p_connect(const char *uri, char *err, size_t errlen)
 static void p_close(wrk_conn_t *base)
 {
     p_conn_t *c = (p_conn_t *)base;
+    p_pending_clear(c);
     for (int i = 0; i < CACHE_SIZE; i++)
         free(c->cache[i].text);
     PQfinish(c->pg);

@@ -55,6 +55,7 @@ static db_rc_t r_lost(r_conn_t *c)
    why, and the connection is broken). */
 static redisReply *r_command(r_conn_t *c, int argc, const char **argv, const size_t *lens)
 {
+    c->base.trips++;
     if (!c->tls) {
         redisReply *rep = redisCommandArgv(c->r, argc, argv, lens);
         if (!rep)

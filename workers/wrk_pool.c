@@ -174,7 +174,8 @@ void wrk_pool_release(wrk_pool_t *p, wrk_conn_t **conn_p, bool broken)
         zhist_observe_atomic(&p->db_hist, c->query_ns / 1000);
     p->st.slow_queries += c->slow_queries;
     p->st.errors += c->errors;
-    c->queries = c->query_ns = c->slow_queries = c->errors = 0;
+    p->st.trips += c->trips;
+    c->queries = c->query_ns = c->slow_queries = c->errors = c->trips = 0;
     if (broken) {
         p->total--;
         p->st.dropped++;

@@ -27,7 +27,7 @@ typedef struct {
 typedef struct {
     uint32_t total, active, idle, waiting, max;
     uint64_t acquisitions, acquire_timeouts, acquire_us;
-    uint64_t queries, query_us, slow_queries, errors;
+    uint64_t queries, query_us, slow_queries, errors, trips;
     uint64_t connects, connect_failures, dropped;
 } wrk_pool_stats_t;
 

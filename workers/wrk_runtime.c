@@ -324,20 +324,21 @@ static void s_log_metrics(wrk_pool_t *pool)
     pthread_mutex_lock(&s_counts_mu);
     s_counts_t c = s_counts;
     pthread_mutex_unlock(&s_counts_mu);
-    zlog_info("pool total=%u active=%u idle=%u waiting=%u acquisitions=%llu timeouts=%llu "
-              "mean_acquire_us=%llu queries=%llu mean_query_us=%llu slow=%llu errors=%llu "
-              "connects=%llu connect_failures=%llu dropped=%llu; steps ok=%llu failed=%llu "
-              "retry=%llu duplicates=%llu db_replays=%llu",
-              ps.total, ps.active, ps.idle, ps.waiting, (unsigned long long)ps.acquisitions,
-              (unsigned long long)ps.acquire_timeouts,
-              (unsigned long long)(ps.acquisitions ? ps.acquire_us / ps.acquisitions : 0),
-              (unsigned long long)ps.queries,
-              (unsigned long long)(ps.queries ? ps.query_us / ps.queries : 0),
-              (unsigned long long)ps.slow_queries, (unsigned long long)ps.errors,
-              (unsigned long long)ps.connects, (unsigned long long)ps.connect_failures,
-              (unsigned long long)ps.dropped, (unsigned long long)c.ok,
-              (unsigned long long)c.failed, (unsigned long long)c.retry,
-              (unsigned long long)c.duplicates, (unsigned long long)c.replays);
+    zlog_info(
+        "pool total=%u active=%u idle=%u waiting=%u acquisitions=%llu timeouts=%llu "
+        "mean_acquire_us=%llu queries=%llu round_trips=%llu mean_query_us=%llu slow=%llu "
+        "errors=%llu connects=%llu connect_failures=%llu dropped=%llu; steps ok=%llu failed=%llu "
+        "retry=%llu duplicates=%llu db_replays=%llu",
+        ps.total, ps.active, ps.idle, ps.waiting, (unsigned long long)ps.acquisitions,
+        (unsigned long long)ps.acquire_timeouts,
+        (unsigned long long)(ps.acquisitions ? ps.acquire_us / ps.acquisitions : 0),
+        (unsigned long long)ps.queries, (unsigned long long)ps.trips,
+        (unsigned long long)(ps.queries ? ps.query_us / ps.queries : 0),
+        (unsigned long long)ps.slow_queries, (unsigned long long)ps.errors,
+        (unsigned long long)ps.connects, (unsigned long long)ps.connect_failures,
+        (unsigned long long)ps.dropped, (unsigned long long)c.ok, (unsigned long long)c.failed,
+        (unsigned long long)c.retry, (unsigned long long)c.duplicates,
+        (unsigned long long)c.replays);
 }
 
 /* ---- /metrics ------------------------------------------------------------ */
@@ -393,6 +394,7 @@ static void s_http(void *arg, zhttp_req_t *req)
         { "zsaga_worker_pool_acquisitions_total", "connections handed out" },
         { "zsaga_worker_pool_acquire_timeouts_total", "waits for a connection that timed out" },
         { "zsaga_worker_db_queries_total", "database statements run" },
+        { "zsaga_worker_db_round_trips_total", "round trips to the database server" },
         { "zsaga_worker_db_slow_queries_total", "statements over the slow-query threshold" },
         { "zsaga_worker_db_errors_total", "database errors" },
         { "zsaga_worker_pool_connects_total", "connections opened" },
@@ -402,8 +404,8 @@ static void s_http(void *arg, zhttp_req_t *req)
         { "zsaga_worker_db_replays_total", "transactions replayed after a serialization failure" },
     };
     const uint64_t vals[] = {
-        ps.acquisitions, ps.acquire_timeouts, ps.queries, ps.slow_queries, ps.errors,
-        ps.connects,     ps.connect_failures, ps.dropped, c.duplicates,    c.replays
+        ps.acquisitions, ps.acquire_timeouts, ps.queries, ps.trips,     ps.slow_queries, ps.errors,
+        ps.connects,     ps.connect_failures, ps.dropped, c.duplicates, c.replays
     };
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
         zmx_family(&b, names[i][0], "counter", names[i][1]);

@@ -49,50 +49,72 @@ static wrk_status_t s_why(wrk_ctx_t *c, const char *account, const char *currenc
                     currency, (long long)(need / 100), (long long)(need % 100));
 }
 
+/* Only its error is read: on PostgreSQL it goes with the next statement. */
 static db_rc_t s_ledger(wrk_ctx_t *c, const char *account, int64_t amount, const char *currency,
                         const char *kind)
 {
-    return wrk_db_exec(c->db,
-                       "INSERT INTO ledger (saga, step, phase, account, amount, currency, kind, "
-                       "created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       DB_S(c->saga), DB_S(c->step), DB_S(msg_phase_name(c->phase)), DB_S(account),
-                       DB_I(amount), DB_S(currency), DB_S(kind), DB_I(c->now_ms));
+    return wrk_db_exec_quiet(
+        c->db,
+        "INSERT INTO ledger (saga, step, phase, account, amount, currency, kind, "
+        "created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        DB_S(c->saga), DB_S(c->step), DB_S(msg_phase_name(c->phase)), DB_S(account), DB_I(amount),
+        DB_S(currency), DB_S(kind), DB_I(c->now_ms));
 }
 
-/* Take amount out of an account, within its overdraft limit. */
-static wrk_status_t s_debit(wrk_ctx_t *c, const char *account, int64_t amount, const char *currency,
-                            const char *kind)
+/* The new balance comes back with the update where the dialect has
+   UPDATE ... RETURNING (PostgreSQL, SQLite), saving the read after it;
+   MariaDB has it only for INSERT and DELETE. */
+static bool s_returning(wrk_ctx_t *c, const int64_t *balance)
 {
-    db_rc_t rc = wrk_db_exec(c->db,
-                             "UPDATE accounts SET balance = balance - ? WHERE number = ? AND "
-                             "currency = ? AND status = 'active' AND "
-                             "balance - held - ? >= -overdraft_limit",
-                             DB_I(amount), DB_S(account), DB_S(currency), DB_I(amount));
+    db_dialect_t d = wrk_db_dialect(c->db);
+    return balance && (d == DB_DIALECT_POSTGRES || d == DB_DIALECT_SQLITE);
+}
+
+#define DEBIT_SQL                                                                                  \
+    "UPDATE accounts SET balance = balance - ? WHERE number = ? AND currency = ? AND status = "    \
+    "'active' AND balance - held - ? >= -overdraft_limit"
+/* Never past INT64_MAX: PostgreSQL and MariaDB would raise an error, but
+   SQLite turns the sum into a float and the credit "succeeds". */
+#define CREDIT_SQL                                                                                 \
+    "UPDATE accounts SET balance = balance + ? WHERE number = ? AND currency = ? AND status = "    \
+    "'active' AND balance <= ?"
+
+/* Move amount into (credit) or out of (debit, within the overdraft limit)
+   an account, and write its ledger row. *balance (if asked for and the
+   dialect returns it) gets the new balance, *known says whether it did. */
+static wrk_status_t s_change(wrk_ctx_t *c, bool debit, const char *account, int64_t amount,
+                             const char *currency, const char *kind, int64_t *balance, bool *known)
+{
+    bool ret = s_returning(c, balance);
+    const char *sql = debit ? (ret ? DEBIT_SQL " RETURNING balance" : DEBIT_SQL)
+                            : (ret ? CREDIT_SQL " RETURNING balance" : CREDIT_SQL);
+    db_rc_t rc = wrk_db_exec(c->db, sql, DB_I(amount), DB_S(account), DB_S(currency),
+                             DB_I(debit ? amount : INT64_MAX - amount));
+    if (known)
+        *known = false;
     if (rc)
         return wrk_db_status(c, rc);
     if (wrk_db_changes(c->db) == 0)
-        return s_why(c, account, currency, amount);
-    if ((rc = s_ledger(c, account, -amount, currency, kind)))
+        return s_why(c, account, currency, debit ? amount : 0);
+    if (ret && wrk_db_nrows(c->db) == 1) {
+        *balance = wrk_db_int(c->db, 0, 0);
+        *known = true;
+    }
+    if ((rc = s_ledger(c, account, debit ? -amount : amount, currency, kind)))
         return wrk_db_status(c, rc);
     return WRK_OK;
+}
+
+static wrk_status_t s_debit(wrk_ctx_t *c, const char *account, int64_t amount, const char *currency,
+                            const char *kind)
+{
+    return s_change(c, true, account, amount, currency, kind, NULL, NULL);
 }
 
 static wrk_status_t s_credit(wrk_ctx_t *c, const char *account, int64_t amount,
                              const char *currency, const char *kind)
 {
-    /* Never past INT64_MAX: PostgreSQL and MariaDB would raise an error,
-       but SQLite turns the sum into a float and the credit "succeeds". */
-    db_rc_t rc = wrk_db_exec(c->db,
-                             "UPDATE accounts SET balance = balance + ? WHERE number = ? AND "
-                             "currency = ? AND status = 'active' AND balance <= ?",
-                             DB_I(amount), DB_S(account), DB_S(currency), DB_I(INT64_MAX - amount));
-    if (rc)
-        return wrk_db_status(c, rc);
-    if (wrk_db_changes(c->db) == 0)
-        return s_why(c, account, currency, 0);
-    if ((rc = s_ledger(c, account, amount, currency, kind)))
-        return wrk_db_status(c, rc);
-    return WRK_OK;
+    return s_change(c, false, account, amount, currency, kind, NULL, NULL);
 }
 
 /* The account's balance as output `key`. A failed read fails the step
@@ -116,11 +138,16 @@ static wrk_status_t op_debit_account(wrk_ctx_t *c)
     if (!wrk_str(c, "account", &acct) || !wrk_amount(c, "amount", &amount) ||
         !wrk_currency(c, "currency", &cur))
         return WRK_FAILED;
-    wrk_status_t st = s_debit(c, acct, amount, cur, "debit");
+    int64_t bal;
+    bool known;
+    wrk_status_t st = s_change(c, true, acct, amount, cur, "debit", &bal, &known);
     if (st == WRK_OK) {
         wrk_out_str(c, "account", acct);
         wrk_out_int(c, "amount", amount);
-        st = s_out_balance(c, "balance", acct);
+        if (known)
+            wrk_out_int(c, "balance", bal);
+        else
+            st = s_out_balance(c, "balance", acct);
     }
     return st;
 }
@@ -132,11 +159,16 @@ static wrk_status_t op_credit_account(wrk_ctx_t *c)
     if (!wrk_str(c, "account", &acct) || !wrk_amount(c, "amount", &amount) ||
         !wrk_currency(c, "currency", &cur))
         return WRK_FAILED;
-    wrk_status_t st = s_credit(c, acct, amount, cur, "credit");
+    int64_t bal;
+    bool known;
+    wrk_status_t st = s_change(c, false, acct, amount, cur, "credit", &bal, &known);
     if (st == WRK_OK) {
         wrk_out_str(c, "account", acct);
         wrk_out_int(c, "amount", amount);
-        st = s_out_balance(c, "balance", acct);
+        if (known)
+            wrk_out_int(c, "balance", bal);
+        else
+            st = s_out_balance(c, "balance", acct);
     }
     return st;
 }
