@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     char number[32], currency[4];
@@ -54,14 +55,44 @@ static int s_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The whole machine's CPU time, busy and in all, in clock ticks: on two
+   shared cores the benchmark, the worker and the server all count. */
+static uint64_t s_cpu_busy0, s_cpu_all0;
+static void s_cpu(uint64_t *busy, uint64_t *all)
+{
+    unsigned long long v[8] = { 0 };
+    FILE *f = fopen("/proc/stat", "r");
+    *busy = *all = 0;
+    if (!f)
+        return;
+    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+               &v[5], &v[6], &v[7]) == 8) {
+        for (int i = 0; i < 8; i++)
+            *all += v[i];
+        *busy = *all - v[3] - v[4]; /* less idle and iowait */
+    }
+    fclose(f);
+}
+
+static void s_cpu_start(void)
+{
+    s_cpu(&s_cpu_busy0, &s_cpu_all0);
+}
+
 static void s_report(const char *what, long n, int64_t elapsed_us, long failed)
 {
+    uint64_t busy, all;
+    s_cpu(&busy, &all);
     qsort(s_lat_us, (size_t)n, sizeof *s_lat_us, s_cmp);
     printf("%s: %ld in %.2f s = %.0f/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms, "
            "%ld not ok\n",
            what, n, (double)elapsed_us / 1e6, (double)n * 1e6 / (double)elapsed_us,
            (double)s_lat_us[n / 2] / 1000, (double)s_lat_us[n * 99 / 100] / 1000,
            (double)s_lat_us[n * 999 / 1000] / 1000, (double)s_lat_us[n - 1] / 1000, failed);
+    if (all > s_cpu_all0 && n)
+        printf("  machine CPU: %.0f us each (all processes), the cores %.0f%% busy\n",
+               (double)(busy - s_cpu_busy0) * 1e6 / (double)sysconf(_SC_CLK_TCK) / (double)n,
+               100.0 * (double)(busy - s_cpu_busy0) / (double)(all - s_cpu_all0));
 }
 
 /* The accounts to work on: K active non-loan accounts (Redis: K names). */
@@ -146,6 +177,7 @@ static void *s_raw_thread(void *arg)
 static int s_raw(void)
 {
     pthread_t th[256];
+    s_cpu_start();
     int64_t t0 = zclock_usecs();
     for (int i = 0; i < s_conns; i++)
         pthread_create(&th[i], NULL, s_raw_thread, (void *)(intptr_t)i);
@@ -241,6 +273,7 @@ static int s_worker(const char *ep)
                 snprintf(system, sizeof system, "%s", in.system);
                 printf("worker %s (system %s, capacity %u) registered\n", in.instance, system,
                        in.capacity);
+                s_cpu_start();
                 t0 = zclock_usecs();
             } else if (in.type == MSG_HEARTBEAT) {
                 msg_t hb;

@@ -10,7 +10,9 @@
     - UPDATE ... RETURNING gives the new value and the changed count where
       the dialect has it;
     - on PostgreSQL, a transaction of BEGIN, two quiet inserts and a
-      select costs one round trip, and its COMMIT another.
+      select costs one round trip, and its COMMIT another;
+    - after transactions, a statement outside one commits by itself (the
+      MariaDB driver starts transactions implicitly, autocommit off).
 */
 #include "workers/wrk_db.h"
 
@@ -126,6 +128,17 @@ int main(int argc, char **argv)
             s_fail(c, "commit");
         s_ok("UPDATE ... RETURNING");
     }
+    /* Outside a transaction, a statement commits by itself: another
+       connection sees it at once. */
+    if (wrk_db_exec(c, INS, DB_I(8), DB_I(80)))
+        s_fail(c, "insert outside a transaction");
+    wrk_conn_t *c2 = wrk_db_connect(s_uri, err, sizeof err);
+    if (!c2)
+        s_fail(NULL, err);
+    if (s_value(c2, 8) != 80)
+        s_fail(c2, "a statement outside a transaction is committed at once");
+    wrk_db_close(&c2);
+    s_ok("a statement outside a transaction commits by itself");
     if (wrk_db_exec(c, "DROP TABLE zdc"))
         s_fail(c, "drop the table");
     printf("zsaga-dbcheck %s: all passed\n", c->drv->scheme);
