@@ -49,13 +49,17 @@ worker() { # SYSTEM URI
         --pool-min "$c" --insecure 2>"$dir/worker.log" &
     w=$!
     rc=0
+    t0=$(awk '{ print $14 + $15 }' "/proc/$w/stat")
     wait $b || rc=$?
+    t1=$(awk '{ print $14 + $15 }' "/proc/$w/stat")
     kill -TERM $w
     wait $w || true
     # Its last pool line counts the round trips to the server and the steps.
     sed -n 's/.* round_trips=\([0-9]*\) .* steps ok=\([0-9]*\) failed=\([0-9]*\).*/\1 \2 \3/p' \
         "$dir/worker.log" | tail -n 1 |
-        awk '{ if ($2 + $3) printf "worker round trips a step: %.2f\n", $1 / ($2 + $3) }'
+        awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" '{ if ($2 + $3)
+            printf "worker round trips a step: %.2f; the worker process'"'"'s CPU: %.0f us a step\n",
+                $1 / ($2 + $3), t / hz * 1e6 / ($2 + $3) }'
     grep -E ' (error|warn):' "$dir/worker.log" | head -n 5 >&2 || true
     return $rc
 }
