@@ -96,6 +96,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An outbox: what follows from one batch. */
+typedef struct {
+    orc_dispatch_t *out;
+    size_t nout, capout;
+    orc_event_t *ev;
+    size_t nev, capev;
+} s_box_t;
+
+/* Hand `from`'s outbox on to `to` (which is empty); `from` keeps to's
+   empty arrays, so neither allocation is lost. */
+static void s_box_pass(s_box_t *to, s_box_t *from)
+{
+    s_box_t empty = *to;
+    *to = *from;
+    *from = empty;
+    from->nout = from->nev = 0;
+}
+
 struct orc_engine_s {
     jnl_t *jnl;
     orc_config_t cfg;
@@ -115,17 +133,11 @@ struct orc_engine_s {
     bool flying, fly_done, fly_archived, fly_empty;
     int fly_rc;
     orc_saga_t *fly;
-    orc_dispatch_t *fout;
-    size_t nfout, capfout;
-    orc_event_t *fev;
-    size_t nfev, capfev;
+    s_box_t fbox;
     /* The outbox of the flight that landed last, until the caller has sent
        it (orc_engine_outbox_clear): it goes out while the next flight is
        being committed. */
-    orc_dispatch_t *lout;
-    size_t nlout, caplout;
-    orc_event_t *lev;
-    size_t nlev, caplev;
+    s_box_t lbox;
     size_t fly_items;
     uint64_t fly_t0, fly_ended;
     struct s_sweep_s *fly_sweep;
@@ -134,10 +146,7 @@ struct orc_engine_s {
     uint64_t boot;
     uint64_t rng;
     msgpack_sbuffer buf;
-    orc_dispatch_t *out;
-    size_t nout, capout;
-    orc_event_t *ev;
-    size_t nev, capev;
+    s_box_t box;           /* the batch being collected: dispatches and events */
     uint64_t active_steps; /* steps of the sagas in the table */
     orc_stats_t stats;
 };
@@ -181,15 +190,15 @@ static void s_list(orc_engine_t *e, orc_saga_t *saga)
 static void s_event(orc_engine_t *e, orc_saga_t *saga, int32_t step, const char *what,
                     uint32_t attempt, const char *reason)
 {
-    if (e->nev == e->capev) {
-        size_t cap = e->capev ? e->capev * 2 : 256;
-        orc_event_t *ev = realloc(e->ev, cap * sizeof *ev);
+    if (e->box.nev == e->box.capev) {
+        size_t cap = e->box.capev ? e->box.capev * 2 : 256;
+        orc_event_t *ev = realloc(e->box.ev, cap * sizeof *ev);
         if (!ev)
             return; /* the transition still happens; only its record is lost */
-        e->ev = ev;
-        e->capev = cap;
+        e->box.ev = ev;
+        e->box.capev = cap;
     }
-    orc_event_t *ev = &e->ev[e->nev++];
+    orc_event_t *ev = &e->box.ev[e->box.nev++];
     ev->seq = ++e->hist_seq;
     ev->ts_ms = e->now_ms;
     strcpy(ev->id, saga->def->id);
@@ -822,15 +831,15 @@ void orc_engine_destroy(orc_engine_t **self_p)
         orc_saga_unref(s);
     }
     orc_engine_outbox_clear(e);
-    s_drop_events(e->ev, &e->nev);
-    s_drop_events(e->fev, &e->nfev);
-    for (size_t i = 0; i < e->nout; i++) {
-        free(e->out[i].params);
-        orc_saga_unref(e->out[i].saga);
+    s_drop_events(e->box.ev, &e->box.nev);
+    s_drop_events(e->fbox.ev, &e->fbox.nev);
+    for (size_t i = 0; i < e->box.nout; i++) {
+        free(e->box.out[i].params);
+        orc_saga_unref(e->box.out[i].saga);
     }
-    for (size_t i = 0; i < e->nfout; i++) {
-        free(e->fout[i].params);
-        orc_saga_unref(e->fout[i].saga);
+    for (size_t i = 0; i < e->fbox.nout; i++) {
+        free(e->fbox.out[i].params);
+        orc_saga_unref(e->fbox.out[i].saga);
     }
     /* Drop every queue and timer reference, then the table itself. */
     orc_timer_entry_t t;
@@ -853,12 +862,12 @@ void orc_engine_destroy(orc_engine_t **self_p)
     }
     orc_timer_destroy(&e->timers);
     msgpack_sbuffer_destroy(&e->buf);
-    free(e->out);
-    free(e->ev);
-    free(e->fout);
-    free(e->fev);
-    free(e->lout);
-    free(e->lev);
+    free(e->box.out);
+    free(e->box.ev);
+    free(e->fbox.out);
+    free(e->fbox.ev);
+    free(e->lbox.out);
+    free(e->lbox.ev);
     free(e);
     *self_p = NULL;
 }
@@ -1350,15 +1359,15 @@ static int s_output_of(void *arg, const char *step, const uint8_t **out, size_t 
 
 static orc_dispatch_t *s_out_push(orc_engine_t *e)
 {
-    if (e->nout == e->capout) {
-        size_t cap = e->capout ? e->capout * 2 : 256;
-        orc_dispatch_t *o = realloc(e->out, cap * sizeof *o);
+    if (e->box.nout == e->box.capout) {
+        size_t cap = e->box.capout ? e->box.capout * 2 : 256;
+        orc_dispatch_t *o = realloc(e->box.out, cap * sizeof *o);
         if (!o)
             return NULL;
-        e->out = o;
-        e->capout = cap;
+        e->box.out = o;
+        e->box.capout = cap;
     }
-    return &e->out[e->nout++];
+    return &e->box.out[e->box.nout++];
 }
 
 /* Give one queued step to worker w. A step whose params refer to an
@@ -1392,7 +1401,7 @@ static void s_dispatch(orc_engine_t *e, orc_saga_t *saga, uint32_t i, orc_worker
     uint8_t *copy = malloc(e->buf.size);
     if (!o || !copy) {
         if (o)
-            e->nout--;
+            e->box.nout--;
         free(copy);
         s_enqueue(e, saga, i); /* try again next batch */
         return;
@@ -1671,10 +1680,10 @@ static void s_fail_flight(orc_engine_t *e)
     e->stats.commit_failures++;
     /* The batch being collected was built on the failed one's memory: it
        fails with it. Nothing of either has left. */
-    s_drop_dispatches(e, e->fout, &e->nfout);
-    s_drop_events(e->fev, &e->nfev);
-    s_drop_dispatches(e, e->out, &e->nout);
-    s_drop_events(e->ev, &e->nev);
+    s_drop_dispatches(e, e->fbox.out, &e->fbox.nout);
+    s_drop_events(e->fbox.ev, &e->fbox.nev);
+    s_drop_dispatches(e, e->box.out, &e->box.nout);
+    s_drop_events(e->box.ev, &e->box.nev);
     for (orc_system_t *s = orc_registry_systems(e->reg); s; s = s->next)
         s->dirty = true; /* written again with the next batch */
     if (e->fly_archived)
@@ -1706,13 +1715,13 @@ static void s_land_flight(orc_engine_t *e)
     e->stats.batch_items += e->fly_items;
     if (e->cfg.metrics) {
         orc_metrics_commit(e->cfg.metrics, (uint64_t)zclock_usecs() - e->fly_t0, e->fly_items);
-        for (size_t i = 0; i < e->nfev; i++)
-            orc_metrics_event(e->cfg.metrics, &e->fev[i]);
+        for (size_t i = 0; i < e->fbox.nev; i++)
+            orc_metrics_event(e->cfg.metrics, &e->fbox.ev[i]);
     }
-    for (size_t i = 0; i < e->nfev; i++) {
-        if (e->fev[i].saga)
-            s_log_event(&e->fev[i]);
-        e->fev[i].saga = NULL; /* the flight's references go now */
+    for (size_t i = 0; i < e->fbox.nev; i++) {
+        if (e->fbox.ev[i].saga)
+            s_log_event(&e->fbox.ev[i]);
+        e->fbox.ev[i].saga = NULL; /* the flight's references go now */
     }
     while (e->fly) {
         orc_saga_t *s = e->fly;
@@ -1747,28 +1756,13 @@ int orc_engine_commit_start(orc_engine_t *self, char *err, size_t errlen)
     self->fly_items = 0;
     self->fly_archived = false;
     /* The outbox moves to the flight: the next batch collects its own. */
-    orc_dispatch_t *o = self->fout;
-    self->fout = self->out;
-    self->out = o;
-    self->nfout = self->nout;
-    self->nout = 0;
-    size_t c = self->capfout;
-    self->capfout = self->capout;
-    self->capout = c;
-    orc_event_t *ev = self->fev;
-    self->fev = self->ev;
-    self->ev = ev;
-    self->nfev = self->nev;
-    self->nev = 0;
-    c = self->capfev;
-    self->capfev = self->capev;
-    self->capev = c;
+    s_box_pass(&self->fbox, &self->box);
 
     bool sys_dirty = false;
     for (orc_system_t *s = orc_registry_systems(self->reg); s; s = s->next)
         sys_dirty |= s->dirty;
     s_sweep_t *sweep = s_sweep_pick(self);
-    if (!self->dirty && !self->nfev && !sweep && !self->archived_dirty && !sys_dirty) {
+    if (!self->dirty && !self->fbox.nev && !sweep && !self->archived_dirty && !sys_dirty) {
         self->fly_empty = true; /* nothing to write: the flight has ended already */
         return 0;
     }
@@ -1803,8 +1797,8 @@ int orc_engine_commit_start(orc_engine_t *self, char *err, size_t errlen)
         s->fly_next = self->fly;
         self->fly = s;
     }
-    for (size_t i = 0; i < self->nfev && !rc; i++)
-        rc = orc_store_put_event(self->jnl, &self->buf, &self->fev[i]);
+    for (size_t i = 0; i < self->fbox.nev && !rc; i++)
+        rc = orc_store_put_event(self->jnl, &self->buf, &self->fbox.ev[i]);
     for (orc_system_t *s = orc_registry_systems(self->reg); s && !rc; s = s->next)
         if (s->dirty) {
             rc = orc_store_put_system(self->jnl, &self->buf, s);
@@ -1878,24 +1872,9 @@ bool orc_engine_commit_end(orc_engine_t *self, bool wait, int *rc, char *err, si
             s_land_flight(self);
         /* The flight's outbox is now the landed one (the caller has sent
            and cleared the previous). */
-        if (self->nlout || self->nlev)
+        if (self->lbox.nout || self->lbox.nev)
             orc_engine_outbox_clear(self);
-        orc_dispatch_t *o = self->lout;
-        self->lout = self->fout;
-        self->fout = o;
-        self->nlout = self->nfout;
-        self->nfout = 0;
-        size_t c = self->caplout;
-        self->caplout = self->capfout;
-        self->capfout = c;
-        orc_event_t *ev = self->lev;
-        self->lev = self->fev;
-        self->fev = ev;
-        self->nlev = self->nfev;
-        self->nfev = 0;
-        c = self->caplev;
-        self->caplev = self->capfev;
-        self->capfev = c;
+        s_box_pass(&self->lbox, &self->fbox);
     } else {
         snprintf(err, errlen, "journal commit failed: %s", jnl_strerror(*rc));
         s_fail_flight(self);
@@ -1915,25 +1894,25 @@ int orc_engine_commit(orc_engine_t *self, char *err, size_t errlen)
 
 orc_dispatch_t *orc_engine_dispatches(orc_engine_t *self, size_t *n)
 {
-    *n = self->nlout;
-    return self->lout;
+    *n = self->lbox.nout;
+    return self->lbox.out;
 }
 
 orc_event_t *orc_engine_events(orc_engine_t *self, size_t *n)
 {
-    *n = self->nlev;
-    return self->lev;
+    *n = self->lbox.nev;
+    return self->lbox.ev;
 }
 
 void orc_engine_outbox_clear(orc_engine_t *self)
 {
-    for (size_t i = 0; i < self->nlout; i++) {
-        orc_dispatch_t *o = &self->lout[i];
+    for (size_t i = 0; i < self->lbox.nout; i++) {
+        orc_dispatch_t *o = &self->lbox.out[i];
         free(o->params);
         orc_saga_unref(o->saga);
     }
-    self->nlout = 0;
-    s_drop_events(self->lev, &self->nlev);
+    self->lbox.nout = 0;
+    s_drop_events(self->lbox.ev, &self->lbox.nev);
 }
 
 uint64_t orc_engine_next_due(orc_engine_t *self)
