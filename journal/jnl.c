@@ -1,5 +1,6 @@
 /*  jnl: LMDB journal. See jnl.h for the contract. */
 #include "jnl.h"
+#include "jnl_pg.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +41,11 @@ struct jnl_s {
     int lock_fd;     /* zsagad.lock, held (flock) while open */
     s_pipe_t *pipe;  /* the committer, once jnl_pipeline started it */
     bool collecting; /* a pipelined batch is being recorded */
+    /* PostgreSQL instead of LMDB: the loop's reader connection here, the
+       writer in the committer's view (always pipelined). */
+    jpg_t *pg;
+    jpg_t *pg_writer; /* until the committer takes it */
+    size_t pg_map;    /* the capacity retention and admission count against */
 };
 
 /* The committer thread and what it shares with the loop. The loop owns
@@ -177,6 +183,27 @@ int jnl_locked_by(const char *dir, char *err, size_t errlen)
     return rc;
 }
 
+/* The journal on PostgreSQL: the writer first (it takes the journal's
+   lock and makes the table), then the loop's reader; the committer starts
+   at once, as every write goes through it. */
+static jnl_t *s_open_pg(jnl_t *self, const char *uri, const jnl_config_t *cfg, char *err,
+                        size_t errlen)
+{
+    int rc;
+    self->pg_map = cfg->map_bytes ? cfg->map_bytes : (1ul << 30);
+    if (!(self->pg_writer = jpg_open(uri, true, err, errlen)) ||
+        !(self->pg = jpg_open(uri, false, err, errlen))) {
+        jnl_destroy(&self);
+        return NULL;
+    }
+    if ((rc = jnl_pipeline(self))) {
+        snprintf(err, errlen, "journal: committer thread: %s", strerror(rc));
+        jnl_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
 jnl_t *jnl_open(const char *dir, const jnl_config_t *cfg, char *err, size_t errlen)
 {
     jnl_t *self = calloc(1, sizeof *self);
@@ -188,6 +215,8 @@ jnl_t *jnl_open(const char *dir, const jnl_config_t *cfg, char *err, size_t errl
         return NULL;
     }
     self->lock_fd = -1;
+    if (jpg_is_uri(dir))
+        return s_open_pg(self, dir, cfg, err, errlen);
     if (cfg->sync == JNL_SYNC_NOMETA)
         flags |= MDB_NOMETASYNC;
     else if (cfg->sync == JNL_SYNC_NONE)
@@ -265,6 +294,8 @@ void jnl_destroy(jnl_t **self_p)
         return;
     jnl_t *self = *self_p;
     s_pipe_stop(self); /* a batch in flight is committed first */
+    jpg_close(&self->pg_writer);
+    jpg_close(&self->pg);
     if (self->wtxn)
         mdb_txn_abort(self->wtxn);
     if (self->rtxn)
@@ -312,9 +343,59 @@ static int s_record(jnl_t *self, uint8_t op, jnl_db_t db, const void *key, size_
 }
 
 /* The committer's half: one write transaction for the whole batch. */
+/* Puts go to PostgreSQL many rows a statement: a run of puts is cut at
+   JPG_MANY rows, at any other op, and before a key it already holds
+   (one statement may not upsert a row twice). */
+static int s_flush_rows(jnl_t *w, jpg_row_t *rows, int *n)
+{
+    int rc = *n ? jpg_put_many(w->pg, rows, *n) : 0;
+    *n = 0;
+    return rc;
+}
+
+static int s_apply_pg(s_pipe_t *p)
+{
+    jnl_t *w = &p->w;
+    jpg_row_t rows[JPG_MANY];
+    int nrows = 0;
+    int rc = jpg_begin(w->pg, true);
+    for (size_t at = 0; !rc && at < p->fly.len;) {
+        const s_op_t *h = (const s_op_t *)(p->fly.data + at);
+        const uint8_t *key = (const uint8_t *)(h + 1);
+        if (h->op == OP_PUT || h->op == OP_APPEND) {
+            for (int i = 0; i < nrows && !rc; i++)
+                if (rows[i].db == h->db && rows[i].klen == h->klen &&
+                    memcmp(rows[i].k, key, h->klen) == 0)
+                    rc = s_flush_rows(w, rows, &nrows);
+            if (!rc && nrows == JPG_MANY)
+                rc = s_flush_rows(w, rows, &nrows);
+            rows[nrows++] = (jpg_row_t){ h->db, key, key + OP_ALIGN(h->klen), h->klen, h->vlen };
+            at += sizeof *h + OP_ALIGN(h->klen) + OP_ALIGN(h->vlen);
+            continue;
+        }
+        if ((rc = s_flush_rows(w, rows, &nrows)))
+            break;
+        switch (h->op) {
+        case OP_DEL: rc = jpg_del(w->pg, h->db, key, h->klen); break;
+        case OP_CALL: rc = h->fn(w, h->arg); break;
+        default: rc = EINVAL;
+        }
+        at += sizeof *h + OP_ALIGN(h->klen) + OP_ALIGN(h->vlen);
+    }
+    if (!rc)
+        rc = s_flush_rows(w, rows, &nrows);
+    if (rc) {
+        jpg_rollback(w->pg);
+        return rc;
+    }
+    return jpg_commit(w->pg);
+}
+
 static int s_apply(s_pipe_t *p)
 {
     jnl_t *w = &p->w;
+    if (w->pg)
+        return s_apply_pg(p);
     int rc = mdb_txn_begin(w->env, NULL, 0, &w->wtxn);
     for (size_t at = 0; !rc && at < p->fly.len;) {
         const s_op_t *h = (const s_op_t *)(p->fly.data + at);
@@ -380,6 +461,8 @@ int jnl_pipeline(jnl_t *self)
     p->w.env = self->env;
     memcpy(p->w.dbi, self->dbi, sizeof p->w.dbi);
     p->w.lock_fd = -1;
+    p->w.pg = self->pg_writer;
+    self->pg_writer = NULL;
     if ((p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         int rc = errno;
         free(p);
@@ -469,6 +552,7 @@ static void s_pipe_stop(jnl_t *self)
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     pthread_join(p->thread, NULL);
+    jpg_close(&p->w.pg);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     close(p->efd);
@@ -502,6 +586,8 @@ int jnl_put(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void *
     MDB_val k = { klen, (void *)key }, v = { vlen, (void *)val };
     if (self->collecting)
         return s_record(self, OP_PUT, db, key, klen, val, vlen, NULL, NULL);
+    if (self->pg)
+        return jpg_in_txn(self->pg) ? jpg_put(self->pg, db, key, klen, val, vlen) : EINVAL;
     if (!self->wtxn)
         return EINVAL;
     return mdb_put(self->wtxn, self->dbi[db], &k, &v, 0);
@@ -512,6 +598,8 @@ int jnl_append(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const voi
     MDB_val k = { klen, (void *)key }, v = { vlen, (void *)val };
     if (self->collecting)
         return s_record(self, OP_APPEND, db, key, klen, val, vlen, NULL, NULL);
+    if (self->pg)
+        return jpg_in_txn(self->pg) ? jpg_put(self->pg, db, key, klen, val, vlen) : EINVAL;
     if (!self->wtxn)
         return EINVAL;
     return mdb_put(self->wtxn, self->dbi[db], &k, &v, MDB_APPEND);
@@ -522,6 +610,8 @@ int jnl_del(jnl_t *self, jnl_db_t db, const void *key, size_t klen)
     MDB_val k = { klen, (void *)key };
     if (self->collecting)
         return s_record(self, OP_DEL, db, key, klen, NULL, 0, NULL, NULL);
+    if (self->pg)
+        return jpg_in_txn(self->pg) ? jpg_del(self->pg, db, key, klen) : EINVAL;
     if (!self->wtxn)
         return EINVAL;
     int rc = mdb_del(self->wtxn, self->dbi[db], &k, NULL);
@@ -570,6 +660,14 @@ int jnl_read_begin(jnl_t *self)
 {
     if (self->rtxn_live)
         return 0;
+    if (self->pg) {
+        /* The committer's view reads inside its own write transaction. */
+        if (jpg_in_txn(self->pg))
+            return 0;
+        int rc = jpg_begin(self->pg, false);
+        self->rtxn_live = rc == 0;
+        return rc;
+    }
     int rc = self->rtxn ? mdb_txn_renew(self->rtxn)
                         : mdb_txn_begin(self->env, NULL, MDB_RDONLY, &self->rtxn);
     if (rc == 0)
@@ -581,7 +679,9 @@ void jnl_read_end(jnl_t *self)
 {
     /* Reset, not abort: keeps the reader slot, so the next read is cheap.
        A live read transaction would pin old pages and grow the map. */
-    if (self->rtxn_live)
+    if (self->rtxn_live && self->pg)
+        jpg_commit(self->pg); /* read only: ends the snapshot */
+    else if (self->rtxn_live)
         mdb_txn_reset(self->rtxn);
     self->rtxn_live = false;
 }
@@ -591,8 +691,29 @@ static MDB_txn *s_txn(jnl_t *self)
     return self->wtxn ? self->wtxn : self->rtxn_live ? self->rtxn : NULL;
 }
 
+/* Is a transaction open to read in (LMDB: read or write; PostgreSQL:
+   either, on this handle's connection)? */
+static bool s_reading(jnl_t *self)
+{
+    return self->pg ? jpg_in_txn(self->pg) : s_txn(self) != NULL;
+}
+
+/* The first key past every key with the prefix, or 0 if none is. */
+static size_t s_successor(const void *prefix, size_t plen, uint8_t *out, size_t cap)
+{
+    size_t n = plen < cap ? plen : 0;
+    memcpy(out, prefix, n);
+    while (n && out[n - 1] == 0xff)
+        n--;
+    if (n)
+        out[n - 1]++;
+    return n;
+}
+
 int jnl_get(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void **val, size_t *vlen)
 {
+    if (self->pg)
+        return jpg_get(self->pg, (int)db, key, klen, val, vlen);
     MDB_txn *txn = s_txn(self);
     MDB_val k = { klen, (void *)key }, v;
     if (!txn)
@@ -607,6 +728,12 @@ int jnl_get(jnl_t *self, jnl_db_t db, const void *key, size_t klen, const void *
 
 int jnl_scan(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, jnl_scan_fn *fn, void *arg)
 {
+    if (self->pg) {
+        uint8_t past[512];
+        size_t n = plen ? s_successor(prefix, plen, past, sizeof past) : 0;
+        return jpg_scan(self->pg, (int)db, plen ? prefix : NULL, plen, true, n ? past : NULL, n,
+                        false, fn, arg);
+    }
     MDB_txn *txn = s_txn(self);
     MDB_cursor *cur;
     MDB_val k = { plen, (void *)prefix }, v;
@@ -667,6 +794,24 @@ int jnl_scan_from(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, con
     MDB_cursor *cur;
     MDB_val k = { 0, NULL }, v;
     int rc, out = 0;
+    if (self->pg) {
+        /* Forward: from `from` (exclusive) or the prefix, up to the
+           prefix's end; reverse: down from `from` (exclusive) or the
+           prefix's end, to the prefix. */
+        uint8_t past[512];
+        size_t n = plen ? s_successor(prefix, plen, past, sizeof past) : 0;
+        if (!reverse)
+            return jpg_scan(self->pg, (int)db,
+                            from   ? from
+                            : plen ? prefix
+                                   : NULL,
+                            from ? flen : plen, !from, n ? past : NULL, n, false, fn, arg);
+        return jpg_scan(self->pg, (int)db,
+                        from ? from
+                        : n  ? past
+                             : NULL,
+                        from ? flen : n, false, plen ? prefix : NULL, plen, true, fn, arg);
+    }
     if (!txn)
         return EINVAL;
     if ((rc = mdb_cursor_open(txn, self->dbi[db], &cur)))
@@ -703,6 +848,13 @@ int jnl_del_prefix(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, si
     MDB_cursor *cur;
     MDB_val k = { plen, (void *)prefix }, v;
     *n = 0;
+    if (self->pg) {
+        uint8_t past[512];
+        size_t m = plen ? s_successor(prefix, plen, past, sizeof past) : 0;
+        if (!plen || !jpg_in_txn(self->pg))
+            return EINVAL;
+        return jpg_del_range(self->pg, (int)db, prefix, plen, m ? past : NULL, m, n);
+    }
     if (!self->wtxn || !plen)
         return EINVAL;
     int rc = mdb_cursor_open(self->wtxn, self->dbi[db], &cur);
@@ -722,6 +874,8 @@ int jnl_del_prefix(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, si
 
 size_t jnl_count(jnl_t *self, jnl_db_t db)
 {
+    if (self->pg)
+        return jpg_count(self->pg, (int)db);
     MDB_stat st;
     bool own = !s_txn(self);
     if (own && jnl_read_begin(self))
@@ -737,7 +891,7 @@ uint64_t jnl_meta_get(jnl_t *self, const char *name)
     const void *v;
     size_t n;
     uint64_t out = 0;
-    bool own = !s_txn(self);
+    bool own = !s_reading(self);
     if (own && jnl_read_begin(self))
         return 0;
     if (jnl_get(self, JNL_META, name, strlen(name), &v, &n) == 0 && n == sizeof out)
@@ -754,6 +908,11 @@ int jnl_meta_put(jnl_t *self, const char *name, uint64_t value)
 
 void jnl_usage(jnl_t *self, size_t *used, size_t *map_bytes)
 {
+    if (self->pg) {
+        *used = jpg_used(self->pg);
+        *map_bytes = self->pg_map;
+        return;
+    }
     MDB_envinfo info;
     MDB_stat st;
     mdb_env_info(self->env, &info);
@@ -783,6 +942,12 @@ void jnl_usage(jnl_t *self, size_t *used, size_t *map_bytes)
 
 int jnl_backup(jnl_t *self, const char *dir, char *err, size_t errlen)
 {
+    if (self->pg) {
+        snprintf(err, errlen,
+                 "the journal is on PostgreSQL: back it up with PostgreSQL's own tools "
+                 "(pg_basebackup and WAL archiving, for point-in-time recovery), not zsaga backup");
+        return ENOTSUP;
+    }
     char path[4096];
     int rc;
     /* A new directory, ours alone (the caller's umask makes it private):

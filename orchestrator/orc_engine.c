@@ -1537,7 +1537,9 @@ static s_sweep_t *s_sweep_pick(orc_engine_t *e)
     x->tomb_ms = e->cfg.tomb_ms;
     msgpack_sbuffer_init(&x->buf);
     if (jnl_read_begin(e->jnl) == 0) {
-        size_t ended = jnl_count(e->jnl, JNL_ENDED);
+        /* Counted only when a count limit needs it: on PostgreSQL a count
+           reads every row. */
+        size_t ended = e->cfg.retain_count ? jnl_count(e->jnl, JNL_ENDED) : 0;
         x->over =
             e->cfg.retain_count && ended > e->cfg.retain_count ? ended - e->cfg.retain_count : 0;
         if (orc_store_each_ended(e->jnl, 0, s_sweep_cb, x) > 1)

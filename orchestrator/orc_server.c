@@ -1320,6 +1320,17 @@ static void s_send_outbox(s_server_t *s, int commit_rc)
     orc_engine_outbox_clear(s->engine);
 }
 
+/* The journal for a log line: a PostgreSQL URI without its password. */
+static void s_journal_name(const char *journal, char *out, size_t cap)
+{
+    const char *scheme = strstr(journal, "://"), *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+    if (colon)
+        snprintf(out, cap, "%.*s:***%s", (int)(colon - journal), journal, at);
+    else
+        snprintf(out, cap, "%s", journal);
+}
+
 /* The flight has ended (orc_engine_commit_end said so): its requests
    land. A failed flight failed the batch collected since as well (the
    engine reloaded both): that batch's requests are refused with it. */
@@ -1545,12 +1556,16 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
         zlog_info("console and metrics on http://%.*s:%u/ (metrics at /metrics)",
                   (int)(colon - cfg->http_addr), cfg->http_addr, orc_http_port(s.http));
     }
+    char jname[512];
+    bool pg = strncmp(cfg->data_dir, "postgres", 8) == 0;
+    s_journal_name(cfg->data_dir, jname, sizeof jname);
     zlog_info("zsagad %s up (boot %llu, %s): clients %s, workers %s, events %s, journal %s (%s "
               "sync), %zu sagas resumed",
               ZSAGA_VERSION, (unsigned long long)orc_engine_boot(s.engine),
               cfg->insecure ? "INSECURE" : "CURVE", cfg->client_ep, cfg->worker_ep, cfg->event_ep,
-              cfg->data_dir,
-              cfg->sync == JNL_SYNC_FULL     ? "full"
+              jname,
+              pg                             ? "PostgreSQL's"
+              : cfg->sync == JNL_SYNC_FULL   ? "full"
               : cfg->sync == JNL_SYNC_NOMETA ? "nometa"
                                              : "no",
               orc_engine_active(s.engine));

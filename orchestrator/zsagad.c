@@ -25,6 +25,9 @@ static void s_usage(FILE *f)
                "  --config FILE            read options from FILE first (INI, keys are these\n"
                "                           options' names; see deploy/config/zsagad.conf)\n"
                "  --data DIR               journal directory (default ./zsaga-data)\n"
+               "  --journal URI            lmdb:DIR (the same as --data DIR), or\n"
+               "                           postgresql://USER:PASS@HOST:PORT/DB: the journal in\n"
+               "                           a PostgreSQL database (docs/operations.md)\n"
                "  --clients ENDPOINT       client socket (default tcp://127.0.0.1:5570)\n"
                "  --workers ENDPOINT       worker socket (default tcp://127.0.0.1:5571)\n"
                "  --events ENDPOINT        event stream (default tcp://127.0.0.1:5572)\n"
@@ -104,6 +107,14 @@ static int s_apply(void *arg, int c, const char *v)
     switch (c) {
     case 'C': return 0; /* --config: read before the others */
     case 'd': return (cfg->data_dir = zcfg_keep(v)) ? 0 : -1;
+    case 'g':
+        if (strncmp(v, "lmdb:", 5) == 0)
+            v += 5;
+        else if (strncmp(v, "postgresql://", 13) != 0 && strncmp(v, "postgres://", 11) != 0) {
+            fprintf(stderr, "zsagad: --journal takes lmdb:DIR or postgresql://..., not '%s'\n", v);
+            return -1;
+        }
+        return (cfg->data_dir = zcfg_keep(v)) ? 0 : -1;
     case 'c': return (cfg->client_ep = zcfg_keep(v)) ? 0 : -1;
     case 'w': return (cfg->worker_ep = zcfg_keep(v)) ? 0 : -1;
     case 'e': return (cfg->event_ep = zcfg_keep(v)) ? 0 : -1;
@@ -256,6 +267,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         { "config", required_argument, 0, 'C' },
         { "data", required_argument, 0, 'd' },
+        { "journal", required_argument, 0, 'g' },
         { "clients", required_argument, 0, 'c' },
         { "workers", required_argument, 0, 'w' },
         { "events", required_argument, 0, 'e' },

@@ -146,8 +146,25 @@ fraud_status() {
 
 zsaga() { "$BIN/cli/zsaga" --endpoint "$CL" --events "$EV" --timeout 2000 "$@"; }
 
+# The journal: LMDB in the test's folder, or, with ZSAGA_TEST_JOURNAL=pg
+# (the e2e_*_pgjournal tests), a PostgreSQL database of the test's own.
+JOURNAL_ARGS=""
+journal_setup() {
+    [ -z "$JOURNAL_ARGS" ] || return 0
+    if [ "${ZSAGA_TEST_JOURNAL:-lmdb}" = pg ]; then
+        servers_up
+        "$TOP/deploy/servers.sh" newdb "$SERVERS" "${TAG}_journal" pg >/dev/null ||
+            fail "no database for the journal"
+        JOURNAL_ARGS="--journal $ZSAGA_PG/${TAG}_journal"
+    else
+        JOURNAL_ARGS="--data $T/journal"
+    fi
+}
+
 start_zsagad() {
-    "$BIN/orchestrator/zsagad" --data "$T/journal" --clients "$CL" --workers "$WK" \
+    journal_setup
+    # shellcheck disable=SC2086
+    "$BIN/orchestrator/zsagad" $JOURNAL_ARGS --clients "$CL" --workers "$WK" \
         --events "$EV" --heartbeat-timeout 1500 --key "$K/zsagad.key_secret" \
         --authorized "$T/authorized" --backup-dir "$T/backups" --http 127.0.0.1:0 "$@" \
         2>>"$T/zsagad.log" &

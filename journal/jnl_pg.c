@@ -1,0 +1,468 @@
+/*  jnl_pg: the journal on PostgreSQL. See jnl_pg.h. */
+#include "jnl_pg.h"
+#include "common/zlog.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PAGE_ROWS 256
+/* The journal's advisory lock: one zsagad per journal (database). */
+#define LOCK_KEY "7265729901"
+
+struct jpg_s {
+    PGconn *pg;
+    bool writer, in_txn, piping;
+    bool prepared[JPG_MANY + 1]; /* jputN: N rows in one upsert */
+    int queued;                  /* statements sent in the pipeline, results not read */
+    PGresult **held;             /* results whose values callers may still hold */
+    size_t nheld, capheld;
+};
+
+bool jpg_is_uri(const char *uri)
+{
+    return strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0;
+}
+
+/* Log the database's complaint (once per error) and say EIO. */
+static int s_fail(jpg_t *self, const char *what, const PGresult *res)
+{
+    const char *msg = res ? PQresultErrorMessage(res) : "";
+    if (!msg || !*msg)
+        msg = PQerrorMessage(self->pg);
+    char line[512];
+    snprintf(line, sizeof line, "%s", msg);
+    line[strcspn(line, "\n")] = 0;
+    zlog_error("journal (postgresql): %s: %s", what, line);
+    return EIO;
+}
+
+static int s_exec(jpg_t *self, const char *sql)
+{
+    PGresult *res = PQexec(self->pg, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : s_fail(self, sql, res);
+    PQclear(res);
+    return rc;
+}
+
+jpg_t *jpg_open(const char *uri, bool writer, char *err, size_t errlen)
+{
+    jpg_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    self->writer = writer;
+    self->pg = PQconnectdb(uri);
+    if (!self->pg || PQstatus(self->pg) != CONNECTION_OK) {
+        snprintf(err, errlen, "journal (postgresql): %s",
+                 self->pg ? PQerrorMessage(self->pg) : "out of memory");
+        err[strcspn(err, "\n")] = 0;
+        jpg_close(&self);
+        return NULL;
+    }
+    if (s_exec(self, "SET client_min_messages = warning")) {
+        snprintf(err, errlen, "journal (postgresql): %s", PQerrorMessage(self->pg));
+        jpg_close(&self);
+        return NULL;
+    }
+    if (writer) {
+        /* The lock is the session's: PostgreSQL lets go when the
+           connection ends, even when zsagad was killed. */
+        PGresult *res = PQexec(self->pg, "SELECT pg_try_advisory_lock(" LOCK_KEY ")");
+        bool got = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+                   strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        PQclear(res);
+        if (!got) {
+            snprintf(err, errlen,
+                     "journal (postgresql) is in use by another zsagad: one zsagad per journal");
+            jpg_close(&self);
+            errno = EBUSY;
+            return NULL;
+        }
+        if (s_exec(self, "CREATE TABLE IF NOT EXISTS zsaga_journal (db smallint NOT NULL, "
+                         "k bytea NOT NULL, v bytea NOT NULL, PRIMARY KEY (db, k))")) {
+            snprintf(err, errlen, "journal (postgresql): cannot create its table: %s",
+                     PQerrorMessage(self->pg));
+            err[strcspn(err, "\n")] = 0;
+            jpg_close(&self);
+            return NULL;
+        }
+        res = PQprepare(self->pg, "jput",
+                        "INSERT INTO zsaga_journal (db, k, v) VALUES ($1, $2, $3) "
+                        "ON CONFLICT (db, k) DO UPDATE SET v = EXCLUDED.v",
+                        0, NULL);
+        bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        res = PQprepare(self->pg, "jdel", "DELETE FROM zsaga_journal WHERE db = $1 AND k = $2", 0,
+                        NULL);
+        ok = ok && PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        if (!ok) {
+            snprintf(err, errlen, "journal (postgresql): %s", PQerrorMessage(self->pg));
+            err[strcspn(err, "\n")] = 0;
+            jpg_close(&self);
+            return NULL;
+        }
+    }
+    return self;
+}
+
+void jpg_release(jpg_t *self)
+{
+    for (size_t i = 0; i < self->nheld; i++)
+        PQclear(self->held[i]);
+    self->nheld = 0;
+}
+
+void jpg_close(jpg_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    jpg_t *self = *self_p;
+    jpg_release(self);
+    free(self->held);
+    if (self->pg)
+        PQfinish(self->pg);
+    free(self);
+    *self_p = NULL;
+}
+
+static int s_hold(jpg_t *self, PGresult *res)
+{
+    if (self->nheld == self->capheld) {
+        size_t cap = self->capheld ? self->capheld * 2 : 16;
+        PGresult **h = realloc(self->held, cap * sizeof *h);
+        if (!h) {
+            PQclear(res);
+            return ENOMEM;
+        }
+        self->held = h;
+        self->capheld = cap;
+    }
+    self->held[self->nheld++] = res;
+    return 0;
+}
+
+/* Read the results of what the pipeline sent, up to its sync: the first
+   error is the answer. Leaves pipeline mode. */
+static int s_drain(jpg_t *self)
+{
+    int rc = 0;
+    if (!self->piping)
+        return 0;
+    if (PQpipelineSync(self->pg) != 1)
+        rc = s_fail(self, "pipeline", NULL);
+    for (int q = 0; !rc && q < self->queued; q++) {
+        PGresult *res = PQgetResult(self->pg);
+        if (!res) {
+            rc = s_fail(self, "pipeline", NULL);
+            break;
+        }
+        ExecStatusType st = PQresultStatus(res);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_PIPELINE_ABORTED)
+            rc = s_fail(self, "write", res);
+        else if (st == PGRES_PIPELINE_ABORTED)
+            rc = EIO;
+        PQclear(res);
+        while ((res = PQgetResult(self->pg)))
+            PQclear(res);
+    }
+    for (PGresult *res; PQstatus(self->pg) == CONNECTION_OK && (res = PQgetResult(self->pg));) {
+        bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+        PQclear(res);
+        if (sync)
+            break;
+    }
+    if (PQexitPipelineMode(self->pg) != 1 && !rc)
+        rc = s_fail(self, "pipeline", NULL);
+    self->piping = false;
+    self->queued = 0;
+    return rc;
+}
+
+int jpg_flush(jpg_t *self)
+{
+    return s_drain(self);
+}
+
+int jpg_begin(jpg_t *self, bool write)
+{
+    if (self->in_txn)
+        return EINVAL;
+    int rc = s_exec(self, write ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (rc == 0)
+        self->in_txn = true;
+    return rc;
+}
+
+bool jpg_in_txn(const jpg_t *self)
+{
+    return self->in_txn;
+}
+
+int jpg_commit(jpg_t *self)
+{
+    int rc = s_drain(self);
+    if (!self->in_txn)
+        return rc ? rc : EINVAL;
+    self->in_txn = false;
+    if (rc) {
+        s_exec(self, "ROLLBACK");
+        jpg_release(self);
+        return rc;
+    }
+    PGresult *res = PQexec(self->pg, "COMMIT");
+    rc = PQresultStatus(res) != PGRES_COMMAND_OK   ? s_fail(self, "commit", res)
+         : strcmp(PQcmdStatus(res), "COMMIT") != 0 ? EIO /* rolled back */
+                                                   : 0;
+    PQclear(res);
+    jpg_release(self);
+    return rc;
+}
+
+void jpg_rollback(jpg_t *self)
+{
+    s_drain(self);
+    if (self->in_txn)
+        s_exec(self, "ROLLBACK");
+    self->in_txn = false;
+    jpg_release(self);
+}
+
+/* Send a prepared write in the pipeline (entered on first use). */
+static int s_send(jpg_t *self, const char *name, int db, const void *k, size_t klen, const void *v,
+                  size_t vlen, int n)
+{
+    char dbs[8];
+    snprintf(dbs, sizeof dbs, "%d", db);
+    const char *vals[3] = { dbs, k, v };
+    int lens[3] = { 0, (int)klen, (int)vlen }, fmts[3] = { 0, 1, 1 };
+    if (!self->in_txn)
+        return EINVAL;
+    if (!self->piping) {
+        if (PQenterPipelineMode(self->pg) != 1)
+            return s_fail(self, "pipeline", NULL);
+        self->piping = true;
+    }
+    if (PQsendQueryPrepared(self->pg, name, n, vals, lens, fmts, 0) != 1)
+        return s_fail(self, name, NULL);
+    self->queued++;
+    return 0;
+}
+
+int jpg_put(jpg_t *self, int db, const void *k, size_t klen, const void *v, size_t vlen)
+{
+    return s_send(self, "jput", db, k, klen, v ? v : "", vlen, 3);
+}
+
+/* The upsert of n rows, prepared once per n (outside the pipeline). */
+static int s_prepare_many(jpg_t *self, int n, char *name, size_t cap)
+{
+    snprintf(name, cap, "jput%d", n);
+    if (self->prepared[n])
+        return 0;
+    size_t len = 160 + (size_t)n * 24;
+    char *sql = malloc(len);
+    if (!sql)
+        return ENOMEM;
+    size_t o = (size_t)snprintf(sql, len, "INSERT INTO zsaga_journal (db, k, v) VALUES ");
+    for (int i = 0; i < n; i++)
+        o += (size_t)snprintf(sql + o, len - o, "%s($%d, $%d, $%d)", i ? ", " : "", 3 * i + 1,
+                              3 * i + 2, 3 * i + 3);
+    snprintf(sql + o, len - o, " ON CONFLICT (db, k) DO UPDATE SET v = EXCLUDED.v");
+    int rc = s_drain(self); /* PQprepare waits: not inside a pipeline */
+    if (!rc) {
+        PGresult *res = PQprepare(self->pg, name, sql, 0, NULL);
+        rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : s_fail(self, "prepare", res);
+        PQclear(res);
+    }
+    free(sql);
+    if (!rc)
+        self->prepared[n] = true;
+    return rc;
+}
+
+int jpg_put_many(jpg_t *self, const jpg_row_t *rows, int n)
+{
+    char name[16], dbs[JPG_MANY][8];
+    const char *vals[3 * JPG_MANY];
+    int lens[3 * JPG_MANY], fmts[3 * JPG_MANY], rc;
+    if (n < 1 || n > JPG_MANY || !self->in_txn)
+        return EINVAL;
+    if (n == 1)
+        return jpg_put(self, rows[0].db, rows[0].k, rows[0].klen, rows[0].v, rows[0].vlen);
+    if ((rc = s_prepare_many(self, n, name, sizeof name)))
+        return rc;
+    for (int i = 0; i < n; i++) {
+        snprintf(dbs[i], sizeof dbs[i], "%d", rows[i].db);
+        vals[3 * i] = dbs[i];
+        vals[3 * i + 1] = rows[i].k;
+        vals[3 * i + 2] = rows[i].v ? rows[i].v : "";
+        lens[3 * i] = 0;
+        lens[3 * i + 1] = (int)rows[i].klen;
+        lens[3 * i + 2] = (int)rows[i].vlen;
+        fmts[3 * i] = 0;
+        fmts[3 * i + 1] = fmts[3 * i + 2] = 1;
+    }
+    if (!self->piping) {
+        if (PQenterPipelineMode(self->pg) != 1)
+            return s_fail(self, "pipeline", NULL);
+        self->piping = true;
+    }
+    if (PQsendQueryPrepared(self->pg, name, 3 * n, vals, lens, fmts, 0) != 1)
+        return s_fail(self, name, NULL);
+    self->queued++;
+    return 0;
+}
+
+int jpg_del(jpg_t *self, int db, const void *k, size_t klen)
+{
+    return s_send(self, "jdel", db, k, klen, NULL, 0, 2);
+}
+
+/* A read: what is queued goes first, so a read sees the writes before it. */
+static PGresult *s_query(jpg_t *self, const char *sql, int n, const char *const *vals,
+                         const int *lens, const int *fmts, int *rc)
+{
+    if ((*rc = s_drain(self)))
+        return NULL;
+    PGresult *res = PQexecParams(self->pg, sql, n, NULL, vals, lens, fmts, 1);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        *rc = s_fail(self, "read", res);
+        PQclear(res);
+        return NULL;
+    }
+    /* Outside a transaction each read is its own: drop what earlier ones
+       left once there are many, callers have long copied them. */
+    if (!self->in_txn && self->nheld > 1024)
+        jpg_release(self);
+    return res;
+}
+
+int jpg_get(jpg_t *self, int db, const void *k, size_t klen, const void **v, size_t *vlen)
+{
+    char dbs[8];
+    snprintf(dbs, sizeof dbs, "%d", db);
+    const char *vals[2] = { dbs, k };
+    int lens[2] = { 0, (int)klen }, fmts[2] = { 0, 1 }, rc;
+    PGresult *res = s_query(self, "SELECT v FROM zsaga_journal WHERE db = $1 AND k = $2", 2, vals,
+                            lens, fmts, &rc);
+    if (!res)
+        return rc;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return MDB_NOTFOUND; /* the journal's "absent", as LMDB says it */
+    }
+    *v = PQgetvalue(res, 0, 0);
+    *vlen = (size_t)PQgetlength(res, 0, 0);
+    return s_hold(self, res);
+}
+
+int jpg_scan(jpg_t *self, int db, const void *from, size_t flen, bool incl, const void *bound,
+             size_t blen, bool reverse, jpg_scan_fn *fn, void *arg)
+{
+    char sql[256], dbs[8];
+    uint8_t last[4096];
+    size_t lastlen = 0;
+    bool have_from = from != NULL;
+    if (from && flen > sizeof last)
+        return EINVAL;
+    if (from) {
+        memcpy(last, from, flen);
+        lastlen = flen;
+    }
+    snprintf(dbs, sizeof dbs, "%d", db);
+    for (;;) {
+        const char *vals[3] = { dbs, NULL, NULL };
+        int lens[3] = { 0, 0, 0 }, fmts[3] = { 0, 1, 1 }, n = 1, rc;
+        size_t o =
+            (size_t)snprintf(sql, sizeof sql, "SELECT k, v FROM zsaga_journal WHERE db = $1");
+        if (have_from) {
+            vals[n] = (const char *)last;
+            lens[n++] = (int)lastlen;
+            o += (size_t)snprintf(sql + o, sizeof sql - o, " AND k %s $2",
+                                  reverse ? (incl ? "<=" : "<") : (incl ? ">=" : ">"));
+        }
+        if (bound) {
+            vals[n] = bound;
+            lens[n] = (int)blen;
+            n++;
+            o +=
+                (size_t)snprintf(sql + o, sizeof sql - o, " AND k %s $%d", reverse ? ">=" : "<", n);
+        }
+        snprintf(sql + o, sizeof sql - o, " ORDER BY k%s LIMIT %d", reverse ? " DESC" : "",
+                 PAGE_ROWS);
+        PGresult *res = s_query(self, sql, n, vals, lens, fmts, &rc);
+        if (!res)
+            return rc;
+        int rows = PQntuples(res);
+        if ((rc = s_hold(self, res)))
+            return rc;
+        for (int r = 0; r < rows; r++) {
+            int out = fn(arg, PQgetvalue(res, r, 0), (size_t)PQgetlength(res, r, 0),
+                         PQgetvalue(res, r, 1), (size_t)PQgetlength(res, r, 1));
+            if (out)
+                return out;
+        }
+        if (rows < PAGE_ROWS)
+            return 0;
+        lastlen = (size_t)PQgetlength(res, rows - 1, 0);
+        if (lastlen > sizeof last)
+            return EINVAL;
+        memcpy(last, PQgetvalue(res, rows - 1, 0), lastlen);
+        have_from = true;
+        incl = false;
+    }
+}
+
+int jpg_del_range(jpg_t *self, int db, const void *lo, size_t lolen, const void *hi, size_t hilen,
+                  size_t *n)
+{
+    char dbs[8];
+    snprintf(dbs, sizeof dbs, "%d", db);
+    const char *vals[3] = { dbs, lo, hi };
+    int lens[3] = { 0, (int)lolen, (int)hilen }, fmts[3] = { 0, 1, 1 }, rc;
+    PGresult *res = s_query(self,
+                            hi ? "DELETE FROM zsaga_journal WHERE db = $1 AND k >= $2 AND k < $3"
+                               : "DELETE FROM zsaga_journal WHERE db = $1 AND k >= $2",
+                            hi ? 3 : 2, vals, lens, fmts, &rc);
+    if (!res)
+        return rc;
+    const char *t = PQcmdTuples(res);
+    *n = t && *t ? (size_t)strtoull(t, NULL, 10) : 0;
+    PQclear(res);
+    return 0;
+}
+
+size_t jpg_count(jpg_t *self, int db)
+{
+    char dbs[8];
+    snprintf(dbs, sizeof dbs, "%d", db);
+    const char *vals[1] = { dbs };
+    int lens[1] = { 0 }, fmts[1] = { 0 }, rc;
+    PGresult *res = s_query(self, "SELECT count(*)::text FROM zsaga_journal WHERE db = $1", 1, vals,
+                            lens, fmts, &rc);
+    if (!res)
+        return 0;
+    size_t n = PQntuples(res) == 1 ? (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    PQclear(res);
+    return n;
+}
+
+size_t jpg_used(jpg_t *self)
+{
+    int rc;
+    PGresult *res = s_query(self, "SELECT pg_total_relation_size('zsaga_journal')::text", 0, NULL,
+                            NULL, NULL, &rc);
+    if (!res)
+        return 0;
+    size_t n = PQntuples(res) == 1 ? (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    PQclear(res);
+    return n;
+}

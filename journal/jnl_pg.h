@@ -1,0 +1,67 @@
+/*  jnl_pg: the journal's PostgreSQL backend, used by jnl.c behind the
+    same interface as LMDB (jnl.h). Not for other callers.
+
+    One table holds every named database of the journal:
+        zsaga_journal (db smallint, k bytea, v bytea, PRIMARY KEY (db, k))
+    A connection is either the journal's writer (the committer's: it takes
+    the journal's advisory lock, so one zsagad per journal, and it writes
+    each batch in one transaction, its statements sent in one pipeline) or
+    a reader (the loop's: reads inside REPEATABLE READ READ ONLY
+    transactions, or one statement at a time outside one).
+
+    Errors are errno values (EIO for a database error, EBUSY for a journal
+    another zsagad holds), and the database's message is logged. Values
+    returned by get and scan stay valid until jpg_release (the end of the
+    read or write transaction).
+*/
+#ifndef ZSAGA_JNL_PG_H
+#define ZSAGA_JNL_PG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct jpg_s jpg_t;
+
+/* Is uri a PostgreSQL one (postgresql:// or postgres://)? */
+bool jpg_is_uri(const char *uri);
+/* Connect; the writer takes the journal's lock and creates the table. */
+jpg_t *jpg_open(const char *uri, bool writer, char *err, size_t errlen);
+void jpg_close(jpg_t **self_p);
+
+/* Transactions: a write one (the writer), a read one (a reader). */
+int jpg_begin(jpg_t *self, bool write);
+int jpg_commit(jpg_t *self);
+void jpg_rollback(jpg_t *self);
+bool jpg_in_txn(const jpg_t *self);
+void jpg_release(jpg_t *self);
+
+/* Writes, inside a write transaction: queued in a pipeline, their errors
+   reported by the next read, jpg_flush or jpg_commit. */
+int jpg_put(jpg_t *self, int db, const void *k, size_t klen, const void *v, size_t vlen);
+/* Up to JPG_MANY puts in one statement; no key twice. */
+#define JPG_MANY 128
+typedef struct {
+    int db;
+    const void *k, *v;
+    size_t klen, vlen;
+} jpg_row_t;
+int jpg_put_many(jpg_t *self, const jpg_row_t *rows, int n);
+int jpg_del(jpg_t *self, int db, const void *k, size_t klen);
+int jpg_flush(jpg_t *self);
+/* Delete keys in [lo, hi) (hi NULL: no upper bound); *n how many. */
+int jpg_del_range(jpg_t *self, int db, const void *lo, size_t lolen, const void *hi, size_t hilen,
+                  size_t *n);
+
+int jpg_get(jpg_t *self, int db, const void *k, size_t klen, const void **v, size_t *vlen);
+/* Keys from `from` (strictly after it unless incl) up to hi (exclusive;
+   NULL: none), in order, or down from `from` (strictly before it) to lo
+   when reverse; fn returns non-zero to stop (returned). */
+typedef int(jpg_scan_fn)(void *arg, const void *k, size_t klen, const void *v, size_t vlen);
+int jpg_scan(jpg_t *self, int db, const void *from, size_t flen, bool incl, const void *bound,
+             size_t blen, bool reverse, jpg_scan_fn *fn, void *arg);
+size_t jpg_count(jpg_t *self, int db);
+/* Bytes the table and its index take. */
+size_t jpg_used(jpg_t *self);
+
+#endif
