@@ -88,7 +88,11 @@ static zsock_t *s_connect(const s_opts_t *o, int type, const char *ep)
         zsock_destroy(&sock);
         return NULL;
     }
-    if (zsock_connect(sock, "%s", ep)) {
+    /* Several endpoints (an active zsagad and its standbys): only
+       connections that are up take a request. */
+    if (strchr(ep, ','))
+        zsock_set_immediate(sock, 1);
+    if (zsock_attach(sock, ep, false)) {
         s_die(2, "cannot connect to %s", ep);
         zsock_destroy(&sock);
     }
@@ -837,7 +841,8 @@ static void s_usage(FILE *f)
            "                             submit, operator, admin, or server (zsagad's own)\n"
            "options:\n"
            "  --config FILE   read options from FILE first (INI, [client]); also $ZSAGA_CONFIG\n"
-           "  --endpoint EP   zsagad client socket (default tcp://127.0.0.1:5570)\n"
+           "  --endpoint EP   zsagad client socket (default tcp://127.0.0.1:5570); several,\n"
+           "                  comma-separated: an active zsagad and its standbys\n"
            "  --events EP     event stream (default tcp://127.0.0.1:5572)\n"
            "  --key FILE      your key pair (NAME.key_secret); also $ZSAGA_KEY\n"
            "  --server-key F  zsagad's public key (zsagad.key); also $ZSAGA_SERVER_KEY\n"

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,6 +47,7 @@ struct jnl_s {
     jpg_t *pg;
     jpg_t *pg_writer; /* until the committer takes it */
     size_t pg_map;    /* the capacity retention and admission count against */
+    uint32_t lease_ms;
 };
 
 /* The committer thread and what it shares with the loop. The loop owns
@@ -56,6 +58,8 @@ struct s_pipe_s {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop, busy, done;
+    bool deposed;      /* the lease renewal found another holder */
+    uint32_t renew_ms; /* PostgreSQL: renew the lease this often; 0 never */
     int rc;
     s_ops_t ops, fly;
     int efd; /* eventfd: the committer's "done" for the loop's poll */
@@ -70,6 +74,8 @@ static const char *s_db_names[JNL_NDBS] = { "sagas",   "steps", "index",   "hist
 
 const char *jnl_strerror(int rc)
 {
+    if (rc == JNL_DEPOSED)
+        return "another zsagad holds the journal's lease now";
     return mdb_strerror(rc);
 }
 
@@ -190,9 +196,35 @@ static jnl_t *s_open_pg(jnl_t *self, const char *uri, const jnl_config_t *cfg, c
                         size_t errlen)
 {
     int rc;
+    char who[160], until[64], me[128];
     self->pg_map = cfg->map_bytes ? cfg->map_bytes : (1ul << 30);
-    if (!(self->pg_writer = jpg_open(uri, true, err, errlen)) ||
-        !(self->pg = jpg_open(uri, false, err, errlen))) {
+    self->lease_ms = cfg->lease_ms ? cfg->lease_ms : 5000;
+    if (!(self->pg_writer = jpg_open(uri, true, err, errlen))) {
+        jnl_destroy(&self);
+        return NULL;
+    }
+    if (cfg->holder)
+        snprintf(me, sizeof me, "%s", cfg->holder);
+    else
+        snprintf(me, sizeof me, "pid %ld", (long)getpid());
+    /* A standby until the lease is free: the holder renews it every
+       lease/3; once it lapses (the holder died, stopped or was cut off),
+       this zsagad takes it with the next epoch. */
+    while ((rc = jpg_lease_take(self->pg_writer, me, self->lease_ms, who, sizeof who, until,
+                                sizeof until)) == EAGAIN) {
+        if (cfg->stop && *cfg->stop) {
+            snprintf(err, errlen, "stopped while standing by for the journal's lease");
+            jnl_destroy(&self);
+            errno = ECANCELED;
+            return NULL;
+        }
+        if (cfg->wait)
+            cfg->wait(cfg->wait_arg, who, until);
+        usleep(self->lease_ms / 4 * 1000u);
+    }
+    if (rc || !(self->pg = jpg_open(uri, false, err, errlen))) {
+        if (rc)
+            snprintf(err, errlen, "journal (postgresql): cannot take its lease");
         jnl_destroy(&self);
         return NULL;
     }
@@ -423,27 +455,64 @@ static int s_apply(s_pipe_t *p)
     return rc;
 }
 
+static void s_wake_loop(s_pipe_t *p)
+{
+    uint64_t one = 1;
+    if (write(p->efd, &one, sizeof one) < 0) {
+        /* The counter cannot overflow here; the loop also polls on a timeout. */
+    }
+}
+
+static void s_deadline(struct timespec *ts, uint32_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 static void *s_committer(void *arg)
 {
     s_pipe_t *p = arg;
+    struct timespec renew_at;
+    s_deadline(&renew_at, p->renew_ms);
     pthread_mutex_lock(&p->mu);
     for (;;) {
         /* A batch handed over is always committed, even when asked to stop:
-           the loop waits for its outcome before it sends anything. */
-        while (!(p->busy && !p->done) && !p->stop)
-            pthread_cond_wait(&p->cv, &p->mu);
+           the loop waits for its outcome before it sends anything. Between
+           batches the journal's lease is renewed on time (PostgreSQL). */
+        bool due = false;
+        while (!(p->busy && !p->done) && !p->stop && !due) {
+            if (!p->renew_ms)
+                pthread_cond_wait(&p->cv, &p->mu);
+            else
+                due = pthread_cond_timedwait(&p->cv, &p->mu, &renew_at) == ETIMEDOUT;
+        }
+        if (due && !p->deposed) {
+            pthread_mutex_unlock(&p->mu);
+            int rc = jpg_lease_renew(p->w.pg);
+            pthread_mutex_lock(&p->mu);
+            s_deadline(&renew_at, p->renew_ms);
+            if (rc == JNL_DEPOSED) {
+                p->deposed = true;
+                s_wake_loop(p);
+            }
+            continue;
+        }
         if (!(p->busy && !p->done))
             break;
         pthread_mutex_unlock(&p->mu);
         int rc = s_apply(p);
         pthread_mutex_lock(&p->mu);
+        if (rc == JNL_DEPOSED)
+            p->deposed = true;
         p->rc = rc;
         p->done = true;
         pthread_cond_broadcast(&p->cv);
-        uint64_t one = 1;
-        if (write(p->efd, &one, sizeof one) < 0) {
-            /* The counter cannot overflow here; the loop also polls on a timeout. */
-        }
+        s_wake_loop(p);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -465,16 +534,23 @@ int jnl_pipeline(jnl_t *self)
     self->pg_writer = NULL;
     if ((p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         int rc = errno;
+        self->pg_writer = p->w.pg;
         free(p);
         return rc;
     }
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* renewals keep time as steps do */
+    pthread_cond_init(&p->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    p->renew_ms = p->w.pg && jpg_epoch(p->w.pg) ? self->lease_ms / 3 : 0;
     int rc = pthread_create(&p->thread, NULL, s_committer, p);
     if (rc) {
         pthread_mutex_destroy(&p->mu);
         pthread_cond_destroy(&p->cv);
         close(p->efd);
+        self->pg_writer = p->w.pg;
         free(p);
         return rc;
     }
@@ -485,6 +561,22 @@ int jnl_pipeline(jnl_t *self)
 int jnl_pipe_fd(const jnl_t *self)
 {
     return self->pipe ? self->pipe->efd : -1;
+}
+
+bool jnl_deposed(const jnl_t *self)
+{
+    s_pipe_t *p = self->pipe;
+    if (!p)
+        return false;
+    pthread_mutex_lock(&p->mu);
+    bool d = p->deposed;
+    pthread_mutex_unlock(&p->mu);
+    return d;
+}
+
+uint64_t jnl_epoch(const jnl_t *self)
+{
+    return self->pipe && self->pipe->w.pg ? jpg_epoch(self->pipe->w.pg) : 0;
 }
 
 int jnl_write_submit(jnl_t *self)
@@ -552,6 +644,8 @@ static void s_pipe_stop(jnl_t *self)
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     pthread_join(p->thread, NULL);
+    if (p->w.pg && !p->deposed)
+        jpg_lease_release(p->w.pg); /* a standby need not wait for it to expire */
     jpg_close(&p->w.pg);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);

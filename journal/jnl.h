@@ -78,7 +78,21 @@ typedef enum {
 typedef struct {
     size_t map_bytes; /* 0: default 1 GiB */
     jnl_sync_t sync;
+    /* PostgreSQL only: the journal's lease (docs/design.md). Open waits,
+       as a standby, until it can take the lease (calling wait(arg) about
+       every lease_ms / 4, and giving up with ECANCELED once *stop is set);
+       the committer renews it every lease_ms / 3, and checks it inside
+       every batch's transaction: a zsagad whose lease another took fails
+       that commit with JNL_DEPOSED, and jnl_deposed says so. */
+    uint32_t lease_ms;  /* 0: 5000 */
+    const char *holder; /* this zsagad's name in the lease row */
+    const volatile int *stop;
+    void (*wait)(void *arg, const char *holder, const char *until);
+    void *wait_arg;
 } jnl_config_t;
+
+/* A commit refused because another zsagad holds the journal's lease. */
+#define JNL_DEPOSED (-30600)
 
 jnl_t *jnl_open(const char *dir, const jnl_config_t *cfg, char *err, size_t errlen);
 void jnl_destroy(jnl_t **self_p);
@@ -115,6 +129,10 @@ bool jnl_write_wait(jnl_t *self, bool block, int *rc);
 bool jnl_write_busy(const jnl_t *self);
 /* Readable when a batch in flight has ended; -1 without a pipeline. */
 int jnl_pipe_fd(const jnl_t *self);
+/* Has another zsagad taken the journal's lease (PostgreSQL)? Once true,
+   nothing this zsagad commits counts: it must stop. The epoch it held. */
+bool jnl_deposed(const jnl_t *self);
+uint64_t jnl_epoch(const jnl_t *self);
 
 /* Reads use the open write transaction if there is one, else a read
    transaction opened by jnl_read_begin (ended by jnl_read_end). Values

@@ -1,6 +1,7 @@
 /*  jnl_pg: the journal on PostgreSQL. See jnl_pg.h. */
 #include "jnl_pg.h"
 #include "common/zlog.h"
+#include "jnl.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
@@ -10,11 +11,12 @@
 #include <string.h>
 
 #define PAGE_ROWS 256
-/* The journal's advisory lock: one zsagad per journal (database). */
-#define LOCK_KEY "7265729901"
 
 struct jpg_s {
     PGconn *pg;
+    char holder[128];
+    uint64_t epoch; /* of the lease held; 0: none (a reader) */
+    uint32_t lease_ms;
     bool writer, in_txn, piping;
     bool prepared[JPG_MANY + 1]; /* jputN: N rows in one upsert */
     int queued;                  /* statements sent in the pipeline, results not read */
@@ -71,21 +73,12 @@ jpg_t *jpg_open(const char *uri, bool writer, char *err, size_t errlen)
         return NULL;
     }
     if (writer) {
-        /* The lock is the session's: PostgreSQL lets go when the
-           connection ends, even when zsagad was killed. */
-        PGresult *res = PQexec(self->pg, "SELECT pg_try_advisory_lock(" LOCK_KEY ")");
-        bool got = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-                   strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-        PQclear(res);
-        if (!got) {
-            snprintf(err, errlen,
-                     "journal (postgresql) is in use by another zsagad: one zsagad per journal");
-            jpg_close(&self);
-            errno = EBUSY;
-            return NULL;
-        }
+        PGresult *res;
         if (s_exec(self, "CREATE TABLE IF NOT EXISTS zsaga_journal (db smallint NOT NULL, "
-                         "k bytea NOT NULL, v bytea NOT NULL, PRIMARY KEY (db, k))")) {
+                         "k bytea NOT NULL, v bytea NOT NULL, PRIMARY KEY (db, k))") ||
+            s_exec(self, "CREATE TABLE IF NOT EXISTS zsaga_lease (part int PRIMARY KEY, "
+                         "holder text NOT NULL, epoch bigint NOT NULL, "
+                         "expires_at timestamptz NOT NULL)")) {
             snprintf(err, errlen, "journal (postgresql): cannot create its table: %s",
                      PQerrorMessage(self->pg));
             err[strcspn(err, "\n")] = 0;
@@ -190,6 +183,104 @@ int jpg_flush(jpg_t *self)
     return s_drain(self);
 }
 
+/* ---- the lease ------------------------------------------------------- */
+
+int jpg_lease_take(jpg_t *self, const char *holder, uint32_t lease_ms, char *who, size_t wholen,
+                   char *until, size_t untillen)
+{
+    char ms[16];
+    snprintf(self->holder, sizeof self->holder, "%s", holder);
+    self->lease_ms = lease_ms;
+    snprintf(ms, sizeof ms, "%u", lease_ms);
+    /* A paused holder's open transaction must not hold the lease row's
+       lock (and so the takeover) for ever: PostgreSQL ends such a session
+       after the lease's time, and with it the transaction. */
+    char set[96];
+    snprintf(set, sizeof set, "SET idle_in_transaction_session_timeout = %u", lease_ms);
+    if (s_exec(self, set))
+        return EIO;
+    const char *vals[2] = { holder, ms };
+    PGresult *res = PQexecParams(self->pg,
+                                 "INSERT INTO zsaga_lease (part, holder, epoch, expires_at) "
+                                 "VALUES (0, $1, 1, now() + $2::int * interval '1 millisecond') "
+                                 "ON CONFLICT (part) DO UPDATE SET holder = EXCLUDED.holder, "
+                                 "epoch = zsaga_lease.epoch + 1, expires_at = EXCLUDED.expires_at "
+                                 "WHERE zsaga_lease.expires_at < now() RETURNING epoch::text",
+                                 2, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        int rc = s_fail(self, "lease", res);
+        PQclear(res);
+        return rc;
+    }
+    if (PQntuples(res) == 1) {
+        self->epoch = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        return 0;
+    }
+    PQclear(res);
+    res = PQexec(self->pg, "SELECT holder, to_char(expires_at AT TIME ZONE 'UTC', "
+                           "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM zsaga_lease WHERE part = 0");
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        snprintf(who, wholen, "%s", PQgetvalue(res, 0, 0));
+        snprintf(until, untillen, "%s", PQgetvalue(res, 0, 1));
+    } else {
+        snprintf(who, wholen, "?");
+        snprintf(until, untillen, "?");
+    }
+    PQclear(res);
+    return EAGAIN;
+}
+
+uint64_t jpg_epoch(const jpg_t *self)
+{
+    return self->epoch;
+}
+
+/* Is the lease row still ours? In a transaction: FOR SHARE, so a
+   takeover waits for this transaction to end. */
+static int s_fence(jpg_t *self, bool renew)
+{
+    char ep[24], ms[16];
+    snprintf(ep, sizeof ep, "%llu", (unsigned long long)self->epoch);
+    snprintf(ms, sizeof ms, "%u", self->lease_ms);
+    const char *vals[3] = { self->holder, ep, ms };
+    PGresult *res = PQexecParams(
+        self->pg,
+        renew ? "UPDATE zsaga_lease SET expires_at = now() + $3::int * interval '1 millisecond' "
+                "WHERE part = 0 AND holder = $1 AND epoch = $2::bigint RETURNING 1"
+              : "SELECT 1 FROM zsaga_lease WHERE part = 0 AND holder = $1 AND epoch = $2::bigint "
+                "FOR SHARE",
+        renew ? 3 : 2, NULL, vals, NULL, NULL, 0);
+    int rc = PQresultStatus(res) != PGRES_TUPLES_OK ? s_fail(self, "lease", res)
+             : PQntuples(res) == 1                  ? 0
+                                                    : JNL_DEPOSED;
+    PQclear(res);
+    if (rc == JNL_DEPOSED)
+        zlog_error("journal (postgresql): the lease (epoch %llu) was taken by another zsagad",
+                   (unsigned long long)self->epoch);
+    return rc;
+}
+
+int jpg_lease_renew(jpg_t *self)
+{
+    return self->epoch ? s_fence(self, true) : 0;
+}
+
+void jpg_lease_release(jpg_t *self)
+{
+    if (!self->epoch || self->in_txn)
+        return;
+    char ep[24];
+    snprintf(ep, sizeof ep, "%llu", (unsigned long long)self->epoch);
+    const char *vals[2] = { self->holder, ep };
+    PGresult *res = PQexecParams(self->pg,
+                                 "UPDATE zsaga_lease SET expires_at = now() WHERE part = 0 AND "
+                                 "holder = $1 AND epoch = $2::bigint",
+                                 2, NULL, vals, NULL, NULL, 0);
+    PQclear(res);
+    self->epoch = 0;
+}
+
 int jpg_begin(jpg_t *self, bool write)
 {
     if (self->in_txn)
@@ -197,6 +288,12 @@ int jpg_begin(jpg_t *self, bool write)
     int rc = s_exec(self, write ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     if (rc == 0)
         self->in_txn = true;
+    /* Fenced: every write transaction first makes sure the lease is still
+       this zsagad's, and holds it until COMMIT. */
+    if (rc == 0 && write && self->epoch && (rc = s_fence(self, false))) {
+        s_exec(self, "ROLLBACK");
+        self->in_txn = false;
+    }
     return rc;
 }
 

@@ -29,6 +29,16 @@ bool jpg_is_uri(const char *uri);
 jpg_t *jpg_open(const char *uri, bool writer, char *err, size_t errlen);
 void jpg_close(jpg_t **self_p);
 
+/* The journal's lease (writer): take it (0), or EAGAIN with who holds it
+   and until when; renew it (JNL_DEPOSED once another took it); give it up
+   at a clean stop so a standby need not wait for it to expire. A write
+   transaction checks it first (JNL_DEPOSED). */
+int jpg_lease_take(jpg_t *self, const char *holder, uint32_t lease_ms, char *who, size_t wholen,
+                   char *until, size_t untillen);
+int jpg_lease_renew(jpg_t *self);
+void jpg_lease_release(jpg_t *self);
+uint64_t jpg_epoch(const jpg_t *self);
+
 /* Transactions: a write one (the writer), a read one (a reader). */
 int jpg_begin(jpg_t *self, bool write);
 int jpg_commit(jpg_t *self);

@@ -1486,12 +1486,37 @@ static int s_security(s_server_t *s)
     return 0;
 }
 
+/* A standby, waiting for the journal's lease: said once per holder, and
+   the systemd watchdog kept fed meanwhile. */
+static void s_standby(void *arg, const char *holder, const char *until)
+{
+    static char said[160];
+    (void)arg;
+    if (strcmp(said, holder) != 0) {
+        snprintf(said, sizeof said, "%s", holder);
+        zlog_info("standby: the journal's lease is held by %s (until %s); taking over when it "
+                  "lapses",
+                  holder, until);
+        sd_notifyf(0, "STATUS=standby, the journal's lease held by %s", holder);
+    }
+    sd_notify(0, "WATCHDOG=1");
+}
+
 int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
 {
     s_server_t s = { .cfg = cfg };
     char err[1024];
     int rc = 1;
-    jnl_config_t jc = { cfg->map_bytes, cfg->sync };
+    char holder[256], host[128] = "";
+    gethostname(host, sizeof host - 1);
+    snprintf(holder, sizeof holder, "zsagad on %s, pid %ld, clients %s", host, (long)getpid(),
+             cfg->client_ep);
+    jnl_config_t jc = { .map_bytes = cfg->map_bytes,
+                        .sync = cfg->sync,
+                        .lease_ms = cfg->lease_ms,
+                        .holder = holder,
+                        .stop = stop,
+                        .wait = s_standby };
     orc_config_t oc = { .heartbeat_timeout_ms = cfg->heartbeat_timeout_ms,
                         .reserve_pct = cfg->reserve_pct,
                         .crash_in_commit = cfg->crash_in_commit,
@@ -1517,9 +1542,16 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
         goto done;
     }
     if (!(s.jnl = jnl_open(cfg->data_dir, &jc, err, sizeof err))) {
-        zlog_error("%s", err);
+        if (*stop) { /* asked to stop while a standby: nothing wrong */
+            zlog_info("%s", err);
+            rc = 0;
+        } else
+            zlog_error("%s", err);
         goto done;
     }
+    if (jnl_epoch(s.jnl))
+        zlog_info("took the journal's lease (epoch %llu): this zsagad is the active one",
+                  (unsigned long long)jnl_epoch(s.jnl));
     if (!(s.engine = orc_engine_new(s.jnl, &oc, s_now(), s_mono(), err, sizeof err))) {
         zlog_error("cannot start: %s", err);
         goto done;
@@ -1662,6 +1694,8 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
            max_batch messages waits for the flight instead of growing. */
         int crc = 0;
         bool failed = false;
+        if (jnl_deposed(s.jnl))
+            break;
         for (int round = 0; round < 2; round++) {
             /* The flight lands; the next one (what this loop collected
                meanwhile) starts at once, and what landed is sent while it
@@ -1670,6 +1704,8 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
             bool landed = orc_engine_commit_busy(s.engine) &&
                           orc_engine_commit_end(s.engine, round == 0 && collected >= cfg->max_batch,
                                                 &crc, err, sizeof err);
+            if (crc == JNL_DEPOSED)
+                break; /* nothing of it may leave: stop below */
             if (landed)
                 s_land(&s, crc, err, &last_fail_log);
             if (round == 0 && !orc_engine_commit_busy(s.engine)) {
@@ -1706,6 +1742,17 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
         }
         if (failed)
             zclock_sleep(100); /* do not spin on a full map */
+    }
+    if (jnl_deposed(s.jnl)) {
+        /* Another zsagad holds the journal now and has recovered every
+           saga from it: this one sends nothing more (its last batch was
+           refused by the journal) and stops. Its clients and workers
+           reconnect to the new one. */
+        zlog_error("deposed: another zsagad took the journal's lease (this one held epoch %llu); "
+                   "stopping without sending anything more",
+                   (unsigned long long)jnl_epoch(s.jnl));
+        rc = 1;
+        goto done;
     }
     /* The flight, and what was collected since, are committed and
        answered before zsagad goes. */

@@ -28,6 +28,8 @@ static void s_usage(FILE *f)
                "  --journal URI            lmdb:DIR (the same as --data DIR), or\n"
                "                           postgresql://USER:PASS@HOST:PORT/DB: the journal in\n"
                "                           a PostgreSQL database (docs/operations.md)\n"
+               "  --lease MS               journal on PostgreSQL: the active zsagad's lease;\n"
+               "                           a standby takes over once it lapses (default 5000)\n"
                "  --clients ENDPOINT       client socket (default tcp://127.0.0.1:5570)\n"
                "  --workers ENDPOINT       worker socket (default tcp://127.0.0.1:5571)\n"
                "  --events ENDPOINT        event stream (default tcp://127.0.0.1:5572)\n"
@@ -209,6 +211,11 @@ static int s_apply(void *arg, int c, const char *v)
             return -1;
         }
         return 0;
+    case 'q':
+        if (s_num("lease", v, 10, 300, 600000, &n))
+            return -1;
+        cfg->lease_ms = (uint32_t)n;
+        return 0;
     case 't':
         if (s_num("heartbeat-timeout", v, 10, 100, 3600000, &n))
             return -1;
@@ -280,6 +287,7 @@ int main(int argc, char **argv)
         { "map-size", required_argument, 0, 'm' },
         { "sync", required_argument, 0, 's' },
         { "heartbeat-timeout", required_argument, 0, 't' },
+        { "lease", required_argument, 0, 'q' },
         { "reserve", required_argument, 0, 'r' },
         { "batch", required_argument, 0, 'b' },
         { "log-level", required_argument, 0, 'l' },

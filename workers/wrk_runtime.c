@@ -304,6 +304,25 @@ static void s_pack_metrics(msgpack_packer *pk, wrk_pool_t *pool)
     mp_pack_kv_uint(pk, "db_replays", c.replays);
 }
 
+/* Connect to (or disconnect from) each endpoint of a comma-separated
+   list. */
+static int s_connect_all(void *dealer, const char *list, bool connect)
+{
+    char ep[512];
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n && n < sizeof ep) {
+            memcpy(ep, p, n);
+            ep[n] = 0;
+            if (connect ? zmq_connect(dealer, ep) : zmq_disconnect(dealer, ep))
+                if (connect)
+                    return -1;
+        }
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
 static void s_send_heartbeat(void *dealer, wrk_pool_t *pool, uint32_t inflight,
                              msgpack_sbuffer *out)
 {
@@ -503,7 +522,14 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
     zmq_setsockopt(dealer, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
     zmq_setsockopt(dealer, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
-    if (zmq_connect(dealer, cfg->orchestrator)) {
+    if (strchr(cfg->orchestrator, ',')) {
+        /* Several orchestrators, one active (the others stand by, not
+           bound): send only on connections that are up, never into a
+           queue for one that is not there. */
+        int on = 1;
+        zmq_setsockopt(dealer, ZMQ_IMMEDIATE, &on, sizeof on);
+    }
+    if (s_connect_all(dealer, cfg->orchestrator, true)) {
         zlog_error("cannot connect to %s: %s", cfg->orchestrator, zmq_strerror(zmq_errno()));
         goto done;
     }
@@ -576,7 +602,12 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
             wrk_pool_maintain(pool);
             next_hb = now + cfg->heartbeat_ms;
             if (now - last_reply > 3 * (int64_t)cfg->heartbeat_ms) {
-                /* zsagad has been silent: it may be new. Introduce us again. */
+                /* zsagad has been silent: it may be new, or it may have
+                   stopped while another took over its journal and its
+                   endpoint. Connect afresh (to whoever listens there now)
+                   and introduce us again. */
+                s_connect_all(dealer, cfg->orchestrator, false);
+                s_connect_all(dealer, cfg->orchestrator, true);
                 s_send_ready(dealer, sys, cfg, &out);
                 last_reply = now;
             }
@@ -725,7 +756,9 @@ static void s_usage(const wrk_system_t *sys, FILE *f)
         "  --db URI                 database (default sqlite:%s.db); see docs/operations.md\n"
         "                           for TLS. A password here shows in ps: use --db-file\n"
         "  --db-file FILE           read the database URI from FILE (mode 0600)\n"
-        "  --orchestrator ENDPOINT  zsagad's worker socket (default tcp://127.0.0.1:5571)\n"
+        "  --orchestrator ENDPOINT  zsagad's worker socket (default tcp://127.0.0.1:5571);\n"
+        "                           several, comma-separated: an active zsagad and its\n"
+        "                           standbys\n"
         "  --key FILE               this worker's key pair (NAME.key_secret, mode 0600)\n"
         "  --server-key FILE        zsagad's public key (zsagad.key): only it may send steps\n"
         "  --insecure               plaintext, zsagad not authenticated: tests only\n"

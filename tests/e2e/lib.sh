@@ -38,6 +38,8 @@ export ZSAGA_SERVER_KEY="$K/zsagad.key" ZSAGA_KEY="$K/admin.key_secret"
 export ZSAGA_PROBE_KEY="$K/zsagad.key_secret" # the probe stands in for zsagad
 
 cleanup() {
+    # CONT first: a test may have stopped one.
+    for p in $PIDS $ZPID; do kill -CONT "$p" 2>/dev/null || true; done
     for p in $PIDS $ZPID; do kill -TERM "$p" 2>/dev/null || true; done
     for p in $PIDS $ZPID; do wait "$p" 2>/dev/null || true; done
     [ -z "${PRIVATE_SERVERS:-}" ] || "$TOP/deploy/servers.sh" stop "$PRIVATE_SERVERS" || true
