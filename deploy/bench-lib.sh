@@ -8,7 +8,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 bin="$top/build-bench"
 dir=$(mktemp -d /tmp/zsaga-bench.XXXXXX)
 z=""
-trap '[ -z "${wk:-}" ] || kill -TERM $wk 2>/dev/null; [ -z "$z" ] || { kill -TERM $z; wait $z; }; rm -rf "$dir"' EXIT
+stop_servers=""
+trap '[ -z "${wk:-}" ] || kill -TERM $wk 2>/dev/null; [ -z "$z" ] || { kill -TERM $z; wait $z; }; $stop_servers >/dev/null 2>&1; rm -rf "$dir"' EXIT
 k="$dir/keys"
 mkdir -p "$k" "$dir/authorized"
 "$bin/cli/zsaga" keygen zsagad --role server --dir "$k" >/dev/null

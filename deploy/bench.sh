@@ -13,6 +13,8 @@
 #   curve         CURVE, metrics on (the defaults)
 #   metrics-on    CURVE, metrics on, /metrics scraped every second
 #   metrics-off   CURVE, --metrics off --http off
+#   pg            CURVE, the journal on PostgreSQL (deploy/servers.sh starts
+#                 one in the scratch folder; durable: fsync, synchronous_commit)
 # e.g. MODES="metrics-on metrics-off metrics-on metrics-off" deploy/bench.sh
 set -eu
 sync=${1:-full}
@@ -22,6 +24,7 @@ echo "journal sync: $sync"
 for mode in ${MODES:-insecure curve}; do
     rm -rf "$dir/journal" "$dir/zsagad.log"
     obs="--http 127.0.0.1:0"
+    journal="--data $dir/journal --sync $sync"
     case $mode in
     insecure)
         sec="--insecure"
@@ -36,10 +39,22 @@ for mode in ${MODES:-insecure curve}; do
         obs="--metrics off --http off"
         unset ZSAGA_INSECURE
         ;;
+    pg)
+        sec=$CURVE
+        unset ZSAGA_INSECURE
+        if [ ! -d "$dir/servers" ]; then
+            "$top/deploy/servers.sh" start "$dir/servers" >"$dir/servers.log" 2>&1 ||
+                { cat "$dir/servers.log"; exit 1; }
+            stop_servers="$top/deploy/servers.sh stop $dir/servers"
+        fi
+        eval "$("$top/deploy/servers.sh" env "$dir/servers")"
+        "$top/deploy/servers.sh" newdb "$dir/servers" zbench_journal pg >/dev/null
+        journal="--journal $ZSAGA_PG/zbench_journal"
+        ;;
     *) echo "bench: unknown mode $mode" >&2; exit 2 ;;
     esac
     # shellcheck disable=SC2086
-    "$bin/orchestrator/zsagad" --data "$dir/journal" --sync "$sync" $sec $ENDPOINTS \
+    "$bin/orchestrator/zsagad" $journal $sec $ENDPOINTS \
         --log-level info --map-size 8192 $obs 2>"$dir/zsagad.log" &
     z=$!
     sleep 0.3
