@@ -51,6 +51,47 @@ static int s_exec(jpg_t *self, const char *sql)
     return rc;
 }
 
+/* What a session needs, at open and after a reconnect: quiet notices;
+   for the writer, the tables, its prepared statements and (once it holds
+   the lease) the idle-transaction limit. 0, or EIO with err set. */
+static int s_setup(jpg_t *self, bool create, char *err, size_t errlen)
+{
+    PGresult *res;
+    memset(self->prepared, 0, sizeof self->prepared);
+    if (s_exec(self, "SET client_min_messages = warning"))
+        goto fail;
+    if (!self->writer)
+        return 0;
+    if (create && (s_exec(self, "CREATE TABLE IF NOT EXISTS zsaga_journal (db smallint NOT NULL, "
+                                "k bytea NOT NULL, v bytea NOT NULL, PRIMARY KEY (db, k))") ||
+                   s_exec(self, "CREATE TABLE IF NOT EXISTS zsaga_lease (part int PRIMARY KEY, "
+                                "holder text NOT NULL, epoch bigint NOT NULL, "
+                                "expires_at timestamptz NOT NULL)")))
+        goto fail;
+    if (self->lease_ms) {
+        char set[96];
+        snprintf(set, sizeof set, "SET idle_in_transaction_session_timeout = %u", self->lease_ms);
+        if (s_exec(self, set))
+            goto fail;
+    }
+    res = PQprepare(self->pg, "jput",
+                    "INSERT INTO zsaga_journal (db, k, v) VALUES ($1, $2, $3) "
+                    "ON CONFLICT (db, k) DO UPDATE SET v = EXCLUDED.v",
+                    0, NULL);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    res =
+        PQprepare(self->pg, "jdel", "DELETE FROM zsaga_journal WHERE db = $1 AND k = $2", 0, NULL);
+    ok = ok && PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (ok)
+        return 0;
+fail:
+    snprintf(err, errlen, "journal (postgresql): %s", PQerrorMessage(self->pg));
+    err[strcspn(err, "\n")] = 0;
+    return EIO;
+}
+
 jpg_t *jpg_open(const char *uri, bool writer, char *err, size_t errlen)
 {
     jpg_t *self = calloc(1, sizeof *self);
@@ -67,42 +108,36 @@ jpg_t *jpg_open(const char *uri, bool writer, char *err, size_t errlen)
         jpg_close(&self);
         return NULL;
     }
-    if (s_exec(self, "SET client_min_messages = warning")) {
-        snprintf(err, errlen, "journal (postgresql): %s", PQerrorMessage(self->pg));
+    if (s_setup(self, true, err, errlen)) {
         jpg_close(&self);
         return NULL;
     }
-    if (writer) {
-        PGresult *res;
-        if (s_exec(self, "CREATE TABLE IF NOT EXISTS zsaga_journal (db smallint NOT NULL, "
-                         "k bytea NOT NULL, v bytea NOT NULL, PRIMARY KEY (db, k))") ||
-            s_exec(self, "CREATE TABLE IF NOT EXISTS zsaga_lease (part int PRIMARY KEY, "
-                         "holder text NOT NULL, epoch bigint NOT NULL, "
-                         "expires_at timestamptz NOT NULL)")) {
-            snprintf(err, errlen, "journal (postgresql): cannot create its table: %s",
-                     PQerrorMessage(self->pg));
-            err[strcspn(err, "\n")] = 0;
-            jpg_close(&self);
-            return NULL;
-        }
-        res = PQprepare(self->pg, "jput",
-                        "INSERT INTO zsaga_journal (db, k, v) VALUES ($1, $2, $3) "
-                        "ON CONFLICT (db, k) DO UPDATE SET v = EXCLUDED.v",
-                        0, NULL);
-        bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-        PQclear(res);
-        res = PQprepare(self->pg, "jdel", "DELETE FROM zsaga_journal WHERE db = $1 AND k = $2", 0,
-                        NULL);
-        ok = ok && PQresultStatus(res) == PGRES_COMMAND_OK;
-        PQclear(res);
-        if (!ok) {
-            snprintf(err, errlen, "journal (postgresql): %s", PQerrorMessage(self->pg));
-            err[strcspn(err, "\n")] = 0;
-            jpg_close(&self);
-            return NULL;
-        }
-    }
     return self;
+}
+
+/* A connection the server dropped (a restart, a failover with a
+   multi-host URI, a network cut) is made again before the next
+   transaction; what was in flight on it failed, and the journal's caller
+   redoes it. The lease is checked again by that transaction. */
+static int s_ensure(jpg_t *self)
+{
+    char err[512];
+    if (PQstatus(self->pg) == CONNECTION_OK)
+        return 0;
+    self->in_txn = self->piping = false;
+    self->queued = 0;
+    PQreset(self->pg);
+    if (PQstatus(self->pg) != CONNECTION_OK) {
+        zlog_warn("journal (postgresql): connection lost, not back yet: %s",
+                  PQerrorMessage(self->pg));
+        return EIO;
+    }
+    if (s_setup(self, false, err, sizeof err)) {
+        zlog_warn("%s", err);
+        return EIO;
+    }
+    zlog_info("journal (postgresql): connection made again");
+    return 0;
 }
 
 void jpg_release(jpg_t *self)
@@ -263,7 +298,9 @@ static int s_fence(jpg_t *self, bool renew)
 
 int jpg_lease_renew(jpg_t *self)
 {
-    return self->epoch ? s_fence(self, true) : 0;
+    if (!self->epoch)
+        return 0;
+    return s_ensure(self) ? EIO : s_fence(self, true);
 }
 
 void jpg_lease_release(jpg_t *self)
@@ -285,6 +322,8 @@ int jpg_begin(jpg_t *self, bool write)
 {
     if (self->in_txn)
         return EINVAL;
+    if (s_ensure(self))
+        return EIO;
     int rc = s_exec(self, write ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     if (rc == 0)
         self->in_txn = true;
@@ -427,6 +466,8 @@ static PGresult *s_query(jpg_t *self, const char *sql, int n, const char *const 
                          const int *lens, const int *fmts, int *rc)
 {
     if ((*rc = s_drain(self)))
+        return NULL;
+    if (!self->in_txn && (*rc = s_ensure(self)))
         return NULL;
     PGresult *res = PQexecParams(self->pg, sql, n, NULL, vals, lens, fmts, 1);
     ExecStatusType st = PQresultStatus(res);
