@@ -578,14 +578,12 @@ int jpg_del_range(jpg_t *self, int db, const void *lo, size_t lolen, const void 
     return 0;
 }
 
-size_t jpg_count(jpg_t *self, int db)
+/* One number from a query of one row, one column cast to text (0 on
+   error: it is logged). */
+static size_t s_number(jpg_t *self, const char *sql, const char *param)
 {
-    char dbs[8];
-    snprintf(dbs, sizeof dbs, "%d", db);
-    const char *vals[1] = { dbs };
     int lens[1] = { 0 }, fmts[1] = { 0 }, rc;
-    PGresult *res = s_query(self, "SELECT count(*)::text FROM zsaga_journal WHERE db = $1", 1, vals,
-                            lens, fmts, &rc);
+    PGresult *res = s_query(self, sql, param ? 1 : 0, &param, lens, fmts, &rc);
     if (!res)
         return 0;
     size_t n = PQntuples(res) == 1 ? (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10) : 0;
@@ -593,14 +591,14 @@ size_t jpg_count(jpg_t *self, int db)
     return n;
 }
 
+size_t jpg_count(jpg_t *self, int db)
+{
+    char dbs[8];
+    snprintf(dbs, sizeof dbs, "%d", db);
+    return s_number(self, "SELECT count(*)::text FROM zsaga_journal WHERE db = $1", dbs);
+}
+
 size_t jpg_used(jpg_t *self)
 {
-    int rc;
-    PGresult *res = s_query(self, "SELECT pg_total_relation_size('zsaga_journal')::text", 0, NULL,
-                            NULL, NULL, &rc);
-    if (!res)
-        return 0;
-    size_t n = PQntuples(res) == 1 ? (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10) : 0;
-    PQclear(res);
-    return n;
+    return s_number(self, "SELECT pg_total_relation_size('zsaga_journal')::text", NULL);
 }

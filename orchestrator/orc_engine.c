@@ -141,6 +141,11 @@ struct orc_engine_s {
     size_t fly_items;
     uint64_t fly_t0, fly_ended;
     struct s_sweep_s *fly_sweep;
+    /* Sagas a failed commit dropped from memory whose reload failed too
+       (the journal's database unreachable): loaded again at each tick
+       until it works, so none is left behind until a restart. */
+    char **reload;
+    size_t nreload, capreload;
     uint64_t usage_ms, sweep_ms;
     uint64_t hist_seq;
     uint64_t boot;
@@ -156,6 +161,7 @@ struct orc_engine_s {
 static void s_comp_progress(orc_engine_t *e, orc_saga_t *saga);
 static void s_sweep_end(orc_engine_t *e, struct s_sweep_s *x, bool committed);
 static void s_drop_events(orc_event_t *ev, size_t *n);
+static void s_reload_pending(orc_engine_t *e);
 static void s_start_ready(orc_engine_t *e, orc_saga_t *saga);
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -868,6 +874,9 @@ void orc_engine_destroy(orc_engine_t **self_p)
     free(e->fbox.ev);
     free(e->lbox.out);
     free(e->lbox.ev);
+    for (size_t i = 0; i < e->nreload; i++)
+        free(e->reload[i]);
+    free(e->reload);
     free(e);
     *self_p = NULL;
 }
@@ -1335,6 +1344,8 @@ void orc_engine_tick(orc_engine_t *self)
 {
     orc_timer_entry_t t;
     orc_worker_t *w;
+    if (self->nreload)
+        s_reload_pending(self);
     while (orc_timer_pop_due(self->timers, self->mono_ms, &t)) {
         orc_saga_t *saga = t.ptr;
         if (saga->in_table)
@@ -1662,19 +1673,57 @@ static void s_drop_events(orc_event_t *ev, size_t *n)
 
 /* After a failed commit: each saga it touched comes back as the journal
    has it (a saga that was new is gone). */
+/* Load a saga back as the journal has it: 0 (or MDB_NOTFOUND: it was
+   new, and is gone), or the error. */
+static int s_reload_id(orc_engine_t *e, const char *id)
+{
+    char lerr[256];
+    int rc = jnl_read_begin(e->jnl);
+    if (rc == 0) {
+        rc = s_load_one(e, id, lerr, sizeof lerr);
+        jnl_read_end(e->jnl);
+    }
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 static void s_reload(orc_engine_t *e, orc_saga_t *s)
 {
     if (!s->in_table)
         return; /* ended and evicted, or already reloaded */
-    char id[MSG_ID_MAX + 1], lerr[256];
+    char id[MSG_ID_MAX + 1];
     strcpy(id, s->def->id);
     s_table_remove(e, s);
-    if (jnl_read_begin(e->jnl) == 0) {
-        int rc = s_load_one(e, id, lerr, sizeof lerr);
-        if (rc && rc != MDB_NOTFOUND)
-            fprintf(stderr, "zsagad: reload of %s after failed commit: %s\n", id, lerr);
-        jnl_read_end(e->jnl);
+    if (s_reload_id(e, id) == 0)
+        return;
+    if (e->nreload == e->capreload) {
+        size_t cap = e->capreload ? e->capreload * 2 : 16;
+        char **r = realloc(e->reload, cap * sizeof *r);
+        if (!r) {
+            zlog_error("saga %s: not reloaded after a failed commit (out of memory); it resumes "
+                       "at the next start",
+                       id);
+            return;
+        }
+        e->reload = r;
+        e->capreload = cap;
     }
+    if ((e->reload[e->nreload] = strdup(id)))
+        e->nreload++;
+}
+
+/* The sagas whose reload failed: try again (each tick). */
+static void s_reload_pending(orc_engine_t *e)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < e->nreload; i++) {
+        if (s_reload_id(e, e->reload[i]) == 0)
+            free(e->reload[i]);
+        else
+            e->reload[kept++] = e->reload[i];
+    }
+    if (e->nreload && !kept)
+        zlog_info("reloaded every saga a failed commit had dropped");
+    e->nreload = kept;
 }
 
 static void s_fail_flight(orc_engine_t *e)

@@ -13,6 +13,8 @@
     If commit fails (a full map, say) every saga the batch touched is
     reloaded from the journal and the outbox is dropped: memory never runs
     ahead of the journal, and the lost work is redone from what is durable.
+    A reload that fails too (the journal's database unreachable) is tried
+    again at every tick until it works.
 
     Functions that answer a client return NULL on success, or an error code
     ("unknown_system", "conflict", "journal_full", "not_found", ...) with a

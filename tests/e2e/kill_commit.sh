@@ -32,24 +32,7 @@ for mode in in after; do
     # first, so count from the commits a start makes.
     start_zsagad "--crash-$mode-commit" 20
     zpid=$ZPID
-    # Four clients at once, so that a batch holds several sagas' changes.
-    i=0
-    while kill -0 "$zpid" 2>/dev/null && [ $i -lt 200 ]; do
-        subs=""
-        for c in 1 2 3 4; do
-            i=$((i + 1))
-            id="$mode-$i"
-            if [ $((i % 3)) -eq 0 ]; then
-                transfer_saga "$id" ACC001 ACC002 $((100 + i)) fail
-            else
-                transfer_saga "$id" ACC001 ACC002 $((100 + i))
-            fi
-            # Accepted means journaled: only those are owed an end.
-            { zsaga --timeout 2000 submit "$T/$id.json" >/dev/null 2>&1 && echo "$id" >>"$T/accepted"; } &
-            subs="$subs $!"
-        done
-        for p in $subs; do wait "$p" || true; done
-    done
+    load_transfers "$mode" 200 "$zpid"
     wait "$zpid" 2>/dev/null && fail "zsagad was to die by SIGKILL at commit 20 ($mode)"
     grep -q "^$mode-" "$T/accepted" || fail "no saga was accepted before the crash ($mode)"
     start_zsagad
@@ -61,22 +44,5 @@ done
 start_zsagad
 wait_workers 1
 
-n_ok=0
-n_rev=0
-while read -r id; do
-    st=$(saga_state "$id")
-    rows=$(q banking "SELECT COUNT(*) FROM ledger WHERE saga = '$id'")
-    if [ "$st" = completed ]; then
-        assert_eq "$rows_ok" "$rows" "$id: the ledger rows of one transfer"
-        n_ok=$((n_ok + 1))
-    else
-        assert_eq compensated "$st" "$id ended"
-        net=$(q banking "SELECT COUNT(*) FROM (SELECT account, SUM(amount) AS s FROM ledger
-              WHERE saga = '$id' GROUP BY account) t WHERE s <> 0")
-        assert_eq 0 "$net" "$id: reversed, every account nets to zero"
-        n_rev=$((n_rev + 1))
-    fi
-done <"$T/accepted"
-[ $n_ok -gt 0 ] && [ $n_rev -gt 0 ] || fail "expected both completed and reversed transfers ($n_ok, $n_rev)"
-echo "accepted around the crashes: $(wc -l <"$T/accepted") sagas ($n_ok completed, $n_rev reversed)"
+check_transfers_once "$rows_ok"
 pass "kill zsagad at the edges of a group commit"

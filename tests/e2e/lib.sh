@@ -261,6 +261,64 @@ transfer_saga() {
 JSON
 }
 
+# load_transfers PREFIX N [PID]: N transfers from ACC001 to ACC002 (every
+# third reversed by a failing second step), four clients at a time so a
+# batch holds several sagas; stops early once process PID is gone. Each id
+# zsagad accepted (accepted means journaled: only those are owed an end)
+# is added to $T/accepted.
+load_transfers() {
+    i=0
+    while [ $i -lt "$2" ] && { [ -z "${3:-}" ] || kill -0 "$3" 2>/dev/null; }; do
+        subs=""
+        for c in 1 2 3 4; do
+            i=$((i + 1))
+            if [ $((i % 3)) -eq 0 ]; then
+                transfer_saga "$1-$i" ACC001 ACC002 $((100 + i)) fail
+            else
+                transfer_saga "$1-$i" ACC001 ACC002 $((100 + i))
+            fi
+            { zsaga --timeout 3000 submit "$T/$1-$i.json" >/dev/null 2>&1 &&
+                echo "$1-$i" >>"$T/accepted"; } &
+            subs="$subs $!"
+        done
+        for p in $subs; do wait "$p" || true; done
+    done
+}
+
+# check_transfers_once ROWS: every saga in $T/accepted ended, a completed
+# one with exactly ROWS ledger rows (a clean transfer's), a reversed one
+# netting to zero on every account; both kinds were seen.
+check_transfers_once() {
+    n_ok=0
+    n_rev=0
+    while read -r id; do
+        st=$(saga_state "$id")
+        if [ "$st" = completed ]; then
+            assert_eq "$1" "$(q banking "SELECT COUNT(*) FROM ledger WHERE saga = '$id'")" \
+                "$id: the ledger rows of one transfer"
+            n_ok=$((n_ok + 1))
+        else
+            assert_eq compensated "$st" "$id ended"
+            assert_eq 0 "$(q banking "SELECT COUNT(*) FROM (SELECT account, SUM(amount) AS s
+                FROM ledger WHERE saga = '$id' GROUP BY account) t WHERE s <> 0")" \
+                "$id: reversed, every account nets to zero"
+            n_rev=$((n_rev + 1))
+        fi
+    done <"$T/accepted"
+    [ $n_ok -gt 0 ] && [ $n_rev -gt 0 ] ||
+        fail "expected both completed and reversed transfers ($n_ok, $n_rev)"
+    echo "accepted: $(wc -l <"$T/accepted") sagas ($n_ok completed, $n_rev reversed)"
+}
+
+# wait_log PATTERN [SECONDS]: until zsagad's log has a line matching it.
+wait_log() {
+    deadline=$(( $(date +%s) + ${2:-30} ))
+    until grep -q "$1" "$T/zsagad.log"; do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "zsagad's log never said: $1"
+        sleep 0.02
+    done
+}
+
 # The HTTP port a program bound (it logs "... on http://127.0.0.1:PORT/").
 http_port() { # LOGFILE
     deadline=$(( $(date +%s) + 10 ))
