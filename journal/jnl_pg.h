@@ -3,14 +3,16 @@
 
     One table holds every named database of the journal:
         zsaga_journal (db smallint, k bytea, v bytea, PRIMARY KEY (db, k))
-    A connection is either the journal's writer (the committer's: it takes
-    the journal's advisory lock, so one zsagad per journal, and it writes
-    each batch in one transaction, its statements sent in one pipeline) or
-    a reader (the loop's: reads inside REPEATABLE READ READ ONLY
-    transactions, or one statement at a time outside one).
+    and one row of zsaga_lease says which zsagad may write it (holder,
+    epoch, expiry). A connection is either the journal's writer (the
+    committer's: it holds the lease, checks it first in each transaction,
+    and writes each batch in one transaction, its statements sent in one
+    pipeline) or a reader (the loop's: reads inside REPEATABLE READ READ
+    ONLY transactions, or one statement at a time outside one). A dropped
+    connection is made again before the next transaction.
 
-    Errors are errno values (EIO for a database error, EBUSY for a journal
-    another zsagad holds), and the database's message is logged. Values
+    Errors are errno values (EIO for a database error) or JNL_DEPOSED (the
+    lease is another's), and the database's message is logged. Values
     returned by get and scan stay valid until jpg_release (the end of the
     read or write transaction).
 */
