@@ -53,8 +53,9 @@
        touched is reloaded from the journal. Retention chooses what to
        remove from the last commit and removes it inside the next.
     2. A step whose outcome is unknown (a timeout, a lost worker, a crash
-       of zsagad while it ran) is treated as maybe applied: it is
-       compensated if the saga compensates. Workers' barriers make that safe.
+       of zsagad while it ran, tries run out on "retry" answers) is
+       treated as maybe applied: it is compensated if the saga
+       compensates. Workers' barriers make that safe.
     3. A step is compensated only after every step that depends on it and
        may have acted is compensated (reverse dependency order).
        Independent compensations run in parallel.
@@ -425,6 +426,13 @@ static void s_action_result(orc_engine_t *e, orc_saga_t *saga, uint32_t i, const
                m->attempt == st->attempts) {
         s_set_error(st, m->code[0] ? m->code : "retry", m->text);
         if (st->attempts >= def->retry.attempts) {
+            /* "Retry" does not prove a try did not act: a worker whose
+               database dropped the connection during COMMIT cannot know
+               whether it committed, and later tries that could have read
+               the barrier never reached the database. Unknown is maybe
+               applied (invariant 2): compensated, and a compensation of a
+               try that did not act is a no-op by its barrier. */
+            st->maybe_applied = true;
             s_fail_step(e, saga, i, "retries_exhausted", m->text);
             return;
         }

@@ -576,6 +576,29 @@ static void test_journal_full_refuses_new_sagas(void **state)
     s_close(&env);
 }
 
+/* Tries run out on "retry" answers: one of them may have committed (a
+   connection dropped during COMMIT), so the step is compensated. */
+static void test_retries_exhausted_is_compensated(void **state)
+{
+    (void)state;
+    s_env_t env;
+    s_open(&env, 0);
+    s_ready(&env, "w1", "bank", 8);
+    const char *one[] = { "x:bank" };
+    s_submit(&env, s_def("r1", 1, one, 2, 1000), NULL);
+    assert_string_equal(s_batch(&env), "x/a/1");
+    s_result(&env, "w1", "r1", "x", MSG_PHASE_ACTION, 1, MSG_STATUS_RETRY);
+    assert_string_equal(s_batch(&env), "");
+    s_now += 200; /* past the backoff (100 ms at most) */
+    assert_string_equal(s_batch(&env), "x/a/2");
+    s_result(&env, "w1", "r1", "x", MSG_PHASE_ACTION, 2, MSG_STATUS_RETRY);
+    assert_string_equal(s_batch(&env), "x/c/1");
+    s_result(&env, "w1", "r1", "x", MSG_PHASE_COMPENSATION, 1, MSG_STATUS_OK);
+    s_batch(&env);
+    assert_string_equal(s_state(&env, "r1"), "compensated");
+    s_close(&env);
+}
+
 /* Pipelined commits (zsagad's loop): while a batch is in flight the next
    is collected, and nothing of it is journaled or sent before its own
    flight lands; a failed flight fails the batch collected meanwhile too,
@@ -663,6 +686,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_registration_rules, s_teardown, s_teardown),
         cmocka_unit_test_setup_teardown(test_submit_checks, s_teardown, s_teardown),
         cmocka_unit_test_setup_teardown(test_journal_full_refuses_new_sagas, s_teardown,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_retries_exhausted_is_compensated, s_teardown,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_pipelined_commit, s_teardown, s_teardown),
     };
