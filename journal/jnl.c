@@ -792,10 +792,11 @@ static bool s_reading(jnl_t *self)
     return self->pg ? jpg_in_txn(self->pg) : s_txn(self) != NULL;
 }
 
-/* The first key past every key with the prefix, or 0 if none is. */
+/* The first key past every key with the prefix, or 0 if none is (a
+   prefix longer than cap is refused by the callers first). */
 static size_t s_successor(const void *prefix, size_t plen, uint8_t *out, size_t cap)
 {
-    size_t n = plen < cap ? plen : 0;
+    size_t n = plen <= cap ? plen : 0;
     memcpy(out, prefix, n);
     while (n && out[n - 1] == 0xff)
         n--;
@@ -824,6 +825,8 @@ int jnl_scan(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, jnl_scan
 {
     if (self->pg) {
         uint8_t past[512];
+        if (plen > sizeof past)
+            return EINVAL; /* no bound could be given: never scan past it */
         size_t n = plen ? s_successor(prefix, plen, past, sizeof past) : 0;
         return jpg_scan(self->pg, (int)db, plen ? prefix : NULL, plen, true, n ? past : NULL, n,
                         false, fn, arg);
@@ -893,6 +896,8 @@ int jnl_scan_from(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, con
            prefix's end; reverse: down from `from` (exclusive) or the
            prefix's end, to the prefix. */
         uint8_t past[512];
+        if (plen > sizeof past)
+            return EINVAL;
         size_t n = plen ? s_successor(prefix, plen, past, sizeof past) : 0;
         if (!reverse)
             return jpg_scan(self->pg, (int)db,
@@ -944,6 +949,8 @@ int jnl_del_prefix(jnl_t *self, jnl_db_t db, const void *prefix, size_t plen, si
     *n = 0;
     if (self->pg) {
         uint8_t past[512];
+        if (plen > sizeof past)
+            return EINVAL;
         size_t m = plen ? s_successor(prefix, plen, past, sizeof past) : 0;
         if (!plen || !jpg_in_txn(self->pg))
             return EINVAL;

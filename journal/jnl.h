@@ -1,4 +1,8 @@
-/*  jnl: the orchestrator's journal, a thin layer over LMDB.
+/*  jnl: the orchestrator's journal, a thin layer over LMDB, or over a
+    PostgreSQL database when jnl_open is given a postgresql:// URI instead
+    of a directory (jnl_pg.h: one table, a lease for active and standby
+    zsagads; the calls and their meaning are the same, but for hot backup,
+    restore and the file checks, which are LMDB's).
 
     Owns one LMDB environment in a directory, with named databases:
       sagas    saga id -> saga record (definition, state, reason)

@@ -6,16 +6,14 @@
 ZSAGA_TEST_JOURNAL=pg
 . "$(dirname "$0")/lib.sh"
 use_private_servers
+PRIVATE_ONLY=pg # the journal's server, and banking's in this mode
 seed banking
 q banking "UPDATE accounts SET balance = 10000000000 WHERE number IN ('ACC001','ACC002')"
 start_zsagad --lease 3000
 Z=$ZPID
 start_worker banking --capacity 8
 wait_workers 1
-transfer_saga ref-ok ACC001 ACC002 500
-zsaga submit "$T/ref-ok.json" >/dev/null || fail "ref-ok refused"
-wait_ended ref-ok
-rows_ok=$(q banking "SELECT COUNT(*) FROM ledger WHERE saga = 'ref-ok'")
+reference_transfer
 
 : >"$T/accepted"
 load_transfers j 60 &
@@ -31,5 +29,5 @@ WAIT_S=120 wait_ended $(cat "$T/accepted")
 kill -0 "$Z" 2>/dev/null || fail "zsagad died"
 grep -q "deposed" "$T/zsagad.log" && fail "zsagad lost its lease to nobody"
 
-check_transfers_once "$rows_ok"
+check_transfers_once "$ROWS_OK"
 pass "journal's database killed"

@@ -88,11 +88,15 @@ servers_up() { # start (or find) the servers, once
         SERVERS=$T/servers
         PRIVATE_SERVERS=$SERVERS
     fi
-    "$TOP/deploy/servers.sh" start "$SERVERS" >"$T/servers-start.log" 2>&1 ||
+    # PRIVATE_ONLY: a test with servers of its own may start only those it
+    # needs (a private PostgreSQL alone, say).
+    # shellcheck disable=SC2086
+    "$TOP/deploy/servers.sh" start "$SERVERS" ${PRIVATE_ONLY:-} >"$T/servers-start.log" 2>&1 ||
         fail "could not start the database servers: $(tail -n 20 "$T/servers-start.log")"
     eval "$("$TOP/deploy/servers.sh" env "$SERVERS")"
     # A database of the test's own on each server; a Redis db number too.
     TAG=z$(basename "$T" | tr 'A-Z.-' 'a-z__')
+    case " ${PRIVATE_ONLY:-redis} " in *" redis "*) ;; *) return 0 ;; esac
     REDIS_DB=$(redis-cli -u "$ZSAGA_REDIS/0" INCR zsaga:test:next)
     REDIS_DB=$((REDIS_DB % 250 + 1))
     redis-cli -u "$ZSAGA_REDIS/$REDIS_DB" FLUSHDB >/dev/null
@@ -283,6 +287,17 @@ load_transfers() {
         done
         for p in $subs; do wait "$p" || true; done
     done
+}
+
+# reference_transfer: one clean transfer (ref-ok); ROWS_OK gets the ledger
+# rows it left, what check_transfers_once expects of a completed one.
+reference_transfer() {
+    transfer_saga ref-ok ACC001 ACC002 500
+    zsaga submit "$T/ref-ok.json" >/dev/null || fail "ref-ok refused"
+    wait_ended ref-ok
+    assert_eq completed "$(saga_state ref-ok)" "the reference transfer completes"
+    ROWS_OK=$(q banking "SELECT COUNT(*) FROM ledger WHERE saga = 'ref-ok'")
+    [ "$ROWS_OK" -gt 0 ] || fail "the reference transfer left no ledger rows"
 }
 
 # check_transfers_once ROWS: every saga in $T/accepted ended, a completed

@@ -23,10 +23,7 @@ B=$ZPID
 PIDS="$PIDS $B"
 wait_log "zsagad\[$B\] info: standby"
 
-transfer_saga ref-ok ACC001 ACC002 500
-zsaga submit "$T/ref-ok.json" >/dev/null || fail "ref-ok refused"
-wait_ended ref-ok
-rows_ok=$(q banking "SELECT COUNT(*) FROM ledger WHERE saga = 'ref-ok'")
+reference_transfer
 
 : >"$T/accepted"
 
@@ -63,5 +60,5 @@ wait "$B" || rc=$?
 assert_eq 1 "$rc" "the deposed zsagad stops with status 1"
 grep -q "zsagad\[$B\] error: deposed" "$T/zsagad.log" || fail "the deposed zsagad did not say so"
 
-check_transfers_once "$rows_ok"
+check_transfers_once "$ROWS_OK"
 pass "takeover"
