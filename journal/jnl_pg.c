@@ -115,6 +115,12 @@ jpg_t *jpg_open(const char *uri, bool writer, char *err, size_t errlen)
     return self;
 }
 
+/* Can the session take a statement: connected and out of pipeline mode? */
+static bool s_usable(const jpg_t *self)
+{
+    return PQstatus(self->pg) == CONNECTION_OK && PQpipelineStatus(self->pg) == PQ_PIPELINE_OFF;
+}
+
 /* A connection the server dropped (a restart, a failover with a
    multi-host URI, a network cut) is made again before the next
    transaction; what was in flight on it failed, and the journal's caller
@@ -122,7 +128,9 @@ jpg_t *jpg_open(const char *uri, bool writer, char *err, size_t errlen)
 static int s_ensure(jpg_t *self)
 {
     char err[512];
-    if (PQstatus(self->pg) == CONNECTION_OK)
+    /* Between transactions a sound session is idle; one that is not (a
+       pipeline the server cut short) is made again. */
+    if (s_usable(self) && PQtransactionStatus(self->pg) == PQTRANS_IDLE)
         return 0;
     self->in_txn = self->piping = false;
     self->queued = 0;
@@ -177,7 +185,12 @@ static int s_hold(jpg_t *self, PGresult *res)
 }
 
 /* Read the results of what the pipeline sent, up to its sync: the first
-   error is the answer. Leaves pipeline mode. */
+   error is the answer. Every statement's results are read, those after
+   an error too (PGRES_PIPELINE_ABORTED), or libpq stays in pipeline mode
+   and refuses everything after. A pipeline that cannot be closed (the
+   server ended the session: a FATAL, a kill, the idle-transaction limit)
+   leaves the connection to be made again by s_ensure. Leaves pipeline
+   mode. */
 static int s_drain(jpg_t *self)
 {
     int rc = 0;
@@ -185,17 +198,20 @@ static int s_drain(jpg_t *self)
         return 0;
     if (PQpipelineSync(self->pg) != 1)
         rc = s_fail(self, "pipeline", NULL);
-    for (int q = 0; !rc && q < self->queued; q++) {
+    for (int q = 0; q < self->queued && PQstatus(self->pg) == CONNECTION_OK; q++) {
         PGresult *res = PQgetResult(self->pg);
         if (!res) {
-            rc = s_fail(self, "pipeline", NULL);
+            if (!rc)
+                rc = s_fail(self, "pipeline", NULL);
             break;
         }
         ExecStatusType st = PQresultStatus(res);
-        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_PIPELINE_ABORTED)
+        if (st == PGRES_PIPELINE_ABORTED) {
+            if (!rc)
+                rc = EIO;
+        } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && !rc) {
             rc = s_fail(self, "write", res);
-        else if (st == PGRES_PIPELINE_ABORTED)
-            rc = EIO;
+        }
         PQclear(res);
         while ((res = PQgetResult(self->pg)))
             PQclear(res);
@@ -348,7 +364,8 @@ int jpg_commit(jpg_t *self)
         return rc ? rc : EINVAL;
     self->in_txn = false;
     if (rc) {
-        s_exec(self, "ROLLBACK");
+        if (s_usable(self))
+            s_exec(self, "ROLLBACK"); /* else the session is made again, which ends it */
         jpg_release(self);
         return rc;
     }
@@ -364,7 +381,7 @@ int jpg_commit(jpg_t *self)
 void jpg_rollback(jpg_t *self)
 {
     s_drain(self);
-    if (self->in_txn)
+    if (self->in_txn && s_usable(self))
         s_exec(self, "ROLLBACK");
     self->in_txn = false;
     jpg_release(self);

@@ -334,6 +334,19 @@ wait_log() {
     done
 }
 
+# wait_exit PID [SECONDS]: until child PID exits (a zombie counts as
+# exited), its status in EXIT_RC; fails if it is still running by then, so
+# a process that should stop and does not fails the test, not hangs it.
+wait_exit() {
+    deadline=$(( $(date +%s) + ${2:-30} ))
+    while [ -e "/proc/$1/stat" ] && [ "$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null)" != Z ]; do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "process $1 still runs after ${2:-30} s"
+        sleep 0.05
+    done
+    EXIT_RC=0
+    wait "$1" || EXIT_RC=$?
+}
+
 # The HTTP port a program bound (it logs "... on http://127.0.0.1:PORT/").
 http_port() { # LOGFILE
     deadline=$(( $(date +%s) + 10 ))

@@ -55,9 +55,8 @@ wait $L
 # shellcheck disable=SC2046
 WAIT_S=60 wait_ended $(grep "^s-" "$T/accepted")
 kill -CONT "$B"
-rc=0
-wait "$B" || rc=$?
-assert_eq 1 "$rc" "the deposed zsagad stops with status 1"
+wait_exit "$B" 30
+assert_eq 1 "$EXIT_RC" "the deposed zsagad stops with status 1"
 grep -q "zsagad\[$B\] error: deposed" "$T/zsagad.log" || fail "the deposed zsagad did not say so"
 
 check_transfers_once "$ROWS_OK"
