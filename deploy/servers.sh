@@ -3,12 +3,23 @@
 # a PostgreSQL, a MariaDB and a Redis as ordinary processes with their data
 # in one scratch folder, listening on 127.0.0.1 only. No system service.
 #
-#   deploy/servers.sh start DIR [pg|my|redis ...]   init (first time) and start
-#   deploy/servers.sh stop  DIR [pg|my|redis ...]   clean shutdown
-#   deploy/servers.sh kill  DIR  pg|my|redis        SIGKILL, for crash tests
+#   deploy/servers.sh start DIR [pg|pgstandby|my|redis ...]
+#                                                   init (first time) and start
+#   deploy/servers.sh stop  DIR [pg|pgstandby|my|redis ...]   clean shutdown
+#   deploy/servers.sh kill  DIR  pg|pgstandby|my|redis   SIGKILL, for crash tests
+#   deploy/servers.sh promote DIR                   the standby becomes the primary
 #   deploy/servers.sh env   DIR                     print the URIs as variables
 #   deploy/servers.sh newdb DIR NAME [pg|my]        a fresh database NAME on
 #                                                   PostgreSQL and/or MariaDB
+#
+# pgstandby (only when asked for, after pg): a streaming replica of the
+# PostgreSQL server, made with pg_basebackup, which the primary waits for
+# at every COMMIT (synchronous_standby_names = 'FIRST 1 (zsaga_standby)'):
+# an acknowledged commit is on both. `env` then prints ZSAGA_PG_HA, a
+# multi-host URI that libpq resolves to whichever of the two is the primary
+# (with ?target_session_attrs=read-write). After `kill DIR pg` and `promote
+# DIR`, the standby is the primary and waits for nobody; the old primary is
+# not brought back (a real failover would rebuild it with pg_rewind).
 #
 # Ports: the first free from ZSAGA_PG_PORT (25432), ZSAGA_MY_PORT (23306),
 # ZSAGA_REDIS_PORT (26379) and ZSAGA_REDIS_TLS_PORT (26479) up, chosen at
@@ -60,8 +71,10 @@ if [ ! -f "$dir/ports" ]; then
         printf '%s %s\n' "$pg_port" "$dir" "$my_port" "$dir" "$redis_port" "$dir" >>"$reserved"
         redis_tls_port=$(free_port "${ZSAGA_REDIS_TLS_PORT:-26479}")
         printf '%s %s\n' "$redis_tls_port" "$dir" >>"$reserved"
-        printf 'pg_port=%s\nmy_port=%s\nredis_port=%s\nredis_tls_port=%s\n' "$pg_port" \
-            "$my_port" "$redis_port" "$redis_tls_port" >"$dir/ports"
+        pg2_port=$(free_port "${ZSAGA_PG2_PORT:-25532}")
+        printf '%s %s\n' "$pg2_port" "$dir" >>"$reserved"
+        printf 'pg_port=%s\nmy_port=%s\nredis_port=%s\nredis_tls_port=%s\npg2_port=%s\n' \
+            "$pg_port" "$my_port" "$redis_port" "$redis_tls_port" "$pg2_port" >"$dir/ports"
     ) 9>"$reserved.lock"
 fi
 . "$dir/ports"
@@ -72,7 +85,8 @@ give_back() {
         grep -vxF "$pg_port $dir
 $my_port $dir
 $redis_port $dir
-${redis_tls_port:-0} $dir" "$reserved" >"$reserved.new" || true
+${redis_tls_port:-0} $dir
+${pg2_port:-0} $dir" "$reserved" >"$reserved.new" || true
         mv "$reserved.new" "$reserved"
     ) 9>"$reserved.lock"
 }
@@ -138,6 +152,7 @@ tls_init() {
 [ "$cmd" != start ] || tls_init
 
 pg_sql() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U zsaga -d postgres -c "$1"; }
+pg2_sql() { psql -X -q -t -A -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg2_port" -U zsaga -d postgres -c "$1"; }
 my_sql() {
     mariadb --no-defaults --protocol=socket -S "$dir/my/mysqld.sock" -u root -e "$1"
 }
@@ -161,6 +176,44 @@ pg_start() {
          -c ssl=on -c ssl_cert_file=$dir/tls/server.crt -c ssl_key_file=$dir/tls/pg.key" \
         start
     wait_for pg pg_sql "SELECT 1"
+}
+
+# The standby: a base backup of the primary (its WAL streamed through a
+# replication slot, so none it needs is recycled), started in recovery.
+# The primary then waits for it at every COMMIT; start returns once
+# the standby is attached as synchronous.
+pgstandby_start() {
+    running pg || {
+        echo "servers: pgstandby needs pg started first" >&2
+        exit 2
+    }
+    if [ ! -f "$dir/pg2/PG_VERSION" ]; then
+        mkdir -p "$dir/pg2"
+        chmod 700 "$dir/pg2"
+        ! $root || chown postgres "$dir/pg2"
+        pg_sql "SELECT pg_create_physical_replication_slot('zsaga_standby')
+                WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = 'zsaga_standby')" >/dev/null
+        as_user postgres "$pgbin/pg_basebackup" -h 127.0.0.1 -p "$pg_port" -U zsaga -D "$dir/pg2" \
+            -X stream -S zsaga_standby -R >"$dir/pg2-init.log" 2>&1 || {
+            cat "$dir/pg2-init.log" >&2
+            exit 1
+        }
+    fi
+    touch "$dir/pg2.log"
+    ! $root || chown postgres "$dir/pg2.log"
+    as_user postgres "$pgbin/pg_ctl" -D "$dir/pg2" -l "$dir/pg2.log" -s -o \
+        "-p $pg2_port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir/pg2 \
+         -c max_connections=200 -c fsync=on -c synchronous_commit=on -c shared_buffers=256MB \
+         -c hot_standby=on -c primary_slot_name=zsaga_standby -c synchronous_standby_names= \
+         -c primary_conninfo='host=127.0.0.1 port=$pg_port user=zsaga application_name=zsaga_standby' \
+         -c ssl=on -c ssl_cert_file=$dir/tls/server.crt -c ssl_key_file=$dir/tls/pg.key" \
+        start
+    wait_for pg2 pg2_sql "SELECT 1"
+    pg_sql "ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 (zsaga_standby)'" >/dev/null
+    pg_sql "SELECT pg_reload_conf()" >/dev/null
+    wait_for pg2 sh -c "psql -X -t -A -h 127.0.0.1 -p $pg_port -U zsaga -d postgres -c \
+        \"SELECT sync_state FROM pg_stat_replication WHERE application_name = 'zsaga_standby'\" |
+        grep -qx sync"
 }
 
 my_start() {
@@ -206,6 +259,7 @@ redis_start() {
 pid_of() { # the server's pid, or nothing
     case $1 in
     pg) f=$dir/pg/postmaster.pid ;;
+    pgstandby) f=$dir/pg2/postmaster.pid ;;
     my) f=$dir/my/mysqld.pid ;;
     redis) f=$dir/redis/redis.pid ;;
     esac
@@ -222,6 +276,7 @@ stop_one() {
     [ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 0
     case $1 in
     pg) as_user postgres "$pgbin/pg_ctl" -D "$dir/pg" -s -m fast stop ;;
+    pgstandby) as_user postgres "$pgbin/pg_ctl" -D "$dir/pg2" -s -m fast stop ;;
     *)
         kill -TERM "$p"
         i=0
@@ -239,14 +294,16 @@ start)
         if running "$s"; then continue; fi
         case $s in
         pg) pg_start ;;
+        pgstandby) pgstandby_start ;;
         my) my_start ;;
         redis) redis_start ;;
-        *) echo "servers: unknown server '$s' (pg, my or redis)" >&2 && exit 2 ;;
+        *) echo "servers: unknown server '$s' (pg, pgstandby, my or redis)" >&2 && exit 2 ;;
         esac
     done
     ;;
 stop)
     for s in $which; do stop_one "$s"; done
+    [ -n "${*:-}" ] || stop_one pgstandby
     [ -n "${*:-}" ] || give_back
     ;;
 kill)
@@ -271,6 +328,19 @@ env)
     echo "ZSAGA_MY_TLS_Q='?ssl-mode=VERIFY_IDENTITY&ssl-ca=$ca'"
     echo "ZSAGA_REDIS_TLS=rediss://zsaga:zsaga-redis@127.0.0.1:$redis_tls_port"
     echo "ZSAGA_REDIS_TLS_Q='?cacert=$ca'"
+    if [ -f "$dir/pg2/PG_VERSION" ]; then
+        echo "ZSAGA_PG_HA=postgresql://zsaga@127.0.0.1:$pg_port,127.0.0.1:$pg2_port"
+        echo "ZSAGA_PG_HA_Q='?target_session_attrs=read-write'"
+    fi
+    ;;
+promote)
+    running pgstandby || {
+        echo "servers: no standby to promote" >&2
+        exit 2
+    }
+    as_user postgres "$pgbin/pg_ctl" -D "$dir/pg2" -s -w promote
+    wait_for pg2 sh -c "[ \"\$(psql -X -t -A -h 127.0.0.1 -p $pg2_port -U zsaga -d postgres \
+        -c 'SELECT pg_is_in_recovery()')\" = f ]"
     ;;
 newdb)
     name=${1:?usage: servers.sh newdb DIR NAME [pg|my]}

@@ -111,7 +111,7 @@ use_private_servers() {
 uri_of() { # SYSTEM: its database URI
     case $(backend_of "$1") in
     sqlite) echo "sqlite:$T/$1.db" ;;
-    pg) echo "$ZSAGA_PG/${TAG}_$1" ;;
+    pg) echo "$ZSAGA_PG/${TAG}_$1${PG_Q:-}" ;;
     my) echo "$ZSAGA_MY/${TAG}_$1" ;;
     redis) echo "$ZSAGA_REDIS/$REDIS_DB" ;;
     esac
@@ -161,7 +161,7 @@ journal_setup() {
         servers_up
         "$TOP/deploy/servers.sh" newdb "$SERVERS" "${TAG}_journal" pg >/dev/null ||
             fail "no database for the journal"
-        JOURNAL_ARGS="--journal $ZSAGA_PG/${TAG}_journal"
+        JOURNAL_ARGS="--journal $ZSAGA_PG/${TAG}_journal${PG_Q:-}"
     else
         JOURNAL_ARGS="--data $T/journal"
     fi
