@@ -209,14 +209,21 @@ static jnl_t *s_open_pg(jnl_t *self, const char *uri, const jnl_config_t *cfg, c
         snprintf(me, sizeof me, "pid %ld", (long)getpid());
     /* A standby until the lease is free: the holder renews it every
        lease/3; once it lapses (the holder died, stopped or was cut off),
-       this zsagad takes it with the next epoch. */
+       this zsagad takes it with the next epoch. A database that goes away
+       meanwhile (a restart, a failover) is waited for too: the standby
+       is needed most when the machines around it fail. */
     while ((rc = jpg_lease_take(self->pg_writer, me, self->lease_ms, who, sizeof who, until,
-                                sizeof until)) == EAGAIN) {
+                                sizeof until)) == EAGAIN ||
+           rc == EIO) {
         if (cfg->stop && *cfg->stop) {
             snprintf(err, errlen, "stopped while standing by for the journal's lease");
             jnl_destroy(&self);
             errno = ECANCELED;
             return NULL;
+        }
+        if (rc == EIO) {
+            snprintf(who, sizeof who, "nobody known (the journal's database is unreachable)");
+            snprintf(until, sizeof until, "?");
         }
         if (cfg->wait)
             cfg->wait(cfg->wait_arg, who, until);

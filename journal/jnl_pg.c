@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define PAGE_ROWS 256
 
@@ -20,6 +21,8 @@ struct jpg_s {
     bool writer, in_txn, piping;
     bool prepared[JPG_MANY + 1]; /* jputN: N rows in one upsert */
     int queued;                  /* statements sent in the pipeline, results not read */
+    unsigned failed_tries;       /* to connect again, since the connection was lost */
+    int64_t said_ms;             /* when that was last logged (monotonic) */
     PGresult **held;             /* results whose values callers may still hold */
     size_t nheld, capheld;
 };
@@ -135,16 +138,34 @@ static int s_ensure(jpg_t *self)
     self->in_txn = self->piping = false;
     self->queued = 0;
     PQreset(self->pg);
+    /* Said at the first failed try of an outage, then every 10 s: the
+       loop tries at every tick. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    bool say = !self->failed_tries || now - self->said_ms >= 10000;
     if (PQstatus(self->pg) != CONNECTION_OK) {
-        zlog_warn("journal (postgresql): connection lost, not back yet: %s",
-                  PQerrorMessage(self->pg));
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", PQerrorMessage(self->pg));
+        msg[strcspn(msg, "\n")] = 0;
+        if (say) {
+            zlog_warn("journal (postgresql): connection lost, not back yet (%u tries): %s",
+                      self->failed_tries + 1, msg);
+            self->said_ms = now;
+        }
+        self->failed_tries++;
         return EIO;
     }
     if (s_setup(self, false, err, sizeof err)) {
-        zlog_warn("%s", err);
+        if (say) {
+            zlog_warn("%s", err);
+            self->said_ms = now;
+        }
+        self->failed_tries++;
         return EIO;
     }
     zlog_info("journal (postgresql): connection made again");
+    self->failed_tries = 0;
     return 0;
 }
 
@@ -240,6 +261,8 @@ int jpg_lease_take(jpg_t *self, const char *holder, uint32_t lease_ms, char *who
                    char *until, size_t untillen)
 {
     char ms[16];
+    if (s_ensure(self))
+        return EIO; /* a standby waits for the database too */
     snprintf(self->holder, sizeof self->holder, "%s", holder);
     self->lease_ms = lease_ms;
     snprintf(ms, sizeof ms, "%u", lease_ms);

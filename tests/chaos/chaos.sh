@@ -5,8 +5,16 @@
 # whatever died, as a supervisor would; waits for every saga to end; then
 # zsaga-check reads the journal and the databases and judges.
 #
-#   chaos.sh BUILD_DIR [--minutes N] [--seed S] [--rate R]
-#   chaos.sh BUILD_DIR --self-test
+#   chaos.sh BUILD_DIR [--minutes N] [--seed S] [--rate R] [--journal pg]
+#   chaos.sh BUILD_DIR --self-test [--journal pg]
+#
+# --journal pg: the journal on the PostgreSQL server (a database of its
+# own), with two zsagad processes on it, active and standby (lease 3 s);
+# the faults that kill zsagad kill the active one, the standby takes over
+# and the killed one comes back as the standby; journal-full (LMDB's) gives
+# way to stop-zsagad: SIGSTOP of the active one past its lease, then
+# SIGCONT (it must find itself deposed and exit); kill-pg kills the
+# journal's server too. The checker reads the journal's table.
 #
 # Default: 3 minutes of load at 20 sagas/s with a fault every 8 s (22
 # faults), about 5 minutes in all. --minutes N is the soak: the same with
@@ -29,13 +37,15 @@ MINUTES=3
 SEED=$(date +%s)
 RATE=20
 SELF_TEST=""
+JOURNAL=lmdb
 while [ $# -gt 0 ]; do
     case $1 in
     --minutes) MINUTES=$2; shift ;;
+    --journal) JOURNAL=$2; shift ;;
     --seed) SEED=$2; shift ;;
     --rate) RATE=$2; shift ;;
     --self-test) SELF_TEST=1 ;;
-    *) echo "usage: chaos.sh BUILD_DIR [--minutes N] [--seed S] [--rate R] | --self-test" >&2; exit 2 ;;
+    *) echo "usage: chaos.sh BUILD_DIR [--minutes N] [--seed S] [--rate R] | --self-test [--journal pg]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -62,6 +72,14 @@ eval "$("$TOP/deploy/servers.sh" env "$SERVERS")"
 . "$SERVERS/ports"
 ACCOUNTS=2000
 for s in banking payments fraud compliance; do new_db $s; done
+case $JOURNAL in
+lmdb) JOURNAL_REF=$T/journal ;;
+pg)
+    "$TOP/deploy/servers.sh" newdb "$SERVERS" "${TAG}_journal" pg >/dev/null || fail "no journal database"
+    JOURNAL_REF=$ZSAGA_PG/${TAG}_journal
+    ;;
+*) fail "--journal lmdb or pg, not $JOURNAL" ;;
+esac
 "$BIN/workers/zsaga-worker-banking" seed $ACCOUNTS "$SEED" --db "$(uri_of banking)" >/dev/null ||
     fail "seeding banking"
 for s in payments fraud compliance; do
@@ -123,16 +141,32 @@ pid_of() { cat "$T/pid.$1" 2>/dev/null; }
 
 # Retention on, short: ended sagas are archived and removed while faults
 # happen, and the checker judges them from the archive.
-ZSAGAD_ARGS="--http 127.0.0.1:0 --data $T/journal --clients $CL --events $EV --heartbeat-timeout $HB_TIMEOUT
+ZSAGAD_ARGS="--http 127.0.0.1:0 --clients $CL --events $EV --heartbeat-timeout $HB_TIMEOUT
     --key $K/zsagad.key_secret --authorized $T/authorized
     --retain 20s --tombstones 1h --archive $T/archive"
-supervise zsagad "$BIN/orchestrator/zsagad" $ZSAGAD_ARGS --workers "$WK_ALL"
+LEASE_MS=3000
+ZSAGADS=zsagad
+NS_EPS="tcp://${NET}1:$NS_PORT"
+if [ "$JOURNAL" = pg ]; then
+    # Active and standby on one journal, as on two machines: the same
+    # local endpoints (whoever holds the lease binds them), and a TCP port
+    # each on the veth, both given to the worker behind it.
+    ZSAGADS="zsagad zsagad2"
+    NS_EPS="$NS_EPS,tcp://${NET}1:$((NS_PORT + 1))"
+    supervise zsagad "$BIN/orchestrator/zsagad" $ZSAGAD_ARGS --journal "$JOURNAL_REF" \
+        --lease $LEASE_MS --workers "$WK_ALL"
+    wait_log "took the journal's lease"
+    supervise zsagad2 "$BIN/orchestrator/zsagad" $ZSAGAD_ARGS --journal "$JOURNAL_REF" \
+        --lease $LEASE_MS --workers "$WK,tcp://${NET}1:$((NS_PORT + 1))"
+else
+    supervise zsagad "$BIN/orchestrator/zsagad" $ZSAGAD_ARGS --data "$JOURNAL_REF" --workers "$WK_ALL"
+fi
 W="$BIN/workers/zsaga-worker"
 WARGS="--orchestrator $WK --heartbeat 300 --capacity 8 --server-key $K/zsagad.key"
 BANK_KEY="--key $K/banking.key_secret"
 supervise bank1 "$W-banking" --db "$(uri_of banking)" --instance bank1 $WARGS $BANK_KEY
 supervise bank2 ip netns exec $NS "$W-banking" --db "$BANK_NS_URI" --instance bank2 \
-    --orchestrator "tcp://${NET}1:$NS_PORT" --heartbeat 300 --capacity 8 \
+    --orchestrator "$NS_EPS" --heartbeat 300 --capacity 8 \
     --server-key "$K/zsagad.key" $BANK_KEY
 # Pool starvation: 8 steps at once on 1 connection, 200 ms to get it.
 supervise bank3 "$W-banking" --db "$(uri_of banking)" --instance bank3 $WARGS $BANK_KEY \
@@ -147,7 +181,7 @@ wait_workers 9
 
 chaos_cleanup() {
     touch "$T/stop"
-    for s in zsagad $ALL_WORKERS; do
+    for s in $ZSAGADS $ALL_WORKERS; do
         p=$(pid_of $s)
         [ -z "$p" ] || { kill -CONT "$p"; kill -TERM "$p"; } 2>/dev/null || true
     done
@@ -173,6 +207,7 @@ LOAD=$!
 # shuffled by the seed, each kind at least once per 12 faults.
 KINDS="kill-worker kill-after-commit kill-in-compensation kill-zsagad kill-zsagad-in-commit
 kill-zsagad-after-commit stop-worker partition kill-pg kill-my kill-redis journal-full"
+[ "$JOURNAL" = lmdb ] || KINDS=$(echo "$KINDS" | sed 's/journal-full/stop-zsagad/')
 NF=$(((LOAD_S - 10) / 8))
 [ -z "$SELF_TEST" ] || NF=0
 awk -v seed="$SEED" -v n="$NF" -v kinds="$(echo $KINDS)" 'BEGIN {
@@ -203,6 +238,18 @@ journal_used_mib() {
     echo $(((${used:-0} + 1048575) / 1048576))
 }
 
+# The zsagad slot that serves: on PostgreSQL, the one whose pid the
+# journal's lease names.
+active() {
+    [ "$JOURNAL" = pg ] || { echo zsagad; return; }
+    holder=$(psql -X -t -A "$JOURNAL_REF" -c "SELECT substring(holder from 'pid ([0-9]+)')
+        FROM zsaga_lease WHERE part = 0" 2>/dev/null || true)
+    for z in $ZSAGADS; do
+        [ "$(pid_of $z)" != "$holder" ] || { echo $z; return; }
+    done
+    echo zsagad
+}
+
 LAST_FAULT=0
 fault() { # KIND R
     kind=$1
@@ -226,20 +273,41 @@ fault() { # KIND R
         say "fault kill-in-compensation: $w restarted to die by SIGKILL in its next compensations"
         ;;
     kill-zsagad)
-        kill -KILL "$(pid_of zsagad)" 2>/dev/null || true
-        say "fault kill-zsagad: SIGKILL zsagad"
+        z=$(active)
+        kill -KILL "$(pid_of $z)" 2>/dev/null || true
+        say "fault kill-zsagad: SIGKILL $z"
         ;;
     kill-zsagad-in-commit)
         n=$((20 + r % 200))
-        echo "--crash-in-commit $n" >"$T/once.zsagad"
-        kill -KILL "$(pid_of zsagad)" 2>/dev/null || true
-        say "fault kill-zsagad-in-commit: SIGKILL zsagad, restarted to die by SIGKILL in the middle of its group commit $n"
+        z=$(active)
+        echo "--crash-in-commit $n" >"$T/once.$z"
+        kill -KILL "$(pid_of $z)" 2>/dev/null || true
+        say "fault kill-zsagad-in-commit: SIGKILL $z, restarted to die by SIGKILL in the middle of its group commit $n (once it serves)"
         ;;
     kill-zsagad-after-commit)
         n=$((20 + r % 200))
-        echo "--crash-after-commit $n" >"$T/once.zsagad"
-        kill -KILL "$(pid_of zsagad)" 2>/dev/null || true
-        say "fault kill-zsagad-after-commit: SIGKILL zsagad, restarted to die by SIGKILL once its group commit $n is durable, before it sends what follows"
+        z=$(active)
+        echo "--crash-after-commit $n" >"$T/once.$z"
+        kill -KILL "$(pid_of $z)" 2>/dev/null || true
+        say "fault kill-zsagad-after-commit: SIGKILL $z, restarted to die by SIGKILL once its group commit $n is durable, before it sends what follows (once it serves)"
+        ;;
+    stop-zsagad)
+        z=$(active)
+        p=$(pid_of $z)
+        kill -STOP "$p" 2>/dev/null || true
+        say "fault stop-zsagad: SIGSTOP $z (pid $p) for $((LEASE_MS * 2 / 1000)) s (lease $LEASE_MS ms), then SIGCONT"
+        sleep $((LEASE_MS * 2 / 1000))
+        kill -CONT "$p" 2>/dev/null || true
+        n=0
+        while kill -0 "$p" 2>/dev/null && [ $n -lt 100 ]; do
+            sleep 0.1
+            n=$((n + 1))
+        done
+        if kill -0 "$p" 2>/dev/null; then
+            fail "zsagad $p still runs 10 s after SIGCONT, its lease taken"
+        fi
+        grep -q "zsagad\[$p\] error: deposed" "$T/$z.log" || say "      (pid $p ended without saying deposed: it held no lease by then)"
+        say "      $z ($p) stopped after SIGCONT; the supervisor starts it again as the standby"
         ;;
     stop-worker)
         w=$(pick "$r" bank1 bank3 payments1 payments2 fraud1 fraud2 compliance1 compliance2)
@@ -320,7 +388,7 @@ qc() { psql -X -q -t -A -v ON_ERROR_STOP=1 "$1" -c "$2"; }
 expect_caught() {
     what=$1 rule=$2 saga=$3
     shift 3
-    if "$CHECK" verify --journal "$T/journal" --payments "$(uri_of payments)" \
+    if "$CHECK" verify --journal "$JOURNAL_REF" --payments "$(uri_of payments)" \
         --fraud "$(uri_of fraud)" --snapshot "$T/snapshot" --archive "$T/archive" "$@" \
         >"$T/caught.out"; then
         fail "the checker passed $what"
@@ -395,12 +463,12 @@ say "$FAULTS faults; $restarts process restarts by the supervisor"
 
 # Everything stops cleanly before the checker reads.
 touch "$T/stop"
-for s in zsagad $ALL_WORKERS; do kill -TERM "$(pid_of $s)" 2>/dev/null || true; done
+for s in $ZSAGADS $ALL_WORKERS; do kill -TERM "$(pid_of $s)" 2>/dev/null || true; done
 for p in $SUPS; do wait "$p" 2>/dev/null || true; done
 SUPS=""
 
 rc=0
-"$CHECK" verify --journal "$T/journal" --banking "$(uri_of banking)" \
+"$CHECK" verify --journal "$JOURNAL_REF" --banking "$(uri_of banking)" \
     --payments "$(uri_of payments)" --fraud "$(uri_of fraud)" \
     --compliance "$(uri_of compliance)" --snapshot "$T/snapshot" --load-log "$T/load.txt" \
     --archive "$T/archive" >"$T/check.out" || rc=$?
@@ -422,4 +490,4 @@ fi
 other=$(grep '^rejected' "$T/load.txt" | grep -vc ' journal_full ' || true)
 [ "$other" = 0 ] || fail "$other submits refused for another reason: $(grep '^rejected' "$T/load.txt" | grep -v ' journal_full ' | head -n 3)"
 [ "$accepted" -gt 0 ] || fail "no saga was accepted"
-pass "chaos: seed $SEED, $accepted sagas accepted, $FAULTS faults, 0 violations, last saga ended $((ENDED - LAST_FAULT)) s after the last fault"
+pass "chaos ($JOURNAL journal): seed $SEED, $accepted sagas accepted, $FAULTS faults, 0 violations, last saga ended $((ENDED - LAST_FAULT)) s after the last fault"

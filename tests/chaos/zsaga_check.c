@@ -1,4 +1,5 @@
-/*  zsaga-check: the chaos harness's judge. It reads the LMDB journal and
+/*  zsaga-check: the chaos harness's judge. It reads the journal (LMDB, or
+    the table of the journal on PostgreSQL) and
     the systems' databases directly, with the client libraries only (no
     zsaga code: neither the orchestrator's record readers nor the workers'
     drivers), and reports every broken invariant, naming the saga.
@@ -6,7 +7,7 @@
         zsaga-check snapshot --banking URI --out FILE
             the balances before the load (one "account currency balance"
             line each); the ledger must still be empty
-        zsaga-check verify --journal DIR --banking URI --payments URI
+        zsaga-check verify --journal DIR|postgresql://URI --banking URI --payments URI
                            --fraud URI --compliance URI --snapshot FILE
                            [--load-log FILE] [--archive DIR]
 
@@ -940,6 +941,125 @@ static void s_free_item(void **p)
     *p = NULL;
 }
 
+/* ---- reading the journal --------------------------------------------------- */
+
+/* Where a saga's other records come from: db is the journal's database
+   number (docs/operations.md, "The journal on PostgreSQL"). */
+enum { DB_SAGAS = 0, DB_STEPS = 1, DB_DEFS = 6 };
+typedef bool(s_get_fn)(void *src, int db, const MDB_val *k, MDB_val *v);
+
+/* One saga of the journal: its record (k, v), its definition and its
+   steps' records read through get; judged, and its id noted as known. */
+static void s_journal_saga(const MDB_val *k, const MDB_val *v, s_get_fn *get, void *src,
+                           zhashx_t *known, s_saga_t *s, s_tally_t *tally)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->id, sizeof s->id, "%.*s", (int)k->mv_size, (const char *)k->mv_data);
+    zhashx_insert(known, s->id, (void *)1);
+    MDB_val dv;
+    bool got_def = get(src, DB_DEFS, k, &dv);
+    if (!s_saga_decode(v, got_def ? &dv : NULL, s)) {
+        s_violation(6, s->id, "its journal record does not decode");
+        return;
+    }
+    for (int i = 0; i < s->nsteps; i++) {
+        uint8_t key[100];
+        size_t n = strlen(s->id);
+        memcpy(key, s->id, n);
+        key[n] = 0;
+        key[n + 1] = (uint8_t)i;
+        MDB_val sk = { n + 2, key }, sv;
+        if (get(src, DB_STEPS, &sk, &sv))
+            s->steps[i].state = s_step_state(&sv);
+    }
+    s_judge(s, tally);
+}
+
+typedef struct {
+    MDB_txn *txn;
+    MDB_dbi steps, defs;
+    bool have_defs;
+} s_lmdb_t;
+
+static bool s_lmdb_get(void *src, int db, const MDB_val *k, MDB_val *v)
+{
+    s_lmdb_t *l = src;
+    if (db == DB_DEFS && !l->have_defs)
+        return false;
+    return mdb_get(l->txn, db == DB_DEFS ? l->defs : l->steps, (MDB_val *)k, v) == 0;
+}
+
+static void s_journal_lmdb(const char *dir, zhashx_t *known, s_saga_t *s, s_tally_t *tally)
+{
+    MDB_env *env;
+    MDB_dbi sagas;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    s_lmdb_t l = { 0 };
+    if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 16) || mdb_env_set_mapsize(env, 0) ||
+        mdb_env_open(env, dir, MDB_RDONLY, 0644))
+        s_die("%s: cannot open the journal", dir);
+    if (mdb_txn_begin(env, NULL, MDB_RDONLY, &l.txn) || mdb_dbi_open(l.txn, "sagas", 0, &sagas) ||
+        mdb_dbi_open(l.txn, "steps", 0, &l.steps) || mdb_cursor_open(l.txn, sagas, &cur))
+        s_die("%s: no sagas/steps databases", dir);
+    l.have_defs = mdb_dbi_open(l.txn, "defs", 0, &l.defs) == 0;
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        s_journal_saga(&k, &v, s_lmdb_get, &l, known, s, tally);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(l.txn);
+    mdb_env_close(env);
+}
+
+/* The journal on PostgreSQL: the table zsaga_journal (db, k, v), read in
+   one REPEATABLE READ snapshot, binary. */
+typedef struct {
+    PGconn *pg;
+    PGresult *last; /* the value handed out last */
+} s_pgj_t;
+
+static bool s_pgj_get(void *src, int db, const MDB_val *k, MDB_val *v)
+{
+    s_pgj_t *j = src;
+    char dbs[8];
+    snprintf(dbs, sizeof dbs, "%d", db);
+    const char *vals[2] = { dbs, k->mv_data };
+    int lens[2] = { 0, (int)k->mv_size }, fmts[2] = { 0, 1 };
+    PQclear(j->last);
+    j->last = PQexecParams(j->pg, "SELECT v FROM zsaga_journal WHERE db = $1 AND k = $2", 2, NULL,
+                           vals, lens, fmts, 1);
+    if (PQresultStatus(j->last) != PGRES_TUPLES_OK)
+        s_die("journal: %s", PQresultErrorMessage(j->last));
+    if (PQntuples(j->last) != 1)
+        return false;
+    v->mv_data = PQgetvalue(j->last, 0, 0);
+    v->mv_size = (size_t)PQgetlength(j->last, 0, 0);
+    return true;
+}
+
+static void s_journal_pg(const char *uri, zhashx_t *known, s_saga_t *s, s_tally_t *tally)
+{
+    s_pgj_t j = { PQconnectdb(uri), NULL };
+    if (PQstatus(j.pg) != CONNECTION_OK)
+        s_die("journal: %s", PQerrorMessage(j.pg));
+    PGresult *res = PQexec(j.pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        s_die("journal: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    res = PQexecParams(j.pg, "SELECT k, v FROM zsaga_journal WHERE db = 0 ORDER BY k", 0, NULL,
+                       NULL, NULL, NULL, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        s_die("journal: %s", PQresultErrorMessage(res));
+    for (int r = 0; r < PQntuples(res); r++) {
+        MDB_val k = { (size_t)PQgetlength(res, r, 0), PQgetvalue(res, r, 0) };
+        MDB_val v = { (size_t)PQgetlength(res, r, 1), PQgetvalue(res, r, 1) };
+        s_journal_saga(&k, &v, s_pgj_get, &j, known, s, tally);
+    }
+    PQclear(res);
+    PQclear(j.last);
+    PQfinish(j.pg);
+}
+
 static int s_verify(int argc, char **argv)
 {
     s_facts = zhashx_new();
@@ -1028,51 +1148,16 @@ static int s_verify(int argc, char **argv)
                     now_other, start_other);
 
     /* The journal, read-only, beside a running or stopped zsagad. */
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi sagas, steps, defs;
-    bool have_defs;
-    MDB_cursor *cur_s;
-    MDB_val k, v;
-    const char *dir = s_opt(argc, argv, "--journal", true);
-    if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 16) || mdb_env_set_mapsize(env, 0) ||
-        mdb_env_open(env, dir, MDB_RDONLY, 0644))
-        s_die("%s: cannot open the journal", dir);
-    if (mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) || mdb_dbi_open(txn, "sagas", 0, &sagas) ||
-        mdb_dbi_open(txn, "steps", 0, &steps) || mdb_cursor_open(txn, sagas, &cur_s))
-        s_die("%s: no sagas/steps databases", dir);
-    have_defs = mdb_dbi_open(txn, "defs", 0, &defs) == 0;
     zhashx_t *known = zhashx_new();
     s_tally_t tally = { 0 };
     s_saga_t *s = malloc(sizeof *s);
     if (!s)
         s_die("out of memory");
-    int rc = mdb_cursor_get(cur_s, &k, &v, MDB_FIRST);
-    for (; rc == 0; rc = mdb_cursor_get(cur_s, &k, &v, MDB_NEXT)) {
-        memset(s, 0, sizeof *s);
-        snprintf(s->id, sizeof s->id, "%.*s", (int)k.mv_size, (const char *)k.mv_data);
-        zhashx_insert(known, s->id, (void *)1);
-        MDB_val dv;
-        bool got_def = have_defs && mdb_get(txn, defs, &k, &dv) == 0;
-        if (!s_saga_decode(&v, got_def ? &dv : NULL, s)) {
-            s_violation(6, s->id, "its journal record does not decode");
-            continue;
-        }
-        for (int i = 0; i < s->nsteps; i++) {
-            uint8_t key[100];
-            size_t n = strlen(s->id);
-            memcpy(key, s->id, n);
-            key[n] = 0;
-            key[n + 1] = (uint8_t)i;
-            MDB_val sk = { n + 2, key }, sv;
-            if (mdb_get(txn, steps, &sk, &sv) == 0)
-                s->steps[i].state = s_step_state(&sv);
-        }
-        s_judge(s, &tally);
-    }
-    mdb_cursor_close(cur_s);
-    mdb_txn_abort(txn);
-    mdb_env_close(env);
+    const char *jr = s_opt(argc, argv, "--journal", true);
+    if (strncmp(jr, "postgresql://", 13) == 0 || strncmp(jr, "postgres://", 11) == 0)
+        s_journal_pg(jr, known, s, &tally);
+    else
+        s_journal_lmdb(jr, known, s, &tally);
 
     /* Sagas retention removed: judged from the archive (the last record of
        each id: a re-archive after a crash repeats some). */
