@@ -99,9 +99,11 @@ static zsock_t *s_connect(const s_opts_t *o, int type, const char *ep)
     return sock;
 }
 
-static json_t *s_request(const s_opts_t *o, msgpack_sbuffer *req)
+/* One request to the zsagad processes at ep, and its reply (NULL after
+   saying why). */
+static json_t *s_request_at(const s_opts_t *o, const char *ep, msgpack_sbuffer *req)
 {
-    zsock_t *sock = s_connect(o, ZMQ_DEALER, o->endpoint);
+    zsock_t *sock = s_connect(o, ZMQ_DEALER, ep);
     json_t *reply = NULL;
     if (!sock)
         return NULL;
@@ -121,13 +123,39 @@ static json_t *s_request(const s_opts_t *o, msgpack_sbuffer *req)
         s_die(EXIT_NO_ANSWER,
               "no answer from zsagad at %s within %d ms: is zsagad running there (its "
               "--clients endpoint)?%s",
-              o->endpoint, o->timeout_ms,
+              ep, o->timeout_ms,
               o->insecure ? ""
                           : " A key zsagad does not know, or the wrong --server-key, is also "
                             "refused at the handshake without a word");
     zpoller_destroy(&p);
     zsock_destroy(&sock);
     return reply;
+}
+
+/* A request, following not_leader: with partitions, a zsagad that does
+   not serve the saga's partition names the endpoints of the one that
+   does (or none, while a standby takes it over: ask again shortly). A
+   few hops at most. */
+static json_t *s_request(const s_opts_t *o, msgpack_sbuffer *req)
+{
+    char ep[512];
+    snprintf(ep, sizeof ep, "%s", o->endpoint);
+    json_t *reply = NULL;
+    for (int hop = 0; hop < 8; hop++) {
+        json_decref(reply);
+        if (!(reply = s_request_at(o, ep, req)))
+            return NULL;
+        if (strcmp(json_string_value(json_object_get(reply, "code")) ?: "", "not_leader") != 0)
+            return reply;
+        const char *to = json_string_value(json_object_get(reply, "reason"));
+        if (to && *to && strlen(to) < sizeof ep) {
+            snprintf(ep, sizeof ep, "%s", to);
+        } else {
+            snprintf(ep, sizeof ep, "%s", o->endpoint);
+            zclock_sleep(250 << (hop < 3 ? hop : 3));
+        }
+    }
+    return reply; /* still not_leader: said as any refusal */
 }
 
 static json_t *s_simple(const s_opts_t *o, msg_t *m)

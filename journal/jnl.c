@@ -45,8 +45,9 @@ struct jnl_s {
     /* PostgreSQL instead of LMDB: the loop's reader connection here, the
        writer in the committer's view (always pipelined). */
     jpg_t *pg;
-    jpg_t *pg_writer; /* until the committer takes it */
-    size_t pg_map;    /* the capacity retention and admission count against */
+    jpg_t *pg_writer;      /* until the committer takes it */
+    uint32_t part, nparts; /* the partition held, of how many (PostgreSQL) */
+    size_t pg_map;         /* the capacity retention and admission count against */
     uint32_t lease_ms;
 };
 
@@ -199,7 +200,9 @@ static jnl_t *s_open_pg(jnl_t *self, const char *uri, const jnl_config_t *cfg, c
     char who[160], until[64], me[128];
     self->pg_map = cfg->map_bytes ? cfg->map_bytes : (1ul << 30);
     self->lease_ms = cfg->lease_ms ? cfg->lease_ms : 5000;
-    if (!(self->pg_writer = jpg_open(uri, true, err, errlen))) {
+    self->nparts = cfg->partitions ? cfg->partitions : 1;
+    if (!(self->pg_writer = jpg_open(uri, true, err, errlen)) ||
+        jpg_partitions(self->pg_writer, self->nparts, err, errlen)) {
         jnl_destroy(&self);
         return NULL;
     }
@@ -207,14 +210,22 @@ static jnl_t *s_open_pg(jnl_t *self, const char *uri, const jnl_config_t *cfg, c
         snprintf(me, sizeof me, "%s", cfg->holder);
     else
         snprintf(me, sizeof me, "pid %ld", (long)getpid());
-    /* A standby until the lease is free: the holder renews it every
-       lease/3; once it lapses (the holder died, stopped or was cut off),
-       this zsagad takes it with the next epoch. A database that goes away
-       meanwhile (a restart, a failover) is waited for too: the standby
-       is needed most when the machines around it fail. */
-    while ((rc = jpg_lease_take(self->pg_writer, me, self->lease_ms, who, sizeof who, until,
-                                sizeof until)) == EAGAIN ||
-           rc == EIO) {
+    /* A standby until a partition's lease is free (the first free one,
+       from 0 up): its holder renews it every lease/3; once it lapses (the
+       holder died, stopped or was cut off), this zsagad takes it with the
+       next epoch. A database that goes away meanwhile (a restart, a
+       failover) is waited for too: the standby is needed most when the
+       machines around it fail. */
+    for (;;) {
+        rc = EAGAIN;
+        for (uint32_t p = 0; p < self->nparts && rc == EAGAIN; p++) {
+            rc = jpg_lease_take(self->pg_writer, p, me, cfg->clients, self->lease_ms,
+                                p ? NULL : who, sizeof who, p ? NULL : until, sizeof until);
+            if (rc == 0)
+                self->part = p;
+        }
+        if (rc != EAGAIN && rc != EIO)
+            break;
         if (cfg->stop && *cfg->stop) {
             snprintf(err, errlen, "stopped while standing by for the journal's lease");
             jnl_destroy(&self);
@@ -224,12 +235,19 @@ static jnl_t *s_open_pg(jnl_t *self, const char *uri, const jnl_config_t *cfg, c
         if (rc == EIO) {
             snprintf(who, sizeof who, "nobody known (the journal's database is unreachable)");
             snprintf(until, sizeof until, "?");
+        } else if (self->nparts > 1) {
+            char first[sizeof who];
+            snprintf(first, sizeof first, "%s", who);
+            snprintf(who, sizeof who, "others (all %u partitions; partition 0 by %.100s)",
+                     self->nparts, first);
         }
         if (cfg->wait)
             cfg->wait(cfg->wait_arg, who, until);
         usleep(self->lease_ms / 4 * 1000u);
     }
-    if (rc || !(self->pg = jpg_open(uri, false, err, errlen))) {
+    if (rc || jpg_use_partition(self->pg_writer, self->part, self->nparts, err, errlen) ||
+        !(self->pg = jpg_open(uri, false, err, errlen)) ||
+        jpg_use_partition(self->pg, self->part, self->nparts, err, errlen)) {
         if (rc)
             snprintf(err, errlen, "journal (postgresql): cannot take its lease");
         jnl_destroy(&self);
@@ -241,6 +259,11 @@ static jnl_t *s_open_pg(jnl_t *self, const char *uri, const jnl_config_t *cfg, c
         return NULL;
     }
     return self;
+}
+
+bool jnl_is_postgres(const char *dir)
+{
+    return jpg_is_uri(dir);
 }
 
 jnl_t *jnl_open(const char *dir, const jnl_config_t *cfg, char *err, size_t errlen)
@@ -579,6 +602,27 @@ bool jnl_deposed(const jnl_t *self)
     bool d = p->deposed;
     pthread_mutex_unlock(&p->mu);
     return d;
+}
+
+uint32_t jnl_partition_of(const char *id, uint32_t n)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *c = (const unsigned char *)id; *c; c++)
+        h = (h ^ *c) * 16777619u;
+    return n > 1 ? h % n : 0;
+}
+
+uint32_t jnl_partition(const jnl_t *self, uint32_t *n)
+{
+    *n = self->nparts ? self->nparts : 1;
+    return self->part;
+}
+
+int jnl_leader_of(jnl_t *self, uint32_t part, char *clients, size_t len)
+{
+    if (!self->pg)
+        return ENOENT;
+    return jpg_leader_of(self->pg, part, clients, len);
 }
 
 uint64_t jnl_epoch(const jnl_t *self)

@@ -90,6 +90,13 @@ typedef struct {
        that commit with JNL_DEPOSED, and jnl_deposed says so. */
     uint32_t lease_ms;  /* 0: 5000 */
     const char *holder; /* this zsagad's name in the lease row */
+    /* Partitions: sagas are spread over this many (0: 1) by a hash of
+       their id (jnl_partition_of), fixed when the journal is made; each
+       has a lease and a table of its own, and this zsagad stands by for
+       the first whose lease it can take and serves that one alone. clients:
+       its client endpoints, given to clients sent to another partition. */
+    uint32_t partitions;
+    const char *clients;
     const volatile int *stop;
     void (*wait)(void *arg, const char *holder, const char *until);
     void *wait_arg;
@@ -98,6 +105,8 @@ typedef struct {
 /* A commit refused because another zsagad holds the journal's lease. */
 #define JNL_DEPOSED (-30600)
 
+/* Does dir name a journal on PostgreSQL (postgresql:// or postgres://)? */
+bool jnl_is_postgres(const char *dir);
 jnl_t *jnl_open(const char *dir, const jnl_config_t *cfg, char *err, size_t errlen);
 void jnl_destroy(jnl_t **self_p);
 const char *jnl_strerror(int rc);
@@ -137,6 +146,13 @@ int jnl_pipe_fd(const jnl_t *self);
    nothing this zsagad commits counts: it must stop. The epoch it held. */
 bool jnl_deposed(const jnl_t *self);
 uint64_t jnl_epoch(const jnl_t *self);
+/* The partition of a saga id among n (FNV-1a, 32 bits, of its bytes,
+   modulo n); the partition this journal serves, and of how many (0 of 1
+   on LMDB); the client endpoints of the zsagad serving partition part
+   (ENOENT: nobody holds it now). */
+uint32_t jnl_partition_of(const char *id, uint32_t n);
+uint32_t jnl_partition(const jnl_t *self, uint32_t *n);
+int jnl_leader_of(jnl_t *self, uint32_t part, char *clients, size_t len);
 
 /* Reads use the open write transaction if there is one, else a read
    transaction opened by jnl_read_begin (ended by jnl_read_end). Values

@@ -15,6 +15,9 @@
 
 struct jpg_s {
     PGconn *pg;
+    char table[32]; /* the partition's table: zsaga_journal, or zsaga_journal_pN */
+    int part;       /* the partition this connection reads or writes */
+    bool ready;     /* the partition is chosen: its table exists, writes are prepared */
     char holder[128];
     uint64_t epoch; /* of the lease held; 0: none (a reader) */
     uint32_t lease_ms;
@@ -55,36 +58,41 @@ static int s_exec(jpg_t *self, const char *sql)
 }
 
 /* What a session needs, at open and after a reconnect: quiet notices;
-   for the writer, the tables, its prepared statements and (once it holds
-   the lease) the idle-transaction limit. 0, or EIO with err set. */
+   for the writer, the shared tables at open, and once its partition is
+   chosen (jpg_use_partition) the idle-transaction limit and its prepared
+   writes. 0, or EIO with err set. */
 static int s_setup(jpg_t *self, bool create, char *err, size_t errlen)
 {
     PGresult *res;
+    char sql[192];
     memset(self->prepared, 0, sizeof self->prepared);
     if (s_exec(self, "SET client_min_messages = warning"))
         goto fail;
     if (!self->writer)
         return 0;
-    if (create && (s_exec(self, "CREATE TABLE IF NOT EXISTS zsaga_journal (db smallint NOT NULL, "
-                                "k bytea NOT NULL, v bytea NOT NULL, PRIMARY KEY (db, k))") ||
-                   s_exec(self, "CREATE TABLE IF NOT EXISTS zsaga_lease (part int PRIMARY KEY, "
-                                "holder text NOT NULL, epoch bigint NOT NULL, "
-                                "expires_at timestamptz NOT NULL)")))
+    if (create &&
+        (s_exec(self, "CREATE TABLE IF NOT EXISTS zsaga_lease (part int PRIMARY KEY, "
+                      "holder text NOT NULL, epoch bigint NOT NULL, "
+                      "expires_at timestamptz NOT NULL, clients text NOT NULL DEFAULT '')") ||
+         s_exec(self, "CREATE TABLE IF NOT EXISTS zsaga_partitions (one bool PRIMARY KEY "
+                      "DEFAULT true CHECK (one), n int NOT NULL CHECK (n > 0))")))
         goto fail;
+    if (!self->ready)
+        return 0;
     if (self->lease_ms) {
-        char set[96];
-        snprintf(set, sizeof set, "SET idle_in_transaction_session_timeout = %u", self->lease_ms);
-        if (s_exec(self, set))
+        snprintf(sql, sizeof sql, "SET idle_in_transaction_session_timeout = %u", self->lease_ms);
+        if (s_exec(self, sql))
             goto fail;
     }
-    res = PQprepare(self->pg, "jput",
-                    "INSERT INTO zsaga_journal (db, k, v) VALUES ($1, $2, $3) "
-                    "ON CONFLICT (db, k) DO UPDATE SET v = EXCLUDED.v",
-                    0, NULL);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO %s (db, k, v) VALUES ($1, $2, $3) "
+             "ON CONFLICT (db, k) DO UPDATE SET v = EXCLUDED.v",
+             self->table);
+    res = PQprepare(self->pg, "jput", sql, 0, NULL);
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
-    res =
-        PQprepare(self->pg, "jdel", "DELETE FROM zsaga_journal WHERE db = $1 AND k = $2", 0, NULL);
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE db = $1 AND k = $2", self->table);
+    res = PQprepare(self->pg, "jdel", sql, 0, NULL);
     ok = ok && PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
     if (ok)
@@ -95,6 +103,82 @@ fail:
     return EIO;
 }
 
+static PGresult *s_query(jpg_t *self, const char *sql, int n, const char *const *vals,
+                         const int *lens, const int *fmts, int *rc);
+
+int jpg_partitions(jpg_t *self, uint32_t n, char *err, size_t errlen)
+{
+    char ns[16];
+    snprintf(ns, sizeof ns, "%u", n);
+    const char *vals[1] = { ns };
+    PGresult *res = PQexecParams(self->pg,
+                                 "INSERT INTO zsaga_partitions (n) VALUES ($1::int) "
+                                 "ON CONFLICT (one) DO NOTHING",
+                                 1, NULL, vals, NULL, NULL, 0);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    res = PQexec(self->pg, "SELECT n FROM zsaga_partitions");
+    if (!ok || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        snprintf(err, errlen, "journal (postgresql): partitions: %s", PQerrorMessage(self->pg));
+        err[strcspn(err, "\n")] = 0;
+        PQclear(res);
+        return EIO;
+    }
+    uint32_t has = (uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    if (has != n) {
+        /* Saga ids are hashed over the count the journal was made with:
+           another count would look for sagas in the wrong tables. */
+        snprintf(err, errlen,
+                 "the journal was made with %u partition%s; --partitions says %u (it cannot "
+                 "change on a journal that holds sagas)",
+                 has, has == 1 ? "" : "s", n);
+        return EINVAL;
+    }
+    return 0;
+}
+
+int jpg_use_partition(jpg_t *self, uint32_t part, uint32_t n, char *err, size_t errlen)
+{
+    self->part = (int)part;
+    if (n <= 1)
+        snprintf(self->table, sizeof self->table, "zsaga_journal");
+    else
+        snprintf(self->table, sizeof self->table, "zsaga_journal_p%u", part);
+    if (self->writer) {
+        char sql[160];
+        snprintf(sql, sizeof sql,
+                 "CREATE TABLE IF NOT EXISTS %s (db smallint NOT NULL, k bytea NOT NULL, "
+                 "v bytea NOT NULL, PRIMARY KEY (db, k))",
+                 self->table);
+        if (s_exec(self, sql)) {
+            snprintf(err, errlen, "journal (postgresql): cannot make %s", self->table);
+            return EIO;
+        }
+    }
+    self->ready = true;
+    return s_setup(self, false, err, errlen);
+}
+
+int jpg_leader_of(jpg_t *self, uint32_t part, char *clients, size_t len)
+{
+    char ps[16];
+    snprintf(ps, sizeof ps, "%u", part);
+    const char *vals[1] = { ps };
+    int lens[1] = { 0 }, fmts[1] = { 0 }, rc;
+    PGresult *res = s_query(self,
+                            "SELECT clients FROM zsaga_lease WHERE part = $1::int AND "
+                            "expires_at > now()",
+                            1, vals, lens, fmts, &rc);
+    if (!res)
+        return rc;
+    rc = PQntuples(res) == 1 ? 0 : ENOENT;
+    if (!rc)
+        snprintf(clients, len, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}
+
 jpg_t *jpg_open(const char *uri, bool writer, char *err, size_t errlen)
 {
     jpg_t *self = calloc(1, sizeof *self);
@@ -103,6 +187,7 @@ jpg_t *jpg_open(const char *uri, bool writer, char *err, size_t errlen)
         return NULL;
     }
     self->writer = writer;
+    snprintf(self->table, sizeof self->table, "zsaga_journal");
     self->pg = PQconnectdb(uri);
     if (!self->pg || PQstatus(self->pg) != CONNECTION_OK) {
         snprintf(err, errlen, "journal (postgresql): %s",
@@ -257,10 +342,10 @@ int jpg_flush(jpg_t *self)
 
 /* ---- the lease ------------------------------------------------------- */
 
-int jpg_lease_take(jpg_t *self, const char *holder, uint32_t lease_ms, char *who, size_t wholen,
-                   char *until, size_t untillen)
+int jpg_lease_take(jpg_t *self, uint32_t part, const char *holder, const char *clients,
+                   uint32_t lease_ms, char *who, size_t wholen, char *until, size_t untillen)
 {
-    char ms[16];
+    char ms[16], ps[16];
     if (s_ensure(self))
         return EIO; /* a standby waits for the database too */
     snprintf(self->holder, sizeof self->holder, "%s", holder);
@@ -273,14 +358,16 @@ int jpg_lease_take(jpg_t *self, const char *holder, uint32_t lease_ms, char *who
     snprintf(set, sizeof set, "SET idle_in_transaction_session_timeout = %u", lease_ms);
     if (s_exec(self, set))
         return EIO;
-    const char *vals[2] = { holder, ms };
-    PGresult *res = PQexecParams(self->pg,
-                                 "INSERT INTO zsaga_lease (part, holder, epoch, expires_at) "
-                                 "VALUES (0, $1, 1, now() + $2::int * interval '1 millisecond') "
-                                 "ON CONFLICT (part) DO UPDATE SET holder = EXCLUDED.holder, "
-                                 "epoch = zsaga_lease.epoch + 1, expires_at = EXCLUDED.expires_at "
-                                 "WHERE zsaga_lease.expires_at < now() RETURNING epoch::text",
-                                 2, NULL, vals, NULL, NULL, 0);
+    snprintf(ps, sizeof ps, "%u", part);
+    const char *vals[4] = { holder, ms, ps, clients ? clients : "" };
+    PGresult *res = PQexecParams(
+        self->pg,
+        "INSERT INTO zsaga_lease (part, holder, epoch, expires_at, clients) "
+        "VALUES ($3::int, $1, 1, now() + $2::int * interval '1 millisecond', $4) "
+        "ON CONFLICT (part) DO UPDATE SET holder = EXCLUDED.holder, "
+        "epoch = zsaga_lease.epoch + 1, expires_at = EXCLUDED.expires_at, "
+        "clients = EXCLUDED.clients WHERE zsaga_lease.expires_at < now() RETURNING epoch::text",
+        4, NULL, vals, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         int rc = s_fail(self, "lease", res);
         PQclear(res);
@@ -288,12 +375,17 @@ int jpg_lease_take(jpg_t *self, const char *holder, uint32_t lease_ms, char *who
     }
     if (PQntuples(res) == 1) {
         self->epoch = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+        self->part = (int)part;
         PQclear(res);
         return 0;
     }
     PQclear(res);
-    res = PQexec(self->pg, "SELECT holder, to_char(expires_at AT TIME ZONE 'UTC', "
-                           "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM zsaga_lease WHERE part = 0");
+    if (!who)
+        return EAGAIN;
+    res = PQexecParams(self->pg,
+                       "SELECT holder, to_char(expires_at AT TIME ZONE 'UTC', "
+                       "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM zsaga_lease WHERE part = $1::int",
+                       1, NULL, vals + 2, NULL, NULL, 0);
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
         snprintf(who, wholen, "%s", PQgetvalue(res, 0, 0));
         snprintf(until, untillen, "%s", PQgetvalue(res, 0, 1));
@@ -314,17 +406,18 @@ uint64_t jpg_epoch(const jpg_t *self)
    takeover waits for this transaction to end. */
 static int s_fence(jpg_t *self, bool renew)
 {
-    char ep[24], ms[16];
+    char ep[24], ms[16], ps[16];
     snprintf(ep, sizeof ep, "%llu", (unsigned long long)self->epoch);
     snprintf(ms, sizeof ms, "%u", self->lease_ms);
-    const char *vals[3] = { self->holder, ep, ms };
+    snprintf(ps, sizeof ps, "%d", self->part);
+    const char *vals[4] = { self->holder, ep, ps, ms };
     PGresult *res = PQexecParams(
         self->pg,
-        renew ? "UPDATE zsaga_lease SET expires_at = now() + $3::int * interval '1 millisecond' "
-                "WHERE part = 0 AND holder = $1 AND epoch = $2::bigint RETURNING 1"
-              : "SELECT 1 FROM zsaga_lease WHERE part = 0 AND holder = $1 AND epoch = $2::bigint "
-                "FOR SHARE",
-        renew ? 3 : 2, NULL, vals, NULL, NULL, 0);
+        renew ? "UPDATE zsaga_lease SET expires_at = now() + $4::int * interval '1 millisecond' "
+                "WHERE part = $3::int AND holder = $1 AND epoch = $2::bigint RETURNING 1"
+              : "SELECT 1 FROM zsaga_lease WHERE part = $3::int AND holder = $1 AND "
+                "epoch = $2::bigint FOR SHARE",
+        renew ? 4 : 3, NULL, vals, NULL, NULL, 0);
     int rc = PQresultStatus(res) != PGRES_TUPLES_OK ? s_fail(self, "lease", res)
              : PQntuples(res) == 1                  ? 0
                                                     : JNL_DEPOSED;
@@ -346,13 +439,14 @@ void jpg_lease_release(jpg_t *self)
 {
     if (!self->epoch || self->in_txn)
         return;
-    char ep[24];
+    char ep[24], ps[16];
     snprintf(ep, sizeof ep, "%llu", (unsigned long long)self->epoch);
-    const char *vals[2] = { self->holder, ep };
+    snprintf(ps, sizeof ps, "%d", self->part);
+    const char *vals[3] = { self->holder, ep, ps };
     PGresult *res = PQexecParams(self->pg,
-                                 "UPDATE zsaga_lease SET expires_at = now() WHERE part = 0 AND "
-                                 "holder = $1 AND epoch = $2::bigint",
-                                 2, NULL, vals, NULL, NULL, 0);
+                                 "UPDATE zsaga_lease SET expires_at = now() WHERE part = $3::int "
+                                 "AND holder = $1 AND epoch = $2::bigint",
+                                 3, NULL, vals, NULL, NULL, 0);
     PQclear(res);
     self->epoch = 0;
 }
@@ -446,7 +540,7 @@ static int s_prepare_many(jpg_t *self, int n, char *name, size_t cap)
     char *sql = malloc(len);
     if (!sql)
         return ENOMEM;
-    size_t o = (size_t)snprintf(sql, len, "INSERT INTO zsaga_journal (db, k, v) VALUES ");
+    size_t o = (size_t)snprintf(sql, len, "INSERT INTO %s (db, k, v) VALUES ", self->table);
     for (int i = 0; i < n; i++)
         o += (size_t)snprintf(sql + o, len - o, "%s($%d, $%d, $%d)", i ? ", " : "", 3 * i + 1,
                               3 * i + 2, 3 * i + 3);
@@ -529,8 +623,9 @@ int jpg_get(jpg_t *self, int db, const void *k, size_t klen, const void **v, siz
     snprintf(dbs, sizeof dbs, "%d", db);
     const char *vals[2] = { dbs, k };
     int lens[2] = { 0, (int)klen }, fmts[2] = { 0, 1 }, rc;
-    PGresult *res = s_query(self, "SELECT v FROM zsaga_journal WHERE db = $1 AND k = $2", 2, vals,
-                            lens, fmts, &rc);
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT v FROM %s WHERE db = $1 AND k = $2", self->table);
+    PGresult *res = s_query(self, sql, 2, vals, lens, fmts, &rc);
     if (!res)
         return rc;
     if (PQntuples(res) == 0) {
@@ -560,7 +655,7 @@ int jpg_scan(jpg_t *self, int db, const void *from, size_t flen, bool incl, cons
         const char *vals[3] = { dbs, NULL, NULL };
         int lens[3] = { 0, 0, 0 }, fmts[3] = { 0, 1, 1 }, n = 1, rc;
         size_t o =
-            (size_t)snprintf(sql, sizeof sql, "SELECT k, v FROM zsaga_journal WHERE db = $1");
+            (size_t)snprintf(sql, sizeof sql, "SELECT k, v FROM %s WHERE db = $1", self->table);
         if (have_from) {
             vals[n] = (const char *)last;
             lens[n++] = (int)lastlen;
@@ -606,10 +701,10 @@ int jpg_del_range(jpg_t *self, int db, const void *lo, size_t lolen, const void 
     snprintf(dbs, sizeof dbs, "%d", db);
     const char *vals[3] = { dbs, lo, hi };
     int lens[3] = { 0, (int)lolen, (int)hilen }, fmts[3] = { 0, 1, 1 }, rc;
-    PGresult *res = s_query(self,
-                            hi ? "DELETE FROM zsaga_journal WHERE db = $1 AND k >= $2 AND k < $3"
-                               : "DELETE FROM zsaga_journal WHERE db = $1 AND k >= $2",
-                            hi ? 3 : 2, vals, lens, fmts, &rc);
+    char sql[128];
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE db = $1 AND k >= $2%s", self->table,
+             hi ? " AND k < $3" : "");
+    PGresult *res = s_query(self, sql, hi ? 3 : 2, vals, lens, fmts, &rc);
     if (!res)
         return rc;
     const char *t = PQcmdTuples(res);
@@ -635,10 +730,12 @@ size_t jpg_count(jpg_t *self, int db)
 {
     char dbs[8];
     snprintf(dbs, sizeof dbs, "%d", db);
-    return s_number(self, "SELECT count(*)::text FROM zsaga_journal WHERE db = $1", dbs);
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT count(*)::text FROM %s WHERE db = $1", self->table);
+    return s_number(self, sql, dbs);
 }
 
 size_t jpg_used(jpg_t *self)
 {
-    return s_number(self, "SELECT pg_total_relation_size('zsaga_journal')::text", NULL);
+    return s_number(self, "SELECT pg_total_relation_size($1)::text", self->table);
 }

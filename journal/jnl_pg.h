@@ -1,10 +1,11 @@
 /*  jnl_pg: the journal's PostgreSQL backend, used by jnl.c behind the
     same interface as LMDB (jnl.h). Not for other callers.
 
-    One table holds every named database of the journal:
+    One table holds every named database of a partition of the journal:
         zsaga_journal (db smallint, k bytea, v bytea, PRIMARY KEY (db, k))
-    and one row of zsaga_lease says which zsagad may write it (holder,
-    epoch, expiry). A connection is either the journal's writer (the
+    (zsaga_journal_pN for partition N when there are several), and its row
+    of zsaga_lease says which zsagad may write it (holder, epoch, expiry,
+    that zsagad's client endpoints). A connection is either the journal's writer (the
     committer's: it holds the lease, checks it first in each transaction,
     and writes each batch in one transaction, its statements sent in one
     pipeline) or a reader (the loop's: reads inside REPEATABLE READ READ
@@ -31,12 +32,22 @@ bool jpg_is_uri(const char *uri);
 jpg_t *jpg_open(const char *uri, bool writer, char *err, size_t errlen);
 void jpg_close(jpg_t **self_p);
 
-/* The journal's lease (writer): take it (0), or EAGAIN with who holds it
+/* Partitions (docs/design.md): the journal's count, fixed when it is made
+   (EINVAL, err set, when n differs); the partition this connection works
+   on (its own table: zsaga_journal with one partition, zsaga_journal_pN
+   with several; the writer makes it); and the client endpoints of the
+   zsagad holding a partition's lease (ENOENT when nobody holds it). */
+int jpg_partitions(jpg_t *self, uint32_t n, char *err, size_t errlen);
+int jpg_use_partition(jpg_t *self, uint32_t part, uint32_t n, char *err, size_t errlen);
+int jpg_leader_of(jpg_t *self, uint32_t part, char *clients, size_t len);
+
+/* A partition's lease (writer): take it (0), or EAGAIN with who holds it
    and until when; renew it (JNL_DEPOSED once another took it); give it up
    at a clean stop so a standby need not wait for it to expire. A write
-   transaction checks it first (JNL_DEPOSED). */
-int jpg_lease_take(jpg_t *self, const char *holder, uint32_t lease_ms, char *who, size_t wholen,
-                   char *until, size_t untillen);
+   transaction checks it first (JNL_DEPOSED). clients: this zsagad's
+   client endpoints, for redirections. */
+int jpg_lease_take(jpg_t *self, uint32_t part, const char *holder, const char *clients,
+                   uint32_t lease_ms, char *who, size_t wholen, char *until, size_t untillen);
 int jpg_lease_renew(jpg_t *self);
 void jpg_lease_release(jpg_t *self);
 uint64_t jpg_epoch(const jpg_t *self);

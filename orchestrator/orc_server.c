@@ -118,6 +118,13 @@ typedef struct {
     uint64_t next_alert_ms;
     bool http_answered;    /* an /api answer is waiting in MHD to be sent */
     uint64_t next_http_ms; /* MHD's connection timeouts want a run now and then */
+    /* Partitions: the one served, of how many; where the others are
+       served, as last read from their leases (a second at most). */
+    uint32_t part, nparts;
+    struct {
+        char clients[256];
+        uint64_t read_ms;
+    } * leaders;
 } s_server_t;
 
 static uint64_t s_now(void)
@@ -1013,6 +1020,31 @@ static void s_operator_action(const s_pending_t *p, const orc_principal_t *who, 
 
 /* A decoded request from who (NULL: a key no longer authorized), over
    the clients socket or HTTP. */
+/* Does a request about saga id belong to another partition? Then it is
+   answered not_leader, its text the client endpoints of the zsagad that
+   serves that partition (empty while nobody does: the client waits and
+   asks again), and true is returned. */
+static bool s_elsewhere(s_server_t *s, const s_envelope_t *env, const msg_t *m, const char *id)
+{
+    if (s->nparts <= 1 || !id || !*id)
+        return false;
+    uint32_t part = jnl_partition_of(id, s->nparts);
+    if (part == s->part)
+        return false;
+    uint64_t now = s_mono();
+    if (!s->leaders[part].read_ms || now - s->leaders[part].read_ms > 1000) {
+        if (jnl_leader_of(s->jnl, part, s->leaders[part].clients, sizeof s->leaders[part].clients))
+            s->leaders[part].clients[0] = 0;
+        s->leaders[part].read_ms = now;
+    }
+    s_pending_t *p = s_pend(s, env, m);
+    if (p) {
+        p->code = "not_leader";
+        snprintf(p->err, sizeof p->err, "%s", s->leaders[part].clients);
+    }
+    return true;
+}
+
 static void s_client_request(s_server_t *s, const s_envelope_t *env, const orc_principal_t *who,
                              msg_t *m)
 {
@@ -1034,6 +1066,8 @@ static void s_client_request(s_server_t *s, const s_envelope_t *env, const orc_p
                       who->name, orc_role_name(who->role));
         return;
     }
+    if (s_elsewhere(s, env, m, m->type == MSG_SUBMIT ? m->saga->id : m->id))
+        return;
     switch (m->type) {
     case MSG_SUBMIT:
         if ((p = s_pend(s, env, m))) {
@@ -1514,6 +1548,8 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
     jnl_config_t jc = { .map_bytes = cfg->map_bytes,
                         .sync = cfg->sync,
                         .lease_ms = cfg->lease_ms,
+                        .partitions = cfg->partitions,
+                        .clients = cfg->client_ep,
                         .holder = holder,
                         .stop = stop,
                         .wait = s_standby };
@@ -1549,7 +1585,16 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
             zlog_error("%s", err);
         goto done;
     }
-    if (jnl_epoch(s.jnl))
+    s.part = jnl_partition(s.jnl, &s.nparts);
+    if (!(s.leaders = calloc(s.nparts, sizeof *s.leaders))) {
+        zlog_error("out of memory");
+        goto done;
+    }
+    if (jnl_epoch(s.jnl) && s.nparts > 1)
+        zlog_info("took the lease of the journal's partition %u of %u (epoch %llu): this zsagad "
+                  "serves the sagas of that partition",
+                  s.part, s.nparts, (unsigned long long)jnl_epoch(s.jnl));
+    else if (jnl_epoch(s.jnl))
         zlog_info("took the journal's lease (epoch %llu): this zsagad is the active one",
                   (unsigned long long)jnl_epoch(s.jnl));
     if (!(s.engine = orc_engine_new(s.jnl, &oc, s_now(), s_mono(), err, sizeof err))) {
@@ -1802,6 +1847,7 @@ done:
     jnl_destroy(&s.jnl);
     msgpack_sbuffer_destroy(&s.out);
     free(s.pend);
+    free(s.leaders);
     free(s.fpend);
     free(s.lpend);
     free(s.hb);

@@ -32,6 +32,7 @@ typedef struct {
     uint32_t reserve_pct;
     uint32_t max_batch;          /* messages read per batch */
     uint32_t lease_ms;           /* journal on PostgreSQL: the lease's time (0: 5000) */
+    uint32_t partitions;         /* journal on PostgreSQL: how many (0: 1; docs/design.md) */
     uint64_t crash_in_commit;    /* failure tests: see orc_config_t */
     uint64_t crash_after_commit; /* failure tests: see orc_config_t */
     const char *key_file;        /* zsagad's key pair (NAME.key_secret) */

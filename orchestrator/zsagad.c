@@ -30,6 +30,9 @@ static void s_usage(FILE *f)
                "                           a PostgreSQL database (docs/operations.md)\n"
                "  --lease MS               journal on PostgreSQL: the active zsagad's lease;\n"
                "                           a standby takes over once it lapses (default 5000)\n"
+               "  --partitions N           journal on PostgreSQL: sagas spread over N partitions\n"
+               "                           by a hash of their id, each served by one zsagad\n"
+               "                           (default 1; fixed when the journal is made)\n"
                "  --clients ENDPOINT       client socket (default tcp://127.0.0.1:5570)\n"
                "  --workers ENDPOINT       worker socket (default tcp://127.0.0.1:5571)\n"
                "  --events ENDPOINT        event stream (default tcp://127.0.0.1:5572)\n"
@@ -112,7 +115,7 @@ static int s_apply(void *arg, int c, const char *v)
     case 'g':
         if (strncmp(v, "lmdb:", 5) == 0)
             v += 5;
-        else if (strncmp(v, "postgresql://", 13) != 0 && strncmp(v, "postgres://", 11) != 0) {
+        else if (!jnl_is_postgres(v)) {
             fprintf(stderr, "zsagad: --journal takes lmdb:DIR or postgresql://..., not '%s'\n", v);
             return -1;
         }
@@ -211,6 +214,11 @@ static int s_apply(void *arg, int c, const char *v)
             return -1;
         }
         return 0;
+    case 'P':
+        if (s_num("partitions", v, 10, 1, 1024, &n))
+            return -1;
+        cfg->partitions = (uint32_t)n;
+        return 0;
     case 'q':
         if (s_num("lease", v, 10, 300, 600000, &n))
             return -1;
@@ -288,6 +296,7 @@ int main(int argc, char **argv)
         { "sync", required_argument, 0, 's' },
         { "heartbeat-timeout", required_argument, 0, 't' },
         { "lease", required_argument, 0, 'q' },
+        { "partitions", required_argument, 0, 'P' },
         { "reserve", required_argument, 0, 'r' },
         { "batch", required_argument, 0, 'b' },
         { "log-level", required_argument, 0, 'l' },
@@ -329,6 +338,11 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "zsagad: unexpected argument '%s'\n", argv[optind]);
         s_usage(stderr);
+        return 2;
+    }
+    if (o.cfg.partitions > 1 && !jnl_is_postgres(o.cfg.data_dir)) {
+        fprintf(stderr, "zsagad: --partitions needs the journal on PostgreSQL (--journal "
+                        "postgresql://...): on LMDB one zsagad holds the whole journal\n");
         return 2;
     }
     zlog_init("zsagad", (zlog_level_t)o.level);

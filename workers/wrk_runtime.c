@@ -57,7 +57,24 @@ typedef struct {
     pthread_t thread;
     void *main_end, *thread_end;
     bool busy;
+    int from; /* the orchestrator socket its step came from: the result goes back there */
 } s_exec_t;
+
+/* A step waiting for an executor, and where it came from. */
+typedef struct {
+    zmq_msg_t msg;
+    int from;
+} s_job_t;
+
+/* One socket per orchestrator endpoint: with partitions several zsagad
+   processes are active at once, and each result must go back to the one
+   that dispatched it (one DEALER over several would deal results among
+   them). */
+typedef struct {
+    void *sock;
+    char ep[512];
+    int64_t last_reply;
+} s_orch_t;
 
 typedef struct {
     uint64_t ok, failed, retry, duplicates, replays;
@@ -304,25 +321,6 @@ static void s_pack_metrics(msgpack_packer *pk, wrk_pool_t *pool)
     mp_pack_kv_uint(pk, "db_replays", c.replays);
 }
 
-/* Connect to (or disconnect from) each endpoint of a comma-separated
-   list. */
-static int s_connect_all(void *dealer, const char *list, bool connect)
-{
-    char ep[512];
-    for (const char *p = list; *p;) {
-        size_t n = strcspn(p, ",");
-        if (n && n < sizeof ep) {
-            memcpy(ep, p, n);
-            ep[n] = 0;
-            if (connect ? zmq_connect(dealer, ep) : zmq_disconnect(dealer, ep))
-                if (connect)
-                    return -1;
-        }
-        p += n + (p[n] == ',');
-    }
-    return 0;
-}
-
 static void s_send_heartbeat(void *dealer, wrk_pool_t *pool, uint32_t inflight,
                              msgpack_sbuffer *out)
 {
@@ -472,7 +470,9 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
     char err[1024];
     int rc = 1;
     wrk_pool_t *pool = NULL;
-    void *ctx = NULL, *dealer = NULL;
+    void *ctx = NULL;
+    s_orch_t *orch = NULL;
+    int norch = 0;
     s_exec_t *ex = NULL;
     zlist_t *backlog = zlist_new();
     msgpack_sbuffer out;
@@ -505,33 +505,56 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
         wrk_pool_release(pool, &db, false);
     }
     ctx = zmq_ctx_new();
-    dealer = zmq_socket(ctx, ZMQ_DEALER);
-    int linger = 2000, hwm = 100000, ivl = 100, ivl_max = 1000;
-    /* No routing id of our own: zsagad's ZeroMQ gives each connection one,
-       so no peer can take another's. We name ourselves in ready. With
-       zsagad's public key, a process that is not zsagad cannot complete
-       the handshake, so it can never send us a step. */
-    if (!cfg->insecure && zkeys_client(dealer, cfg->key, cfg->server_key, err, sizeof err)) {
-        zlog_error("%s", err);
+    for (const char *e = cfg->orchestrator; *e; e += strcspn(e, ",") + (e[strcspn(e, ",")] == ','))
+        norch += strcspn(e, ",") > 0;
+    if (!norch || !(orch = calloc((size_t)norch, sizeof *orch))) {
+        zlog_error("--orchestrator names no endpoint");
         goto done;
     }
+    norch = 0;
+    for (const char *e = cfg->orchestrator; *e;) {
+        size_t n = strcspn(e, ",");
+        if (n >= sizeof orch->ep) {
+            zlog_error("endpoint too long in --orchestrator");
+            goto done;
+        }
+        if (n) {
+            memcpy(orch[norch].ep, e, n);
+            orch[norch].ep[n] = 0;
+            orch[norch].last_reply = wrk_now_ms();
+            norch++;
+        }
+        e += n + (e[n] == ',');
+    }
+    int linger = 2000, hwm = 100000, ivl = 100, ivl_max = 1000;
     if (cfg->insecure)
         zlog_warn("INSECURE: plaintext connection to zsagad, which is not authenticated");
-    zmq_setsockopt(dealer, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(dealer, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(dealer, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
-    zmq_setsockopt(dealer, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
-    if (strchr(cfg->orchestrator, ',')) {
-        /* Several orchestrators, one active (the others stand by, not
-           bound): send only on connections that are up, never into a
-           queue for one that is not there. */
-        int on = 1;
-        zmq_setsockopt(dealer, ZMQ_IMMEDIATE, &on, sizeof on);
-    }
-    if (s_connect_all(dealer, cfg->orchestrator, true)) {
-        zlog_error("cannot connect to %s: %s", cfg->orchestrator, zmq_strerror(zmq_errno()));
-        goto done;
+    for (int k = 0; k < norch; k++) {
+        void *dealer = orch[k].sock = zmq_socket(ctx, ZMQ_DEALER);
+        /* No routing id of our own: zsagad's ZeroMQ gives each connection
+           one, so no peer can take another's. We name ourselves in ready.
+           With zsagad's public key, a process that is not zsagad cannot
+           complete the handshake, so it can never send us a step. */
+        if (!cfg->insecure && zkeys_client(dealer, cfg->key, cfg->server_key, err, sizeof err)) {
+            zlog_error("%s", err);
+            goto done;
+        }
+        zmq_setsockopt(dealer, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_setsockopt(dealer, ZMQ_SNDHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(dealer, ZMQ_RCVHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+        zmq_setsockopt(dealer, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+        if (norch > 1) {
+            /* Several orchestrators, some standing by (not bound): send
+               only on a connection that is up, never into a queue for one
+               that is not there. */
+            int on = 1;
+            zmq_setsockopt(dealer, ZMQ_IMMEDIATE, &on, sizeof on);
+        }
+        if (zmq_connect(dealer, orch[k].ep)) {
+            zlog_error("cannot connect to %s: %s", orch[k].ep, zmq_strerror(zmq_errno()));
+            goto done;
+        }
     }
     ex = calloc(nex, sizeof *ex);
     if (!ex || !backlog)
@@ -540,8 +563,8 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
         char ep[64];
         snprintf(ep, sizeof ep, "inproc://exec-%u", i);
         ex[i] = (s_exec_t){
-            sys,  cfg, pool, ctx, (int)i, 0, zmq_socket(ctx, ZMQ_PAIR), zmq_socket(ctx, ZMQ_PAIR),
-            false
+            sys,   cfg, pool, ctx, (int)i, 0, zmq_socket(ctx, ZMQ_PAIR), zmq_socket(ctx, ZMQ_PAIR),
+            false, 0
         };
         zmq_setsockopt(ex[i].main_end, ZMQ_LINGER, &linger, sizeof linger);
         if (zmq_bind(ex[i].main_end, ep) || zmq_connect(ex[i].thread_end, ep) ||
@@ -554,7 +577,8 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
               cfg->instance, sys->name, cfg->orchestrator,
               wrk_db_redact(cfg->db_uri, shown, sizeof shown), cfg->capacity, cfg->pool.min,
               cfg->pool.max);
-    s_send_ready(dealer, sys, cfg, &out);
+    for (int k = 0; k < norch; k++)
+        s_send_ready(orch[k].sock, sys, cfg, &out);
 
     hctx.pool = pool;
     if (cfg->http) {
@@ -566,17 +590,21 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
         zlog_info("metrics on http://%.*s:%u/metrics", (int)(colon - cfg->http), cfg->http,
                   zhttp_port(http));
     }
-    zmq_pollitem_t *items = calloc(nex + 2, sizeof *items);
+    /* Poll items: the orchestrators' sockets, then the executors, then
+       HTTP. */
+    zmq_pollitem_t *items = calloc(nex + (size_t)norch + 1, sizeof *items);
     if (!items)
         goto done;
-    items[0] = (zmq_pollitem_t){ dealer, 0, ZMQ_POLLIN, 0 };
+    for (int k = 0; k < norch; k++)
+        items[k] = (zmq_pollitem_t){ orch[k].sock, 0, ZMQ_POLLIN, 0 };
+    zmq_pollitem_t *exitems = items + norch;
     for (uint32_t i = 0; i < nex; i++)
-        items[i + 1] = (zmq_pollitem_t){ ex[i].main_end, 0, ZMQ_POLLIN, 0 };
-    int nitems = (int)nex + 1;
+        exitems[i] = (zmq_pollitem_t){ ex[i].main_end, 0, ZMQ_POLLIN, 0 };
+    int nitems = (int)nex + norch;
     if (http)
         items[nitems++] = (zmq_pollitem_t){ NULL, zhttp_fd(http), ZMQ_POLLIN, 0 };
     uint32_t busy = 0;
-    int64_t next_hb = 0, last_reply = wrk_now_ms(), stop_at = 0;
+    int64_t next_hb = 0, stop_at = 0;
     /* systemd (Type=notify): ready once connected and executing; the
        watchdog is pinged with each heartbeat. No-ops elsewhere. */
     uint64_t watchdog_us = 0;
@@ -598,19 +626,21 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
         if (now >= next_hb) {
             if (watchdog_us)
                 sd_notify(0, "WATCHDOG=1");
-            s_send_heartbeat(dealer, pool, busy + (uint32_t)zlist_size(backlog), &out);
+            for (int k = 0; k < norch; k++) {
+                s_send_heartbeat(orch[k].sock, pool, busy + (uint32_t)zlist_size(backlog), &out);
+                if (now - orch[k].last_reply > 3 * (int64_t)cfg->heartbeat_ms) {
+                    /* This zsagad has been silent: it may be new, or it may
+                       have stopped while another took over its journal and
+                       its endpoint. Connect afresh (to whoever listens
+                       there now) and introduce us again. */
+                    zmq_disconnect(orch[k].sock, orch[k].ep);
+                    zmq_connect(orch[k].sock, orch[k].ep);
+                    s_send_ready(orch[k].sock, sys, cfg, &out);
+                    orch[k].last_reply = now;
+                }
+            }
             wrk_pool_maintain(pool);
             next_hb = now + cfg->heartbeat_ms;
-            if (now - last_reply > 3 * (int64_t)cfg->heartbeat_ms) {
-                /* zsagad has been silent: it may be new, or it may have
-                   stopped while another took over its journal and its
-                   endpoint. Connect afresh (to whoever listens there now)
-                   and introduce us again. */
-                s_connect_all(dealer, cfg->orchestrator, false);
-                s_connect_all(dealer, cfg->orchestrator, true);
-                s_send_ready(dealer, sys, cfg, &out);
-                last_reply = now;
-            }
         }
         long timeout = (long)(next_hb - now);
         if (http && timeout > 250)
@@ -622,81 +652,89 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
             zhttp_run(http);
         }
         for (uint32_t i = 0; i < nex; i++) {
-            if (!(items[i + 1].revents & ZMQ_POLLIN))
+            if (!(exitems[i].revents & ZMQ_POLLIN))
                 continue;
             zmq_msg_t res;
             zmq_msg_init(&res);
             if (zmq_msg_recv(&res, ex[i].main_end, 0) >= 0 && zmq_msg_size(&res) > 0)
-                zmq_msg_send(&res, dealer, ZMQ_DONTWAIT);
+                zmq_msg_send(&res, orch[ex[i].from].sock, ZMQ_DONTWAIT);
             zmq_msg_close(&res);
             ex[i].busy = false;
             busy--;
-            zmq_msg_t *next = zlist_pop(backlog);
+            s_job_t *next = zlist_pop(backlog);
             if (next) {
-                zmq_msg_send(next, ex[i].main_end, 0);
-                zmq_msg_close(next);
+                zmq_msg_send(&next->msg, ex[i].main_end, 0);
+                zmq_msg_close(&next->msg);
+                ex[i].from = next->from;
                 free(next);
                 ex[i].busy = true;
                 busy++;
             }
         }
-        while (!stop_at && (items[0].revents & ZMQ_POLLIN)) {
-            zmq_msg_t *body = malloc(sizeof *body);
-            if (!body)
-                break;
-            zmq_msg_init(body);
-            if (zmq_msg_recv(body, dealer, ZMQ_DONTWAIT) < 0) {
-                zmq_msg_close(body);
-                free(body);
-                break;
-            }
-            last_reply = wrk_now_ms();
-            msg_t m;
-            const char *code =
-                msg_decode(zmq_msg_data(body), zmq_msg_size(body), &m, err, sizeof err);
-            if (code) {
-                zlog_warn("bad message from zsagad (%s): %s", code, err);
-            } else if (m.type == MSG_HEARTBEAT) {
-                if (m.boot == 0)
-                    s_send_ready(dealer, sys, cfg, &out);
-            } else if (m.type == MSG_ERROR) {
-                /* zsagad refused our ready. A key without the grant, or an
-                   instance id another key holds, is a configuration error:
-                   stop loudly. A full journal passes: we ask again. */
-                zlog_error("zsagad refused this worker: %s: %s", m.code, m.text);
-                if (strcmp(m.code, "journal_full") != 0) {
-                    refused = 1;
-                    s_stop = 1;
+        for (int k = 0; k < norch; k++) {
+            void *dealer = orch[k].sock;
+            while (!stop_at && (items[k].revents & ZMQ_POLLIN)) {
+                s_job_t *job = malloc(sizeof *job);
+                if (!job)
+                    break;
+                zmq_msg_t *body = &job->msg;
+                job->from = k;
+                zmq_msg_init(body);
+                if (zmq_msg_recv(body, dealer, ZMQ_DONTWAIT) < 0) {
+                    zmq_msg_close(body);
+                    free(job);
+                    break;
                 }
-            } else if (m.type == MSG_EXECUTE || m.type == MSG_COMPENSATE) {
-                uint32_t i = 0;
-                while (i < nex && ex[i].busy)
-                    i++;
-                if (i < nex) {
-                    zmq_msg_send(body, ex[i].main_end, 0);
-                    ex[i].busy = true;
-                    busy++;
-                } else if (zlist_size(backlog) < MAX_BACKLOG) {
-                    zlist_append(backlog, body);
-                    body = NULL; /* the backlog owns it now */
-                } else {
-                    /* Too much work queued: say so rather than hold it. */
-                    wrk_ctx_t *c = calloc(1, sizeof *c);
-                    if (c) {
-                        wrk_ctx_init(c);
-                        wrk_retry_later(c, "worker %s overloaded", cfg->instance);
-                        s_result(&out, &m, WRK_RETRY, c);
-                        zmq_send(dealer, out.data, out.size, ZMQ_DONTWAIT);
-                        wrk_ctx_release(c);
-                        free(c);
+                orch[k].last_reply = wrk_now_ms();
+                msg_t m;
+                const char *code =
+                    msg_decode(zmq_msg_data(body), zmq_msg_size(body), &m, err, sizeof err);
+                if (code) {
+                    zlog_warn("bad message from zsagad (%s): %s", code, err);
+                } else if (m.type == MSG_HEARTBEAT) {
+                    if (m.boot == 0)
+                        s_send_ready(dealer, sys, cfg, &out);
+                } else if (m.type == MSG_ERROR) {
+                    /* zsagad refused our ready. A key without the grant, or an
+                       instance id another key holds, is a configuration error:
+                       stop loudly. A full journal passes: we ask again. */
+                    zlog_error("zsagad refused this worker: %s: %s", m.code, m.text);
+                    if (strcmp(m.code, "journal_full") != 0) {
+                        refused = 1;
+                        s_stop = 1;
                     }
+                } else if (m.type == MSG_EXECUTE || m.type == MSG_COMPENSATE) {
+                    uint32_t i = 0;
+                    while (i < nex && ex[i].busy)
+                        i++;
+                    if (i < nex) {
+                        zmq_msg_send(body, ex[i].main_end, 0);
+                        ex[i].from = k;
+                        ex[i].busy = true;
+                        busy++;
+                    } else if (zlist_size(backlog) < MAX_BACKLOG) {
+                        zlist_append(backlog, job);
+                        job = NULL; /* the backlog owns it now */
+                        body = NULL;
+                    } else {
+                        /* Too much work queued: say so rather than hold it. */
+                        wrk_ctx_t *c = calloc(1, sizeof *c);
+                        if (c) {
+                            wrk_ctx_init(c);
+                            wrk_retry_later(c, "worker %s overloaded", cfg->instance);
+                            s_result(&out, &m, WRK_RETRY, c);
+                            zmq_send(dealer, out.data, out.size, ZMQ_DONTWAIT);
+                            wrk_ctx_release(c);
+                            free(c);
+                        }
+                    }
+                } else
+                    zlog_warn("unexpected '%s' from zsagad", msg_type_name(m.type));
+                msg_clear(&m);
+                if (job) {
+                    zmq_msg_close(body);
+                    free(job);
                 }
-            } else
-                zlog_warn("unexpected '%s' from zsagad", msg_type_name(m.type));
-            msg_clear(&m);
-            if (body) {
-                zmq_msg_close(body);
-                free(body);
             }
         }
     }
@@ -716,15 +754,17 @@ done:
     }
     free(ex);
     if (backlog) {
-        zmq_msg_t *m;
-        while ((m = zlist_pop(backlog))) {
-            zmq_msg_close(m);
-            free(m);
+        s_job_t *j;
+        while ((j = zlist_pop(backlog))) {
+            zmq_msg_close(&j->msg);
+            free(j);
         }
         zlist_destroy(&backlog);
     }
-    if (dealer)
-        zmq_close(dealer);
+    for (int k = 0; orch && k < norch; k++)
+        if (orch[k].sock)
+            zmq_close(orch[k].sock);
+    free(orch);
     if (ctx)
         zmq_ctx_term(ctx);
     zhttp_destroy(&http);
