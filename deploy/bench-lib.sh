@@ -9,7 +9,7 @@ bin="$top/build-bench"
 dir=$(mktemp -d /tmp/zsaga-bench.XXXXXX)
 z=""
 stop_servers=""
-trap '[ -z "${wk:-}" ] || kill -TERM $wk 2>/dev/null; [ -z "$z" ] || { kill -TERM $z; wait $z; }; $stop_servers >/dev/null 2>&1; rm -rf "$dir"' EXIT
+trap '[ -z "${wk:-}" ] || kill -TERM $wk 2>/dev/null; [ -z "$z" ] || { kill -TERM $z; wait; }; $stop_servers >/dev/null 2>&1; rm -rf "$dir"' EXIT
 k="$dir/keys"
 mkdir -p "$k" "$dir/authorized"
 "$bin/cli/zsaga" keygen zsagad --role server --dir "$k" >/dev/null
@@ -20,4 +20,6 @@ export ZSAGA_KEY="$k/bench.key_secret" ZSAGA_WORKER_KEY="$k/null.key_secret" \
     ZSAGA_SERVER_KEY="$k/zsagad.key"
 CURVE="--key $k/zsagad.key_secret --authorized $dir/authorized"
 ENDPOINTS="--clients ipc://$dir/c --workers ipc://$dir/w --events ipc://$dir/e"
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+cpu_ticks() { # PID...: their CPU ticks, summed
+    for p in "$@"; do cat "/proc/$p/stat"; done | awk '{ t += $14 + $15 } END { print t }'
+}

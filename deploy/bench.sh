@@ -15,6 +15,9 @@
 #   metrics-off   CURVE, --metrics off --http off
 #   pg            CURVE, the journal on PostgreSQL (deploy/servers.sh starts
 #                 one in the scratch folder; durable: fsync, synchronous_commit)
+#   pg2, pg3, ... the same journal in 2, 3, ... partitions, a zsagad each
+#                 (zsagad --partitions N; the client sends each saga to the
+#                 zsagad of its partition; CPU summed over them)
 # e.g. MODES="metrics-on metrics-off metrics-on metrics-off" deploy/bench.sh
 set -eu
 sync=${1:-full}
@@ -25,6 +28,7 @@ for mode in ${MODES:-insecure curve}; do
     rm -rf "$dir/journal" "$dir/zsagad.log"
     obs="--http 127.0.0.1:0"
     journal="--data $dir/journal --sync $sync"
+    parts=1
     case $mode in
     insecure)
         sec="--insecure"
@@ -39,8 +43,10 @@ for mode in ${MODES:-insecure curve}; do
         obs="--metrics off --http off"
         unset ZSAGA_INSECURE
         ;;
-    pg)
+    pg | pg[0-9]*)
         sec=$CURVE
+        parts=${mode#pg}
+        parts=${parts:-1}
         unset ZSAGA_INSECURE
         if [ ! -d "$dir/servers" ]; then
             "$top/deploy/servers.sh" start "$dir/servers" >"$dir/servers.log" 2>&1 ||
@@ -49,14 +55,29 @@ for mode in ${MODES:-insecure curve}; do
         fi
         eval "$("$top/deploy/servers.sh" env "$dir/servers")"
         "$top/deploy/servers.sh" newdb "$dir/servers" zbench_journal pg >/dev/null
-        journal="--journal $ZSAGA_PG/zbench_journal"
+        journal="--journal $ZSAGA_PG/zbench_journal --partitions $parts"
         ;;
     *) echo "bench: unknown mode $mode" >&2; exit 2 ;;
     esac
-    # shellcheck disable=SC2086
-    "$bin/orchestrator/zsagad" $journal $sec $ENDPOINTS \
-        --log-level info --map-size 8192 $obs 2>"$dir/zsagad.log" &
-    z=$!
+    # One zsagad, or one a partition on endpoints of its own.
+    zs=""
+    cl=""
+    wl=""
+    el=""
+    for i in $(seq 1 "$parts"); do
+        s=""
+        [ "$parts" = 1 ] || s=$i
+        cl="$cl${cl:+,}ipc://$dir/c$s"
+        wl="$wl${wl:+,}ipc://$dir/w$s"
+        el="$el${el:+,}ipc://$dir/e$s"
+        # shellcheck disable=SC2086
+        "$bin/orchestrator/zsagad" $journal $sec --clients "ipc://$dir/c$s" \
+            --workers "ipc://$dir/w$s" --events "ipc://$dir/e$s" \
+            --log-level info --map-size 8192 $obs 2>>"$dir/zsagad.log" &
+        zs="$zs $!"
+        [ "$parts" = 1 ] || until grep -q "partition $((i - 1)) of" "$dir/zsagad.log"; do sleep 0.05; done
+    done
+    z=${zs# }
     sleep 0.3
     scraper=""
     if [ $mode = metrics-on ]; then
@@ -64,7 +85,8 @@ for mode in ${MODES:-insecure curve}; do
         (while curl -s -o /dev/null "http://127.0.0.1:$port/metrics"; do sleep 1; done) &
         scraper=$!
     fi
-    "$bin/tests/zsaga-bench" --workers "ipc://$dir/w" --workers-only -w "${WORKERS:-2}" &
+    "$bin/tests/zsaga-bench" --workers "$wl" --partitions "$parts" --workers-only \
+        -w "$((${WORKERS:-2} * parts))" &
     wk=$!
     sleep 0.3
     echo "== $mode"
@@ -72,8 +94,8 @@ for mode in ${MODES:-insecure curve}; do
     # to its last completion: per saga it is divided by all of them.
     t0=$(cpu_ticks $z)
     w0=$(cpu_ticks $wk)
-    "$bin/tests/zsaga-bench" --clients "ipc://$dir/c" --workers "ipc://$dir/w" \
-        --events "ipc://$dir/e" --warmup "${WARMUP:-2000}" "$@" --no-workers | tee "$dir/out"
+    "$bin/tests/zsaga-bench" --clients "$cl" --workers "$wl" --events "$el" \
+        --partitions "$parts" --warmup "${WARMUP:-2000}" "$@" --no-workers | tee "$dir/out"
     t1=$(cpu_ticks $z)
     w1=$(cpu_ticks $wk)
     kill -TERM $wk
@@ -87,7 +109,8 @@ for mode in ${MODES:-insecure curve}; do
             'BEGIN { printf "%-16s%.1f s, %.1f us a saga\n", who, t / hz, t / hz / n * 1e6 }'
     done
     [ -z "$scraper" ] || kill $scraper 2>/dev/null || true
+    # shellcheck disable=SC2086
     kill -TERM $z
-    wait $z
+    for p in $z; do wait "$p"; done
     z=""
 done

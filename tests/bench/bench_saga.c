@@ -18,8 +18,16 @@
     With --pid it prints, every 5 s, that process's anonymous memory (its
     heap: the journal's map is file-backed and not counted) beside the
     sagas completed, active and kept in the journal.
+
+    --partitions P: P zsagad processes serve the P partitions of one
+    journal on PostgreSQL; --clients, --workers and --events then list
+    their endpoints, comma-separated, one each in the same order. The
+    client learns which serves which partition (a status request each,
+    following not_leader), sends each submit straight there, and the null
+    workers are spread over them; commits and records are summed.
 */
 #include "common/zkeys.h"
+#include "journal/jnl.h"
 #include "messages/msg.h"
 
 #include <czmq.h>
@@ -49,6 +57,17 @@ static int64_t s_cpu_us(void)
            ru.ru_stime.tv_usec;
 }
 static const char *s_worker_ep;
+static int s_parts = 1; /* --partitions */
+
+/* Endpoint i of a comma-separated list (the last one past its end). */
+static void s_nth(const char *list, int i, char *out, size_t len)
+{
+    const char *p = list;
+    for (; i > 0 && strchr(p, ','); i--)
+        p = strchr(p, ',') + 1;
+    size_t n = strcspn(p, ",");
+    snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), p);
+}
 
 static void s_send(zsock_t *d, const msg_t *m, msgpack_sbuffer *b)
 {
@@ -85,7 +104,9 @@ static void *s_null_worker(void *arg)
     }
     zsock_set_sndhwm(d, 0);
     zsock_set_rcvhwm(d, 0);
-    zsock_connect(d, "%s", s_worker_ep);
+    char ep[256];
+    s_nth(s_worker_ep, idx % s_parts, ep, sizeof ep);
+    zsock_connect(d, "%s", ep);
     msgpack_sbuffer b;
     msgpack_sbuffer_init(&b);
     s_send_ready(d, rid, &b);
@@ -169,7 +190,7 @@ static int s_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static uint64_t s_stat(zsock_t *c, const char *name)
+static uint64_t s_stat1(zsock_t *c, const char *name)
 {
     msgpack_sbuffer b;
     msgpack_packer pk;
@@ -212,6 +233,68 @@ static uint64_t s_stat(zsock_t *c, const char *name)
     }
 }
 
+static zsock_t *s_clients[64];
+
+/* A counter of zsagad's stats, summed over the partitions' processes. */
+static uint64_t s_stat(const char *name)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < s_parts; i++)
+        sum += s_stat1(s_clients[i], name);
+    return sum;
+}
+
+/* Which client socket serves each partition: a status request about an
+   id of that partition, sent to the first, answers not_leader naming the
+   one that does (or not_found: the first does). */
+static int s_route[64];
+static int s_learn_routes(const char *cep)
+{
+    for (int part = 0; part < s_parts; part++) {
+        char id[32], ep[256];
+        for (int x = 0;; x++) {
+            snprintf(id, sizeof id, "probe-%d", x);
+            if ((int)jnl_partition_of(id, (uint32_t)s_parts) == part)
+                break;
+        }
+        msg_t m;
+        msgpack_sbuffer b;
+        msgpack_packer pk;
+        msgpack_sbuffer_init(&b);
+        msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
+        msg_init(&m, MSG_STATUS);
+        m.req = 7;
+        snprintf(m.id, sizeof m.id, "%s", id);
+        msg_pack(&m, &pk);
+        zframe_t *f = zframe_new(b.data, b.size);
+        zframe_send(&f, s_clients[0], 0);
+        msgpack_sbuffer_destroy(&b);
+        zframe_t *r = zframe_recv(s_clients[0]);
+        char err[256];
+        if (!r || msg_decode(zframe_data(r), zframe_size(r), &m, err, sizeof err)) {
+            fprintf(stderr, "zsaga-bench: no answer about partition %d\n", part);
+            zframe_destroy(&r);
+            return -1;
+        }
+        zframe_destroy(&r);
+        s_route[part] = -1;
+        if (strcmp(m.code, "not_leader") != 0)
+            s_route[part] = 0;
+        for (int i = 0; i < s_parts && s_route[part] < 0; i++) {
+            s_nth(cep, i, ep, sizeof ep);
+            if (strcmp(ep, m.text) == 0)
+                s_route[part] = i;
+        }
+        msg_clear(&m);
+        if (s_route[part] < 0) {
+            fprintf(stderr, "zsaga-bench: partition %d is served at '%s', not in --clients\n", part,
+                    m.text);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Anonymous resident memory of a process, in KiB (0 if unreadable). */
 static long s_anon_kib(int pid)
 {
@@ -234,10 +317,9 @@ int main(int argc, char **argv)
     int n = 20000, k = 5, c = 200, w = 2, rate = 0, pid = 0, warmup = 0, only = 0;
     s_worker_ep = "tcp://127.0.0.1:5571";
     static const struct option opts[] = {
-        { "clients", 1, 0, 'C' },      { "workers", 1, 0, 'W' },
-        { "events", 1, 0, 'E' },       { "pid", 1, 0, 'P' },
-        { "warmup", 1, 0, 'U' },       { "no-workers", 0, 0, 'X' },
-        { "workers-only", 0, 0, 'O' }, { 0, 0, 0, 0 }
+        { "clients", 1, 0, 'C' },      { "workers", 1, 0, 'W' },    { "events", 1, 0, 'E' },
+        { "pid", 1, 0, 'P' },          { "warmup", 1, 0, 'U' },     { "no-workers", 0, 0, 'X' },
+        { "workers-only", 0, 0, 'O' }, { "partitions", 1, 0, 'N' }, { 0, 0, 0, 0 }
     };
     int o;
     while ((o = getopt_long(argc, argv, "n:k:c:w:r:t:", opts, NULL)) != -1) {
@@ -249,6 +331,7 @@ int main(int argc, char **argv)
         case 'U': warmup = atoi(optarg); break;
         case 'X': w = 0; break;
         case 'O': only = 1; break;
+        case 'N': s_parts = atoi(optarg); break;
         case 'n': n = atoi(optarg); break;
         case 'k': k = atoi(optarg); break;
         case 'c': c = atoi(optarg); break;
@@ -261,6 +344,10 @@ int main(int argc, char **argv)
                             "PID] [--no-workers | --workers-only]\n");
             return 2;
         }
+    }
+    if (s_parts < 1 || s_parts > 64) {
+        fprintf(stderr, "zsaga-bench: --partitions 1-64\n");
+        return 2;
     }
     if (n < 1 || k < 1 || k > 64 || c < 1 || w < 0 || (only && w < 1) || rate < 0 || warmup < 0) {
         fprintf(stderr, "zsaga-bench: -n, -k (1-64), -c and -w must be positive\n");
@@ -279,24 +366,35 @@ int main(int argc, char **argv)
         free(th);
         return 0;
     }
-    zsock_t *client = zsock_new(ZMQ_DEALER), *sub = zsock_new(ZMQ_SUB);
+    zsock_t *sub = zsock_new(ZMQ_SUB);
     char kerr[1024];
-    if (zkeys_client_env(zsock_resolve(client), "ZSAGA_KEY", kerr, sizeof kerr) ||
-        zkeys_client_env(zsock_resolve(sub), "ZSAGA_KEY", kerr, sizeof kerr)) {
+    if (zkeys_client_env(zsock_resolve(sub), "ZSAGA_KEY", kerr, sizeof kerr)) {
         fprintf(stderr, "zsaga-bench: %s\n", kerr);
         return 2;
     }
-    zsock_connect(client, "%s", cep);
-    zsock_connect(sub, "%s", eep);
+    for (int i = 0; i < s_parts; i++) {
+        char ep[256];
+        s_clients[i] = zsock_new(ZMQ_DEALER);
+        if (zkeys_client_env(zsock_resolve(s_clients[i]), "ZSAGA_KEY", kerr, sizeof kerr)) {
+            fprintf(stderr, "zsaga-bench: %s\n", kerr);
+            return 2;
+        }
+        s_nth(cep, i, ep, sizeof ep);
+        zsock_connect(s_clients[i], "%s", ep);
+        zsock_set_sndhwm(s_clients[i], 0);
+        zsock_set_rcvtimeo(s_clients[i], 10000);
+        s_nth(eep, i, ep, sizeof ep);
+        zsock_connect(sub, "%s", ep);
+    }
     /* Every end: a saga that compensates or parks is a failed run. */
     zsock_set_subscribe(sub, "saga.completed");
     zsock_set_subscribe(sub, "saga.compensated");
     zsock_set_subscribe(sub, "saga.parked");
     zsock_set_rcvhwm(sub, 0);
-    zsock_set_sndhwm(client, 0);
-    zsock_set_rcvtimeo(client, 10000);
     zclock_sleep(500); /* registration and subscription */
-    uint64_t commits0 = s_stat(client, "commits"), records0 = s_stat(client, "records_written");
+    if (s_parts > 1 && s_learn_routes(cep))
+        return 1;
+    uint64_t commits0 = s_stat("commits"), records0 = s_stat("records_written");
     /* The warm-up sagas come first, under the same ids; nothing about them
        is counted: the clock, the commits and the CPU start when the last
        of them has ended. */
@@ -309,23 +407,25 @@ int main(int argc, char **argv)
     msgpack_sbuffer_init(&b);
     int submitted = 0, done = 0, ended = 0;
     int64_t t0 = zclock_usecs(), next_mem = t0;
-    zpoller_t *p = zpoller_new(sub, client, NULL);
+    zpoller_t *p = zpoller_new(sub, NULL);
+    for (int i = 0; i < s_parts; i++)
+        zpoller_add(p, s_clients[i]);
     while (done < n) {
         if (warmup && ended == warmup && submitted == warmup) {
             /* Warm-up over: start counting from here. */
             warmup = 0;
             t0 = zclock_usecs();
             cpu0 = s_cpu_us();
-            commits0 = s_stat(client, "commits");
-            records0 = s_stat(client, "records_written");
+            commits0 = s_stat("commits");
+            records0 = s_stat("records_written");
         }
         int64_t now = zclock_usecs();
         if (pid && now >= next_mem) {
             printf("%6.0f s  completed %8d  active %6" PRIu64 "  kept %8" PRIu64
                    "  journal %7.1f MiB  heap %7.1f MiB\n",
-                   (double)(now - t0) / 1e6, done, s_stat(client, "sagas_active"),
-                   s_stat(client, "sagas_ended_kept"),
-                   s_stat(client, "journal_used_bytes") / 1048576.0, s_anon_kib(pid) / 1024.0);
+                   (double)(now - t0) / 1e6, done, s_stat("sagas_active"),
+                   s_stat("sagas_ended_kept"), s_stat("journal_used_bytes") / 1048576.0,
+                   s_anon_kib(pid) / 1024.0);
             fflush(stdout);
             next_mem = now + 5000000;
         }
@@ -336,7 +436,8 @@ int main(int argc, char **argv)
             char id[48];
             snprintf(id, sizeof id, "b%s-%d", run, submitted);
             t_sub[submitted] = zclock_usecs();
-            s_submit(client, id, k, &b);
+            s_submit(s_clients[s_parts > 1 ? s_route[jnl_partition_of(id, (uint32_t)s_parts)] : 0],
+                     id, k, &b);
             submitted++;
         }
         void *which = zpoller_wait(p, rate && submitted < limit ? 1 : 10000);
@@ -347,8 +448,8 @@ int main(int argc, char **argv)
             s_stop = 1;
             return 1;
         }
-        if (which == client) {
-            zframe_t *f = zframe_recv(client);
+        if (which != sub) {
+            zframe_t *f = zframe_recv(which);
             zframe_destroy(&f); /* accepted */
             continue;
         }
@@ -373,8 +474,8 @@ int main(int argc, char **argv)
     }
     int64_t t1 = zclock_usecs(), cpu = s_cpu_us() - cpu0;
     double secs = (double)(t1 - t0) / 1e6;
-    uint64_t commits = s_stat(client, "commits") - commits0;
-    uint64_t records = s_stat(client, "records_written") - records0;
+    uint64_t commits = s_stat("commits") - commits0;
+    uint64_t records = s_stat("records_written") - records0;
     qsort(lat, (size_t)n, sizeof *lat, s_cmp);
     if (rate)
         printf("sagas: %d of %d steps, open loop at %d/s offered, %d null workers\n", n, k, rate,
@@ -397,7 +498,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < w; i++)
         pthread_join(th[i], NULL);
     zpoller_destroy(&p);
-    zsock_destroy(&client);
+    for (int i = 0; i < s_parts; i++)
+        zsock_destroy(&s_clients[i]);
     zsock_destroy(&sub);
     msgpack_sbuffer_destroy(&b);
     free(t_sub);

@@ -357,6 +357,25 @@ static void test_one_owner_and_no_silent_empty(void **state)
     jnl_destroy(&j);
 }
 
+/* Saga ids to partitions: FNV-1a (32 bits) of the id's bytes, modulo the
+   count, as docs/protocol.md tells clients in any language; spread evenly. */
+static void test_partition_of(void **state)
+{
+    (void)state;
+    assert_int_equal(jnl_partition_of("a", 1), 0);
+    assert_int_equal(jnl_partition_of("a", 1000), 0xe40c292cu % 1000);
+    assert_int_equal(jnl_partition_of("", 7), 2166136261u % 7);
+    assert_int_equal(jnl_partition_of("foobar", 1u << 31), 0xbf9cf968u % (1u << 31));
+    int count[3] = { 0 };
+    for (int i = 0; i < 3000; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "saga-%d", i);
+        count[jnl_partition_of(id, 3)]++;
+    }
+    for (int p = 0; p < 3; p++)
+        assert_in_range(count[p], 900, 1100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +385,7 @@ int main(void)
         cmocka_unit_test(test_backup_and_restore),
         cmocka_unit_test(test_truncated_journal_refused),
         cmocka_unit_test(test_one_owner_and_no_silent_empty),
+        cmocka_unit_test(test_partition_of),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <libpq-fe.h>
 #include <lmdb.h>
 #include <stdio.h>
@@ -33,7 +34,7 @@ static jpg_t *s_open(void)
 {
     char err[256];
     jpg_t *j = jpg_open(s_uri, true, err, sizeof err);
-    if (!j)
+    if (!j || jpg_use_partition(j, 0, 1, err, sizeof err))
         fail_msg("%s", err);
     return j;
 }
@@ -124,6 +125,19 @@ static void test_session_ended_between(void **state)
     jpg_close(&j);
 }
 
+/* The partition count is fixed when the journal is made. */
+static void test_partition_count_fixed(void **state)
+{
+    (void)state;
+    char err[256];
+    jpg_t *j = s_open();
+    assert_int_equal(jpg_partitions(j, 1, err, sizeof err), 0);
+    assert_int_equal(jpg_partitions(j, 3, err, sizeof err), EINVAL);
+    assert_non_null(strstr(err, "made with 1 partition"));
+    assert_int_equal(jpg_partitions(j, 1, err, sizeof err), 0);
+    jpg_close(&j);
+}
+
 int main(void)
 {
     s_uri = getenv("ZSAGA_TEST_PG_URI");
@@ -136,6 +150,7 @@ int main(void)
         cmocka_unit_test(test_failed_statement_in_pipeline),
         cmocka_unit_test(test_session_ended_under_pipeline),
         cmocka_unit_test(test_session_ended_between),
+        cmocka_unit_test(test_partition_count_fixed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
