@@ -1018,8 +1018,6 @@ static void s_operator_action(const s_pending_t *p, const orc_principal_t *who, 
             "operator %s", msg_type_name(m->type));
 }
 
-/* A decoded request from who (NULL: a key no longer authorized), over
-   the clients socket or HTTP. */
 /* Does a request about saga id belong to another partition? Then it is
    answered not_leader, its text the client endpoints of the zsagad that
    serves that partition (empty while nobody does: the client waits and
@@ -1045,6 +1043,8 @@ static bool s_elsewhere(s_server_t *s, const s_envelope_t *env, const msg_t *m, 
     return true;
 }
 
+/* A decoded request from who (NULL: a key no longer authorized), over
+   the clients socket or HTTP. */
 static void s_client_request(s_server_t *s, const s_envelope_t *env, const orc_principal_t *who,
                              msg_t *m)
 {
@@ -1549,7 +1549,7 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
                         .sync = cfg->sync,
                         .lease_ms = cfg->lease_ms,
                         .partitions = cfg->partitions,
-                        .clients = cfg->client_ep,
+                        .clients = cfg->advertise ? cfg->advertise : cfg->client_ep,
                         .holder = holder,
                         .stop = stop,
                         .wait = s_standby };

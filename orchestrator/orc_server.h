@@ -26,6 +26,7 @@
 typedef struct {
     const char *data_dir;
     const char *client_ep, *worker_ep, *event_ep;
+    const char *advertise; /* partitions: where clients reach client_ep (NULL: client_ep) */
     size_t map_bytes;
     jnl_sync_t sync;
     uint32_t heartbeat_timeout_ms;

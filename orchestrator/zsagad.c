@@ -33,6 +33,9 @@ static void s_usage(FILE *f)
                "  --partitions N           journal on PostgreSQL: sagas spread over N partitions\n"
                "                           by a hash of their id, each served by one zsagad\n"
                "                           (default 1; fixed when the journal is made)\n"
+               "  --advertise ENDPOINTS    with partitions: the client endpoints other zsagads\n"
+               "                           send clients to (default --clients; set it when\n"
+               "                           --clients binds a wildcard such as tcp://*:5570)\n"
                "  --clients ENDPOINT       client socket (default tcp://127.0.0.1:5570)\n"
                "  --workers ENDPOINT       worker socket (default tcp://127.0.0.1:5571)\n"
                "  --events ENDPOINT        event stream (default tcp://127.0.0.1:5572)\n"
@@ -121,6 +124,7 @@ static int s_apply(void *arg, int c, const char *v)
         }
         return (cfg->data_dir = zcfg_keep(v)) ? 0 : -1;
     case 'c': return (cfg->client_ep = zcfg_keep(v)) ? 0 : -1;
+    case 'D': return (cfg->advertise = zcfg_keep(v)) ? 0 : -1;
     case 'w': return (cfg->worker_ep = zcfg_keep(v)) ? 0 : -1;
     case 'e': return (cfg->event_ep = zcfg_keep(v)) ? 0 : -1;
     case 'k': return (cfg->key_file = zcfg_keep(v)) ? 0 : -1;
@@ -297,6 +301,7 @@ int main(int argc, char **argv)
         { "heartbeat-timeout", required_argument, 0, 't' },
         { "lease", required_argument, 0, 'q' },
         { "partitions", required_argument, 0, 'P' },
+        { "advertise", required_argument, 0, 'D' },
         { "reserve", required_argument, 0, 'r' },
         { "batch", required_argument, 0, 'b' },
         { "log-level", required_argument, 0, 'l' },
@@ -343,6 +348,16 @@ int main(int argc, char **argv)
     if (o.cfg.partitions > 1 && !jnl_is_postgres(o.cfg.data_dir)) {
         fprintf(stderr, "zsagad: --partitions needs the journal on PostgreSQL (--journal "
                         "postgresql://...): on LMDB one zsagad holds the whole journal\n");
+        return 2;
+    }
+    const char *adv = o.cfg.advertise ? o.cfg.advertise : o.cfg.client_ep;
+    if (o.cfg.partitions > 1 && (strchr(adv, '*') || strstr(adv, "//0.0.0.0:"))) {
+        /* not_leader sends clients to these endpoints: a wildcard is no
+           address to connect to. */
+        fprintf(stderr,
+                "zsagad: with --partitions, clients are sent to '%s', which is no "
+                "address to connect to: give --advertise tcp://HOST:PORT\n",
+                adv);
         return 2;
     }
     zlog_init("zsagad", (zlog_level_t)o.level);

@@ -505,13 +505,13 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
         wrk_pool_release(pool, &db, false);
     }
     ctx = zmq_ctx_new();
-    for (const char *e = cfg->orchestrator; *e; e += strcspn(e, ",") + (e[strcspn(e, ",")] == ','))
-        norch += strcspn(e, ",") > 0;
-    if (!norch || !(orch = calloc((size_t)norch, sizeof *orch))) {
-        zlog_error("--orchestrator names no endpoint");
+    size_t cap = 1;
+    for (const char *c = cfg->orchestrator; *c; c++)
+        cap += *c == ',';
+    if (!(orch = calloc(cap, sizeof *orch))) {
+        zlog_error("out of memory");
         goto done;
     }
-    norch = 0;
     for (const char *e = cfg->orchestrator; *e;) {
         size_t n = strcspn(e, ",");
         if (n >= sizeof orch->ep) {
@@ -525,6 +525,10 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
             norch++;
         }
         e += n + (e[n] == ',');
+    }
+    if (!norch) {
+        zlog_error("--orchestrator names no endpoint");
+        goto done;
     }
     int linger = 2000, hwm = 100000, ivl = 100, ivl_max = 1000;
     if (cfg->insecure)

@@ -41,6 +41,23 @@ for i in 1 2 3; do
 done
 start_part 4
 wait_log "zsagad\[$Z4\] info: standby"
+# What a tired operator may type: another partition count on this
+# journal, or a wildcard that clients could not be sent to.
+rc=0
+# shellcheck disable=SC2086
+"$BIN/orchestrator/zsagad" $JOURNAL_ARGS --partitions 2 --clients "ipc://$T/x.sock" \
+    --workers "ipc://$T/xw.sock" --events "ipc://$T/xe.sock" --key "$K/zsagad.key_secret" \
+    --authorized "$T/authorized" --http off 2>"$T/wrong-count.log" || rc=$?
+assert_eq 1 "$rc" "zsagad with another partition count stops"
+grep -q "made with 3 partitions; --partitions says 2" "$T/wrong-count.log" ||
+    fail "no clear refusal of another partition count: $(cat "$T/wrong-count.log")"
+rc=0
+# shellcheck disable=SC2086
+"$BIN/orchestrator/zsagad" $JOURNAL_ARGS --partitions 3 --clients "tcp://*:0" \
+    2>"$T/wildcard.log" || rc=$?
+assert_eq 2 "$rc" "a wildcard client endpoint with partitions is refused"
+grep -q "give --advertise" "$T/wildcard.log" || fail "no advice for a wildcard: $(cat "$T/wildcard.log")"
+
 start_worker banking --capacity 8
 for z in "$Z1" "$Z2" "$Z3"; do wait_log "zsagad\[$z\] info: worker banking-.* registered"; done
 reference_transfer
