@@ -167,15 +167,24 @@ pg_start() {
             exit 1
         }
     fi
-    touch "$dir/pg.log"
-    ! $root || chown postgres "$dir/pg.log"
-    # The socket lives in the data folder: /var/run/postgresql may not exist.
-    as_user postgres "$pgbin/pg_ctl" -D "$dir/pg" -l "$dir/pg.log" -s -o \
-        "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir/pg \
-         -c max_connections=200 -c fsync=on -c synchronous_commit=on -c shared_buffers=256MB \
-         -c ssl=on -c ssl_cert_file=$dir/tls/server.crt -c ssl_key_file=$dir/tls/pg.key" \
-        start
+    pg_run pg "$pg_port"
     wait_for pg pg_sql "SELECT 1"
+}
+
+# pg_run FOLDER PORT [OPTIONS]: start PostgreSQL on DIR/FOLDER, logging to
+# DIR/FOLDER.log. The socket lives in the data folder: /var/run/postgresql
+# may not exist.
+pg_run() {
+    d=$1
+    port=$2
+    shift 2
+    touch "$dir/$d.log"
+    ! $root || chown postgres "$dir/$d.log"
+    as_user postgres "$pgbin/pg_ctl" -D "$dir/$d" -l "$dir/$d.log" -s -o \
+        "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir/$d \
+         -c max_connections=200 -c fsync=on -c synchronous_commit=on -c shared_buffers=256MB \
+         -c ssl=on -c ssl_cert_file=$dir/tls/server.crt -c ssl_key_file=$dir/tls/pg.key $*" \
+        start
 }
 
 # The standby: a base backup of the primary (its WAL streamed through a
@@ -199,15 +208,9 @@ pgstandby_start() {
             exit 1
         }
     fi
-    touch "$dir/pg2.log"
-    ! $root || chown postgres "$dir/pg2.log"
-    as_user postgres "$pgbin/pg_ctl" -D "$dir/pg2" -l "$dir/pg2.log" -s -o \
-        "-p $pg2_port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir/pg2 \
-         -c max_connections=200 -c fsync=on -c synchronous_commit=on -c shared_buffers=256MB \
-         -c hot_standby=on -c primary_slot_name=zsaga_standby -c synchronous_standby_names= \
-         -c primary_conninfo='host=127.0.0.1 port=$pg_port user=zsaga application_name=zsaga_standby' \
-         -c ssl=on -c ssl_cert_file=$dir/tls/server.crt -c ssl_key_file=$dir/tls/pg.key" \
-        start
+    pg_run pg2 "$pg2_port" "-c hot_standby=on -c primary_slot_name=zsaga_standby \
+        -c synchronous_standby_names= \
+        -c primary_conninfo='host=127.0.0.1 port=$pg_port user=zsaga application_name=zsaga_standby'"
     wait_for pg2 pg2_sql "SELECT 1"
     pg_sql "ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 (zsaga_standby)'" >/dev/null
     pg_sql "SELECT pg_reload_conf()" >/dev/null
