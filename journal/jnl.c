@@ -1,6 +1,7 @@
 /*  jnl: LMDB journal. See jnl.h for the contract. */
 #include "jnl.h"
 #include "jnl_pg.h"
+#include "common/zlog.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,7 +61,9 @@ struct s_pipe_s {
     pthread_cond_t cv;
     bool stop, busy, done;
     bool deposed;      /* the lease renewal found another holder */
+    bool yield;        /* this member holds more than its share: give this partition up */
     uint32_t renew_ms; /* PostgreSQL: renew the lease this often; 0 never */
+    uint32_t nparts;   /* partitions, for the share */
     int rc;
     s_ops_t ops, fly;
     int efd; /* eventfd: the committer's "done" for the loop's poll */
@@ -206,6 +209,13 @@ static jnl_t *s_open_pg(jnl_t *self, const char *uri, const jnl_config_t *cfg, c
         jnl_destroy(&self);
         return NULL;
     }
+    if (cfg->member && *cfg->member) {
+        jpg_set_member(self->pg_writer, cfg->member);
+    } else {
+        char host[64] = "";
+        gethostname(host, sizeof host - 1);
+        jpg_set_member(self->pg_writer, host);
+    }
     if (cfg->holder)
         snprintf(me, sizeof me, "%s", cfg->holder);
     else
@@ -217,9 +227,21 @@ static jnl_t *s_open_pg(jnl_t *self, const char *uri, const jnl_config_t *cfg, c
        failover) is waited for too: the standby is needed most when the
        machines around it fail. */
     for (;;) {
-        rc = EAGAIN;
+        /* With partitions, a member (machine) takes free partitions up to
+           its share at once, and past it too when no other live member is
+           below its share; else only those free for a whole lease (the
+           member below its share did not want them). */
+        uint32_t held = 0, share = 1, below, min_free = 0;
+        int highest;
+        rc = self->nparts > 1
+                 ? jpg_share(self->pg_writer, self->nparts, &held, &share, &highest, &below)
+                 : 0;
+        if (rc == 0 && held >= share && below > 0)
+            min_free = self->lease_ms;
+        if (rc == 0)
+            rc = EAGAIN;
         for (uint32_t p = 0; p < self->nparts && rc == EAGAIN; p++) {
-            rc = jpg_lease_take(self->pg_writer, p, me, cfg->clients, self->lease_ms,
+            rc = jpg_lease_take(self->pg_writer, p, me, cfg->clients, self->lease_ms, min_free,
                                 p ? NULL : who, sizeof who, p ? NULL : until, sizeof until);
             if (rc == 0)
                 self->part = p;
@@ -524,7 +546,23 @@ static void *s_committer(void *arg)
         if (due && !p->deposed) {
             pthread_mutex_unlock(&p->mu);
             int rc = jpg_lease_renew(p->w.pg);
+            /* More than this member's share, another live member below
+               it, and this the highest of this member's partitions: give
+               it up (the loop stops cleanly), so that member takes it.
+               One at a time: the next renewal looks again. */
+            uint32_t held, share, below;
+            int highest;
+            bool yield = rc == 0 && p->nparts > 1 &&
+                         jpg_share(p->w.pg, p->nparts, &held, &share, &highest, &below) == 0 &&
+                         held > share && below > 0 && highest == jpg_part(p->w.pg);
             pthread_mutex_lock(&p->mu);
+            if (yield && !p->yield) {
+                zlog_info("journal: this member holds %u partitions, its share is %u: giving "
+                          "partition %d up",
+                          held, share, jpg_part(p->w.pg));
+                p->yield = true;
+                s_wake_loop(p);
+            }
             s_deadline(&renew_at, p->renew_ms);
             if (rc == JNL_DEPOSED) {
                 p->deposed = true;
@@ -575,6 +613,7 @@ int jnl_pipeline(jnl_t *self)
     pthread_cond_init(&p->cv, &ca);
     pthread_condattr_destroy(&ca);
     p->renew_ms = p->w.pg && jpg_epoch(p->w.pg) ? self->lease_ms / 3 : 0;
+    p->nparts = self->nparts;
     int rc = pthread_create(&p->thread, NULL, s_committer, p);
     if (rc) {
         pthread_mutex_destroy(&p->mu);
@@ -591,6 +630,17 @@ int jnl_pipeline(jnl_t *self)
 int jnl_pipe_fd(const jnl_t *self)
 {
     return self->pipe ? self->pipe->efd : -1;
+}
+
+bool jnl_yield(const jnl_t *self)
+{
+    s_pipe_t *p = self->pipe;
+    if (!p)
+        return false;
+    pthread_mutex_lock(&p->mu);
+    bool y = p->yield;
+    pthread_mutex_unlock(&p->mu);
+    return y;
 }
 
 bool jnl_deposed(const jnl_t *self)

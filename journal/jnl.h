@@ -97,6 +97,12 @@ typedef struct {
        its client endpoints, given to clients sent to another partition. */
     uint32_t partitions;
     const char *clients;
+    /* The member (machine) this zsagad counts as for fair shares (NULL:
+       the host name): a member holding more partitions than the
+       partitions over the live members, rounded up, gives its highest up
+       (jnl_yield); a standby takes free partitions up to its member's
+       share at once, others only once free for a lease. */
+    const char *member;
     const volatile int *stop;
     void (*wait)(void *arg, const char *holder, const char *until);
     void *wait_arg;
@@ -145,6 +151,9 @@ int jnl_pipe_fd(const jnl_t *self);
 /* Has another zsagad taken the journal's lease (PostgreSQL)? Once true,
    nothing this zsagad commits counts: it must stop. The epoch it held. */
 bool jnl_deposed(const jnl_t *self);
+/* Should this zsagad give its partition up (its member holds more than
+   its share)? Then it stops cleanly, which releases the lease. */
+bool jnl_yield(const jnl_t *self);
 uint64_t jnl_epoch(const jnl_t *self);
 /* The partition of a saga id among n (FNV-1a, 32 bits, of its bytes,
    modulo n); the partition this journal serves, and of how many (0 of 1

@@ -19,7 +19,8 @@ struct jpg_s {
     int part;       /* the partition this connection reads or writes */
     bool ready;     /* the partition is chosen: its table exists, writes are prepared */
     char holder[128];
-    uint64_t epoch; /* of the lease held; 0: none (a reader) */
+    char member[64]; /* the machine (or name) this zsagad counts as, for shares */
+    uint64_t epoch;  /* of the lease held; 0: none (a reader) */
     uint32_t lease_ms;
     bool writer, in_txn, piping;
     bool prepared[JPG_MANY + 1]; /* jputN: N rows in one upsert */
@@ -70,13 +71,23 @@ static int s_setup(jpg_t *self, bool create, char *err, size_t errlen)
         goto fail;
     if (!self->writer)
         return 0;
+    /* Several zsagads starting at once would race in CREATE TABLE IF NOT
+       EXISTS (a duplicate key in pg_type): one at a time, under a lock
+       held to the end of the transaction. */
     if (create &&
-        (s_exec(self, "CREATE TABLE IF NOT EXISTS zsaga_lease (part int PRIMARY KEY, "
+        (s_exec(self, "BEGIN") || s_exec(self, "SELECT pg_advisory_xact_lock(7316001)") ||
+         s_exec(self, "CREATE TABLE IF NOT EXISTS zsaga_lease (part int PRIMARY KEY, "
                       "holder text NOT NULL, epoch bigint NOT NULL, "
-                      "expires_at timestamptz NOT NULL, clients text NOT NULL DEFAULT '')") ||
+                      "expires_at timestamptz NOT NULL, clients text NOT NULL DEFAULT '', "
+                      "member text NOT NULL DEFAULT '')") ||
+         s_exec(self, "CREATE TABLE IF NOT EXISTS zsaga_members (member text PRIMARY "
+                      "KEY, seen timestamptz NOT NULL)") ||
          s_exec(self, "CREATE TABLE IF NOT EXISTS zsaga_partitions (one bool PRIMARY KEY "
-                      "DEFAULT true CHECK (one), n int NOT NULL CHECK (n > 0))")))
+                      "DEFAULT true CHECK (one), n int NOT NULL CHECK (n > 0))") ||
+         s_exec(self, "COMMIT"))) {
+        s_exec(self, "ROLLBACK");
         goto fail;
+    }
     if (!self->ready)
         return 0;
     if (self->lease_ms) {
@@ -343,9 +354,10 @@ int jpg_flush(jpg_t *self)
 /* ---- the lease ------------------------------------------------------- */
 
 int jpg_lease_take(jpg_t *self, uint32_t part, const char *holder, const char *clients,
-                   uint32_t lease_ms, char *who, size_t wholen, char *until, size_t untillen)
+                   uint32_t lease_ms, uint32_t min_free_ms, char *who, size_t wholen, char *until,
+                   size_t untillen)
 {
-    char ms[16], ps[16];
+    char ms[16], ps[16], fs[16];
     if (s_ensure(self))
         return EIO; /* a standby waits for the database too */
     snprintf(self->holder, sizeof self->holder, "%s", holder);
@@ -359,15 +371,18 @@ int jpg_lease_take(jpg_t *self, uint32_t part, const char *holder, const char *c
     if (s_exec(self, set))
         return EIO;
     snprintf(ps, sizeof ps, "%u", part);
-    const char *vals[4] = { holder, ms, ps, clients ? clients : "" };
-    PGresult *res = PQexecParams(
-        self->pg,
-        "INSERT INTO zsaga_lease (part, holder, epoch, expires_at, clients) "
-        "VALUES ($3::int, $1, 1, now() + $2::int * interval '1 millisecond', $4) "
-        "ON CONFLICT (part) DO UPDATE SET holder = EXCLUDED.holder, "
-        "epoch = zsaga_lease.epoch + 1, expires_at = EXCLUDED.expires_at, "
-        "clients = EXCLUDED.clients WHERE zsaga_lease.expires_at < now() RETURNING epoch::text",
-        4, NULL, vals, NULL, NULL, 0);
+    snprintf(fs, sizeof fs, "%u", min_free_ms);
+    const char *vals[6] = { holder, ms, ps, clients ? clients : "", self->member, fs };
+    PGresult *res =
+        PQexecParams(self->pg,
+                     "INSERT INTO zsaga_lease (part, holder, epoch, expires_at, clients, member) "
+                     "VALUES ($3::int, $1, 1, now() + $2::int * interval '1 millisecond', $4, $5) "
+                     "ON CONFLICT (part) DO UPDATE SET holder = EXCLUDED.holder, "
+                     "epoch = zsaga_lease.epoch + 1, expires_at = EXCLUDED.expires_at, "
+                     "clients = EXCLUDED.clients, member = EXCLUDED.member "
+                     "WHERE zsaga_lease.expires_at < now() - $6::int * interval '1 millisecond' "
+                     "RETURNING epoch::text",
+                     6, NULL, vals, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         int rc = s_fail(self, "lease", res);
         PQclear(res);
@@ -426,6 +441,57 @@ static int s_fence(jpg_t *self, bool renew)
         zlog_error("journal (postgresql): the lease (epoch %llu) was taken by another zsagad",
                    (unsigned long long)self->epoch);
     return rc;
+}
+
+void jpg_set_member(jpg_t *self, const char *member)
+{
+    snprintf(self->member, sizeof self->member, "%s", member);
+}
+
+int jpg_share(jpg_t *self, uint32_t nparts, uint32_t *held, uint32_t *share, int *highest,
+              uint32_t *below)
+{
+    char ms[16], ns[16];
+    snprintf(ms, sizeof ms, "%u", self->lease_ms ? self->lease_ms : 5000);
+    snprintf(ns, sizeof ns, "%u", nparts);
+    const char *vals[3] = { self->member, ms, ns };
+    if (s_ensure(self))
+        return EIO;
+    /* This member is alive; the live ones are those seen within a lease
+       (each refreshes at least every lease/3 while it has a zsagad
+       running). The data-modifying CTE is not seen by the rest of the
+       statement: this member is counted apart. */
+    PGresult *res = PQexecParams(
+        self->pg,
+        "WITH me AS (INSERT INTO zsaga_members (member, seen) VALUES ($1, now()) "
+        "ON CONFLICT (member) DO UPDATE SET seen = now() RETURNING member), "
+        "live AS (SELECT member FROM zsaga_members WHERE member <> $1 AND "
+        "seen > now() - $2::int * interval '1 millisecond'), "
+        "share AS (SELECT ceil($3::numeric / ((SELECT count(*) FROM live) + 1))::int AS s) "
+        "SELECT (SELECT count(*) FROM zsaga_lease WHERE member = $1 AND expires_at > now()), "
+        "(SELECT s FROM share), "
+        "coalesce((SELECT max(part) FROM zsaga_lease WHERE member = $1 AND "
+        "expires_at > now()), -1), "
+        "(SELECT count(*) FROM live WHERE (SELECT count(*) FROM zsaga_lease l WHERE "
+        "l.member = live.member AND l.expires_at > now()) < (SELECT s FROM share)), "
+        "(SELECT count(*) FROM me)",
+        3, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        int rc = s_fail(self, "members", res);
+        PQclear(res);
+        return rc;
+    }
+    *held = (uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+    *share = (uint32_t)strtoul(PQgetvalue(res, 0, 1), NULL, 10);
+    *highest = atoi(PQgetvalue(res, 0, 2));
+    *below = (uint32_t)strtoul(PQgetvalue(res, 0, 3), NULL, 10);
+    PQclear(res);
+    return 0;
+}
+
+int jpg_part(const jpg_t *self)
+{
+    return self->part;
 }
 
 int jpg_lease_renew(jpg_t *self)

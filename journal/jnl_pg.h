@@ -47,7 +47,19 @@ int jpg_leader_of(jpg_t *self, uint32_t part, char *clients, size_t len);
    transaction checks it first (JNL_DEPOSED). clients: this zsagad's
    client endpoints, for redirections. */
 int jpg_lease_take(jpg_t *self, uint32_t part, const char *holder, const char *clients,
-                   uint32_t lease_ms, char *who, size_t wholen, char *until, size_t untillen);
+                   uint32_t lease_ms, uint32_t min_free_ms, char *who, size_t wholen, char *until,
+                   size_t untillen);
+/* Shares (docs/design.md, "Scale-out"): the member (machine) this
+   connection's zsagad counts as; say it is alive, and read how many
+   partitions its member holds, its fair share (the partitions over the
+   live members, rounded up), the highest partition it holds (-1: none)
+   and how many other live members hold less than the share. A lease is
+   taken with min_free_ms > 0 only once it has been free that long: a
+   member at its share leaves free partitions to the others first. */
+void jpg_set_member(jpg_t *self, const char *member);
+int jpg_share(jpg_t *self, uint32_t nparts, uint32_t *held, uint32_t *share, int *highest,
+              uint32_t *below);
+int jpg_part(const jpg_t *self);
 int jpg_lease_renew(jpg_t *self);
 void jpg_lease_release(jpg_t *self);
 uint64_t jpg_epoch(const jpg_t *self);

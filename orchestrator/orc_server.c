@@ -1550,6 +1550,7 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
                         .lease_ms = cfg->lease_ms,
                         .partitions = cfg->partitions,
                         .clients = cfg->advertise ? cfg->advertise : cfg->client_ep,
+                        .member = cfg->member,
                         .holder = holder,
                         .stop = stop,
                         .wait = s_standby };
@@ -1739,7 +1740,7 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
            max_batch messages waits for the flight instead of growing. */
         int crc = 0;
         bool failed = false;
-        if (jnl_deposed(s.jnl))
+        if (jnl_deposed(s.jnl) || jnl_yield(s.jnl))
             break;
         for (int round = 0; round < 2; round++) {
             /* The flight lands; the next one (what this loop collected
@@ -1817,6 +1818,13 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
         orc_engine_outbox_clear(s.engine);
     }
     sd_notify(0, "STOPPING=1");
+    if (jnl_yield(s.jnl)) {
+        zlog_info("gave partition %u up to a member below its share: %zu sagas still active "
+                  "resume there",
+                  s.part, orc_engine_active(s.engine));
+        rc = ORC_SERVER_YIELDED;
+        goto done;
+    }
     zlog_info("shutting down: %zu sagas still active will resume at next start",
               orc_engine_active(s.engine));
     rc = 0;

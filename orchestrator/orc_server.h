@@ -34,6 +34,7 @@ typedef struct {
     uint32_t max_batch;          /* messages read per batch */
     uint32_t lease_ms;           /* journal on PostgreSQL: the lease's time (0: 5000) */
     uint32_t partitions;         /* journal on PostgreSQL: how many (0: 1; docs/design.md) */
+    const char *member;          /* partitions: the machine it counts as (NULL: host name) */
     uint64_t crash_in_commit;    /* failure tests: see orc_config_t */
     uint64_t crash_after_commit; /* failure tests: see orc_config_t */
     const char *key_file;        /* zsagad's key pair (NAME.key_secret) */
@@ -56,5 +57,9 @@ typedef struct {
 } orc_server_config_t;
 
 int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop);
+/* orc_server_run's status when this zsagad gave its partition up (its
+   member held more than its share): it stopped cleanly and should stand
+   by again after a while (zsagad exits with it). */
+#define ORC_SERVER_YIELDED 3
 
 #endif

@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t s_stop = 0;
 
@@ -33,6 +36,13 @@ static void s_usage(FILE *f)
                "  --partitions N           journal on PostgreSQL: sagas spread over N partitions\n"
                "                           by a hash of their id, each served by one zsagad\n"
                "                           (default 1; fixed when the journal is made)\n"
+               "  --serve K                with partitions: run K zsagad processes, each on\n"
+               "                           the ports of --clients, --workers, --events and\n"
+               "                           --http plus its slot (0..K-1; an ipc path plus\n"
+               "                           .SLOT), each serving a partition or standing by\n"
+               "                           (default 1)\n"
+               "  --member NAME            with partitions: the machine these count as when\n"
+               "                           partitions are shared out (default: host name)\n"
                "  --advertise ENDPOINTS    with partitions: the client endpoints other zsagads\n"
                "                           send clients to (default --clients; set it when\n"
                "                           --clients binds a wildcard such as tcp://*:5570)\n"
@@ -89,6 +99,7 @@ typedef struct {
     orc_server_config_t cfg;
     int level, format;
     bool version;
+    int serve; /* --serve K */
 } s_opts_t;
 
 /* A whole number in [min, max]; anything else is an error that names it. */
@@ -125,6 +136,12 @@ static int s_apply(void *arg, int c, const char *v)
         return (cfg->data_dir = zcfg_keep(v)) ? 0 : -1;
     case 'c': return (cfg->client_ep = zcfg_keep(v)) ? 0 : -1;
     case 'D': return (cfg->advertise = zcfg_keep(v)) ? 0 : -1;
+    case 'G': return (cfg->member = zcfg_keep(v)) ? 0 : -1;
+    case 'F':
+        if (s_num("serve", v, 10, 1, 64, &n))
+            return -1;
+        o->serve = (int)n;
+        return 0;
     case 'w': return (cfg->worker_ep = zcfg_keep(v)) ? 0 : -1;
     case 'e': return (cfg->event_ep = zcfg_keep(v)) ? 0 : -1;
     case 'k': return (cfg->key_file = zcfg_keep(v)) ? 0 : -1;
@@ -263,6 +280,131 @@ static int s_apply(void *arg, int c, const char *v)
     }
 }
 
+/* Endpoint list `list` for slot i: each tcp port (not 0 or a wildcard)
+   plus i, each ipc path plus ".i"; slot 0 keeps them as they are. */
+static int s_slot_eps(const char *list, int i, char *out, size_t len)
+{
+    size_t o = 0;
+    out[0] = 0;
+    for (const char *e = list; *e;) {
+        size_t n = strcspn(e, ",");
+        char one[512];
+        if (n >= sizeof one)
+            return -1;
+        memcpy(one, e, n);
+        one[n] = 0;
+        const char *colon = strrchr(one, ':');
+        int w;
+        if (i && strncmp(one, "ipc://", 6) == 0)
+            w = snprintf(out + o, len - o, "%s%s.%d", o ? "," : "", one, i);
+        else if (i && colon && atoi(colon + 1) > 0)
+            w = snprintf(out + o, len - o, "%s%.*s:%d", o ? "," : "", (int)(colon - one), one,
+                         atoi(colon + 1) + i);
+        else
+            w = snprintf(out + o, len - o, "%s%s", o ? "," : "", one);
+        if (w < 0 || (size_t)w >= len - o)
+            return -1;
+        o += (size_t)w;
+        e += n + (e[n] == ',');
+    }
+    return 0;
+}
+
+/* --serve K: K zsagad processes of one machine (one member), each a
+   slot on endpoints of its own, serving a partition or standing by, and
+   started again when one ends: at once after a crash or when deposed,
+   after two leases when it gave its partition up (so that a member below
+   its share takes it first). SIGTERM or SIGINT stops them all. One
+   process a partition: a crash in one partition's engine leaves the
+   others running, and each keeps the single-journal invariants. */
+static int s_serve(const orc_server_config_t *base, int k)
+{
+    enum { EPLEN = 1024 };
+    static char eps[64][4][EPLEN];
+    pid_t pid[64] = { 0 };
+    int64_t due[64] = { 0 };
+    uint32_t lease = base->lease_ms ? base->lease_ms : 5000;
+    orc_server_config_t cfg[64];
+    for (int i = 0; i < k; i++) {
+        cfg[i] = *base;
+        if (s_slot_eps(base->client_ep, i, eps[i][0], EPLEN) ||
+            s_slot_eps(base->worker_ep, i, eps[i][1], EPLEN) ||
+            s_slot_eps(base->event_ep, i, eps[i][2], EPLEN) ||
+            (base->advertise && s_slot_eps(base->advertise, i, eps[i][3], EPLEN))) {
+            zlog_error("endpoint lists too long for --serve");
+            return 2;
+        }
+        cfg[i].client_ep = eps[i][0];
+        cfg[i].worker_ep = eps[i][1];
+        cfg[i].event_ep = eps[i][2];
+        cfg[i].advertise = base->advertise ? eps[i][3] : NULL;
+        if (base->http_addr) {
+            static char http[64][128];
+            const char *colon = strrchr(base->http_addr, ':');
+            int port = colon ? atoi(colon + 1) : 0;
+            if (colon && port > 0)
+                snprintf(http[i], sizeof http[i], "%.*s:%d", (int)(colon - base->http_addr),
+                         base->http_addr, port + i);
+            else
+                snprintf(http[i], sizeof http[i], "%s", base->http_addr);
+            cfg[i].http_addr = http[i];
+        }
+        if (base->archive_dir) {
+            /* Archive file names are unique within one writer only. */
+            static char adir[64][512];
+            snprintf(adir[i], sizeof adir[i], "%s/slot-%d", base->archive_dir, i);
+            mkdir(base->archive_dir, 0700);
+            cfg[i].archive_dir = adir[i];
+        }
+    }
+    zlog_info("serving with %d zsagad processes (slots 0-%d)", k, k - 1);
+    int rc = 0;
+    while (!s_stop) {
+        int64_t now = zclock_mono();
+        for (int i = 0; i < k && !s_stop; i++) {
+            if (pid[i] || now < due[i])
+                continue;
+            pid_t p = fork();
+            if (p == 0) {
+                unsetenv("NOTIFY_SOCKET"); /* the supervisor speaks to systemd */
+                _exit(orc_server_run(&cfg[i], &s_stop));
+            }
+            if (p < 0) {
+                zlog_error("fork: %s", strerror(errno));
+                due[i] = now + 1000;
+            } else
+                pid[i] = p;
+        }
+        int st;
+        pid_t p = waitpid(-1, &st, WNOHANG);
+        if (p <= 0) {
+            zclock_sleep(100);
+            continue;
+        }
+        for (int i = 0; i < k; i++) {
+            if (pid[i] != p)
+                continue;
+            pid[i] = 0;
+            int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            if (code == 2) { /* a configuration error: it would fail again */
+                zlog_error("slot %d stopped on a configuration error; stopping", i);
+                s_stop = 1;
+                rc = 2;
+            }
+            due[i] = now + (code == ORC_SERVER_YIELDED ? 2 * (int64_t)lease : 500);
+            zlog_info("slot %d (pid %ld) ended (status %d); it starts again in %lld ms", i, (long)p,
+                      code, (long long)(due[i] - now));
+        }
+    }
+    for (int i = 0; i < k; i++)
+        if (pid[i])
+            kill(pid[i], SIGTERM);
+    for (int i = 0; i < k; i++)
+        if (pid[i])
+            waitpid(pid[i], NULL, 0);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     s_opts_t o = { .cfg = {
@@ -302,6 +444,8 @@ int main(int argc, char **argv)
         { "lease", required_argument, 0, 'q' },
         { "partitions", required_argument, 0, 'P' },
         { "advertise", required_argument, 0, 'D' },
+        { "member", required_argument, 0, 'G' },
+        { "serve", required_argument, 0, 'F' },
         { "reserve", required_argument, 0, 'r' },
         { "batch", required_argument, 0, 'b' },
         { "log-level", required_argument, 0, 'l' },
@@ -345,6 +489,11 @@ int main(int argc, char **argv)
         s_usage(stderr);
         return 2;
     }
+    if (o.serve > 1 && o.cfg.partitions < 2) {
+        fprintf(stderr, "zsagad: --serve needs --partitions: without partitions one zsagad "
+                        "serves and the others stand by\n");
+        return 2;
+    }
     if (o.cfg.partitions > 1 && !jnl_is_postgres(o.cfg.data_dir)) {
         fprintf(stderr, "zsagad: --partitions needs the journal on PostgreSQL (--journal "
                         "postgresql://...): on LMDB one zsagad holds the whole journal\n");
@@ -370,5 +519,8 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    return orc_server_run(&o.cfg, &s_stop) ? 1 : 0;
+    if (o.serve > 1)
+        return s_serve(&o.cfg, o.serve);
+    int rc = orc_server_run(&o.cfg, &s_stop);
+    return rc == ORC_SERVER_YIELDED ? rc : rc ? 1 : 0;
 }
