@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,9 +40,9 @@ static void s_usage(FILE *f)
                "                           (default 1; fixed when the journal is made)\n"
                "  --serve K                with partitions: run K zsagad processes, each on\n"
                "                           the ports of --clients, --workers, --events and\n"
-               "                           --http plus its slot (0..K-1; an ipc path plus\n"
-               "                           .SLOT), each serving a partition or standing by\n"
-               "                           (default 1)\n"
+               "                           --http plus 10 x its slot (0..K-1; an ipc path\n"
+               "                           plus .SLOT), each serving a partition or standing\n"
+               "                           by (default 1)\n"
                "  --member NAME            with partitions: the machine these count as when\n"
                "                           partitions are shared out (default: host name)\n"
                "  --advertise ENDPOINTS    with partitions: the client endpoints other zsagads\n"
@@ -281,7 +283,9 @@ static int s_apply(void *arg, int c, const char *v)
 }
 
 /* Endpoint list `list` for slot i: each tcp port (not 0 or a wildcard)
-   plus i, each ipc path plus ".i"; slot 0 keeps them as they are. */
+   plus 10 i (the default ports are 5570-5573: one apart would collide),
+   each ipc path plus ".i"; slot 0 keeps them as they are. */
+#define SLOT_STRIDE 10
 static int s_slot_eps(const char *list, int i, char *out, size_t len)
 {
     size_t o = 0;
@@ -299,7 +303,7 @@ static int s_slot_eps(const char *list, int i, char *out, size_t len)
             w = snprintf(out + o, len - o, "%s%s.%d", o ? "," : "", one, i);
         else if (i && colon && atoi(colon + 1) > 0)
             w = snprintf(out + o, len - o, "%s%.*s:%d", o ? "," : "", (int)(colon - one), one,
-                         atoi(colon + 1) + i);
+                         atoi(colon + 1) + SLOT_STRIDE * i);
         else
             w = snprintf(out + o, len - o, "%s%s", o ? "," : "", one);
         if (w < 0 || (size_t)w >= len - o)
@@ -344,7 +348,7 @@ static int s_serve(const orc_server_config_t *base, int k)
             int port = colon ? atoi(colon + 1) : 0;
             if (colon && port > 0)
                 snprintf(http[i], sizeof http[i], "%.*s:%d", (int)(colon - base->http_addr),
-                         base->http_addr, port + i);
+                         base->http_addr, port + SLOT_STRIDE * i);
             else
                 snprintf(http[i], sizeof http[i], "%s", base->http_addr);
             cfg[i].http_addr = http[i];
@@ -359,13 +363,22 @@ static int s_serve(const orc_server_config_t *base, int k)
     }
     zlog_info("serving with %d zsagad processes (slots 0-%d)", k, k - 1);
     int rc = 0;
+    bool told = false;
+    uint64_t watchdog_us = 0;
+    if (sd_watchdog_enabled(0, &watchdog_us) <= 0)
+        watchdog_us = 0;
     while (!s_stop) {
         int64_t now = zclock_mono();
         for (int i = 0; i < k && !s_stop; i++) {
             if (pid[i] || now < due[i])
                 continue;
-            pid_t p = fork();
+            pid_t parent = getpid(), p = fork();
             if (p == 0) {
+                /* A slot does not outlive its supervisor: a new one would
+                   find its ports taken. */
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                if (getppid() != parent)
+                    _exit(0);
                 unsetenv("NOTIFY_SOCKET"); /* the supervisor speaks to systemd */
                 _exit(orc_server_run(&cfg[i], &s_stop));
             }
@@ -375,6 +388,14 @@ static int s_serve(const orc_server_config_t *base, int k)
             } else
                 pid[i] = p;
         }
+        if (!told) {
+            /* systemd (Type=notify): the slots are up, serving or standing
+               by; they tell nothing themselves. */
+            sd_notifyf(0, "READY=1\nSTATUS=%d slots", k);
+            told = true;
+        }
+        if (watchdog_us)
+            sd_notify(0, "WATCHDOG=1"); /* the supervisor lives; it restarts the slots */
         int st;
         pid_t p = waitpid(-1, &st, WNOHANG);
         if (p <= 0) {
@@ -396,6 +417,7 @@ static int s_serve(const orc_server_config_t *base, int k)
                       code, (long long)(due[i] - now));
         }
     }
+    sd_notify(0, "STOPPING=1");
     for (int i = 0; i < k; i++)
         if (pid[i])
             kill(pid[i], SIGTERM);
