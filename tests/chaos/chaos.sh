@@ -5,16 +5,19 @@
 # whatever died, as a supervisor would; waits for every saga to end; then
 # zsaga-check reads the journal and the databases and judges.
 #
-#   chaos.sh BUILD_DIR [--minutes N] [--seed S] [--rate R] [--journal pg]
-#   chaos.sh BUILD_DIR --self-test [--journal pg]
+#   chaos.sh BUILD_DIR [--minutes N] [--seed S] [--rate R] [--journal pg [--partitions P]]
+#   chaos.sh BUILD_DIR --self-test
 #
 # --journal pg: the journal on the PostgreSQL server (a database of its
-# own), with two zsagad processes on it, active and standby (lease 3 s);
-# the faults that kill zsagad kill the active one, the standby takes over
-# and the killed one comes back as the standby; journal-full (LMDB's) gives
-# way to stop-zsagad: SIGSTOP of the active one past its lease, then
-# SIGCONT (it must find itself deposed and exit); kill-pg kills the
-# journal's server too. The checker reads the journal's table.
+# own), with P partitions (default 1) and P + 1 zsagad processes on it,
+# each on endpoints of its own: P serve a partition each, one stands by
+# (lease 3 s). The load and the workers are given every zsagad's
+# endpoint; the load follows not_leader. The faults that kill zsagad kill
+# the holder of a partition drawn from the seed: a standby takes it over
+# and the killed one comes back as a standby. journal-full (LMDB's) gives
+# way to stop-zsagad: SIGSTOP of a holder past its lease, then SIGCONT (it
+# must find itself deposed and exit). kill-pg kills the journal's server
+# too. The checker reads every partition's table.
 #
 # Default: 3 minutes of load at 20 sagas/s with a fault every 8 s (22
 # faults), about 5 minutes in all. --minutes N is the soak: the same with
@@ -38,14 +41,16 @@ SEED=$(date +%s)
 RATE=20
 SELF_TEST=""
 JOURNAL=lmdb
+PARTS=1
 while [ $# -gt 0 ]; do
     case $1 in
     --minutes) MINUTES=$2; shift ;;
     --journal) JOURNAL=$2; shift ;;
+    --partitions) PARTS=$2; shift ;;
     --seed) SEED=$2; shift ;;
     --rate) RATE=$2; shift ;;
     --self-test) SELF_TEST=1 ;;
-    *) echo "usage: chaos.sh BUILD_DIR [--minutes N] [--seed S] [--rate R] | --self-test [--journal pg]" >&2; exit 2 ;;
+    *) echo "usage: chaos.sh BUILD_DIR [--minutes N] [--seed S] [--rate R] [--journal pg [--partitions P]] | --self-test" >&2; exit 2 ;;
     esac
     shift
 done
@@ -148,16 +153,41 @@ LEASE_MS=3000
 ZSAGADS=zsagad
 NS_EPS="tcp://${NET}1:$NS_PORT"
 if [ "$JOURNAL" = pg ]; then
-    # Active and standby on one journal, as on two machines: the same
-    # local endpoints (whoever holds the lease binds them), and a TCP port
-    # each on the veth, both given to the worker behind it.
-    ZSAGADS="zsagad zsagad2"
-    NS_EPS="$NS_EPS,tcp://${NET}1:$((NS_PORT + 1))"
-    supervise zsagad "$BIN/orchestrator/zsagad" $ZSAGAD_ARGS --journal "$JOURNAL_REF" \
-        --lease $LEASE_MS --workers "$WK_ALL"
-    wait_log "took the journal's lease"
-    supervise zsagad2 "$BIN/orchestrator/zsagad" $ZSAGAD_ARGS --journal "$JOURNAL_REF" \
-        --lease $LEASE_MS --workers "$WK,tcp://${NET}1:$((NS_PORT + 1))"
+    # P holders and a standby on one journal, as on several machines:
+    # endpoints of their own (a client endpoint, a local worker endpoint,
+    # a TCP port on the veth for the worker behind it, an event endpoint),
+    # every one given to the load and the workers.
+    mkdir -p "$T/archive" # a folder a zsagad: archive names are unique per writer
+    ZSAGADS=""
+    CLS=""
+    WKS=""
+    NS_EPS=""
+    for i in $(seq 1 $((PARTS + 1))); do
+        z=zsagad$i
+        [ "$i" = 1 ] && z=zsagad
+        ZSAGADS="$ZSAGADS${ZSAGADS:+ }$z"
+        CLS="$CLS${CLS:+,}ipc://$T/c$i.sock"
+        WKS="$WKS${WKS:+,}ipc://$T/w$i.sock"
+        NS_EPS="$NS_EPS${NS_EPS:+,}tcp://${NET}1:$((NS_PORT + i - 1))"
+        # shellcheck disable=SC2086
+        supervise $z "$BIN/orchestrator/zsagad" --http 127.0.0.1:0 --clients "ipc://$T/c$i.sock" \
+            --events "ipc://$T/e$i.sock" --heartbeat-timeout $HB_TIMEOUT \
+            --key "$K/zsagad.key_secret" --authorized "$T/authorized" --retain 20s \
+            --tombstones 1h --archive "$T/archive/$z" --journal "$JOURNAL_REF" \
+            --partitions "$PARTS" --lease $LEASE_MS \
+            --workers "ipc://$T/w$i.sock,tcp://${NET}1:$((NS_PORT + i - 1))"
+        # Started in order, so that zsagad I serves partition I - 1 and
+        # the last stands by.
+        what="info: took the"
+        [ "$i" -le "$PARTS" ] || what="info: standby"
+        deadline=$(( $(date +%s) + 30 ))
+        until grep -q "$what" "$T/$z.log" 2>/dev/null; do
+            [ "$(date +%s)" -lt "$deadline" ] || fail "$z never said: $what"
+            sleep 0.05
+        done
+    done
+    CL=$CLS
+    WK=$WKS
 else
     supervise zsagad "$BIN/orchestrator/zsagad" $ZSAGAD_ARGS --data "$JOURNAL_REF" --workers "$WK_ALL"
 fi
@@ -177,7 +207,21 @@ for s in payments fraud compliance; do
     done
 done
 ALL_WORKERS="bank1 bank2 bank3 payments1 payments2 fraud1 fraud2 compliance1 compliance2"
-wait_workers 9
+
+# each_stat KEY: KEY of `zsaga stats` from every zsagad that answers, one
+# line each (a standby answers nothing).
+each_stat() {
+    for ep in $(echo "$CL" | tr ',' ' '); do
+        "$BIN/cli/zsaga" --endpoint "$ep" --timeout 1000 stats --json 2>/dev/null |
+            sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p"
+    done
+}
+# Every partition's zsagad has every worker registered.
+deadline=$(( $(date +%s) + 30 ))
+until [ "$(each_stat workers | grep -cx 9)" = "$PARTS" ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "workers registered: $(each_stat workers | tr '\n' ' ')"
+    sleep 0.1
+done
 
 chaos_cleanup() {
     touch "$T/stop"
@@ -238,12 +282,12 @@ journal_used_mib() {
     echo $(((${used:-0} + 1048575) / 1048576))
 }
 
-# The zsagad slot that serves: on PostgreSQL, the one whose pid the
-# journal's lease names.
+# The zsagad slot that serves: on PostgreSQL, the one whose pid the lease
+# of partition R mod P names (R: the fault's draw).
 active() {
     [ "$JOURNAL" = pg ] || { echo zsagad; return; }
     holder=$(psql -X -t -A "$JOURNAL_REF" -c "SELECT substring(holder from 'pid ([0-9]+)')
-        FROM zsaga_lease WHERE part = 0" 2>/dev/null || true)
+        FROM zsaga_lease WHERE part = ${r:-0} % $PARTS" 2>/dev/null || true)
     for z in $ZSAGADS; do
         [ "$(pid_of $z)" != "$holder" ] || { echo $z; return; }
     done
@@ -445,7 +489,9 @@ wait $LOAD || true
 say "$(cat "$T/load.out")"
 say "faults done; waiting for every saga to end"
 deadline=$(($(date +%s) + 240))
-until [ "$(zsaga stats --json 2>/dev/null | sed -n 's/.*"sagas_active": \([0-9]*\).*/\1/p')" = 0 ]; do
+# Every partition answered, and none has a saga still active.
+until [ "$(each_stat sagas_active | grep -cx 0)" = "$PARTS" ] &&
+    [ "$(each_stat sagas_active | grep -vcx 0)" = 0 ]; do
     [ "$(date +%s)" -lt "$deadline" ] || {
         zsaga list --state running | head -20
         zsaga list --state compensating | head -20

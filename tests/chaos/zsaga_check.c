@@ -1016,6 +1016,7 @@ static void s_journal_lmdb(const char *dir, zhashx_t *known, s_saga_t *s, s_tall
 typedef struct {
     PGconn *pg;
     PGresult *last; /* the value handed out last */
+    char table[32]; /* the partition's table being read */
 } s_pgj_t;
 
 static bool s_pgj_get(void *src, int db, const MDB_val *k, MDB_val *v)
@@ -1025,9 +1026,10 @@ static bool s_pgj_get(void *src, int db, const MDB_val *k, MDB_val *v)
     snprintf(dbs, sizeof dbs, "%d", db);
     const char *vals[2] = { dbs, k->mv_data };
     int lens[2] = { 0, (int)k->mv_size }, fmts[2] = { 0, 1 };
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT v FROM %s WHERE db = $1 AND k = $2", j->table);
     PQclear(j->last);
-    j->last = PQexecParams(j->pg, "SELECT v FROM zsaga_journal WHERE db = $1 AND k = $2", 2, NULL,
-                           vals, lens, fmts, 1);
+    j->last = PQexecParams(j->pg, sql, 2, NULL, vals, lens, fmts, 1);
     if (PQresultStatus(j->last) != PGRES_TUPLES_OK)
         s_die("journal: %s", PQresultErrorMessage(j->last));
     if (PQntuples(j->last) != 1)
@@ -1039,23 +1041,45 @@ static bool s_pgj_get(void *src, int db, const MDB_val *k, MDB_val *v)
 
 static void s_journal_pg(const char *uri, zhashx_t *known, s_saga_t *s, s_tally_t *tally)
 {
-    s_pgj_t j = { PQconnectdb(uri), NULL };
+    s_pgj_t j = { PQconnectdb(uri), NULL, "" };
     if (PQstatus(j.pg) != CONNECTION_OK)
         s_die("journal: %s", PQerrorMessage(j.pg));
     PGresult *res = PQexec(j.pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         s_die("journal: %s", PQresultErrorMessage(res));
     PQclear(res);
-    res = PQexecParams(j.pg, "SELECT k, v FROM zsaga_journal WHERE db = 0 ORDER BY k", 0, NULL,
-                       NULL, NULL, NULL, 1);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+    /* Partitions (zsagad --partitions N): a table each, zsaga_journal_pI;
+       one partition: zsaga_journal. */
+    res = PQexec(j.pg, "SELECT CASE WHEN to_regclass('zsaga_partitions') IS NULL THEN 1 "
+                       "ELSE (SELECT coalesce(max(n), 1) FROM zsaga_partitions) END");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
         s_die("journal: %s", PQresultErrorMessage(res));
-    for (int r = 0; r < PQntuples(res); r++) {
-        MDB_val k = { (size_t)PQgetlength(res, r, 0), PQgetvalue(res, r, 0) };
-        MDB_val v = { (size_t)PQgetlength(res, r, 1), PQgetvalue(res, r, 1) };
-        s_journal_saga(&k, &v, s_pgj_get, &j, known, s, tally);
-    }
+    int parts = atoi(PQgetvalue(res, 0, 0));
     PQclear(res);
+    for (int part = 0; part < parts; part++) {
+        char sql[96];
+        if (parts == 1)
+            snprintf(j.table, sizeof j.table, "zsaga_journal");
+        else
+            snprintf(j.table, sizeof j.table, "zsaga_journal_p%d", part);
+        const char *name[1] = { j.table };
+        res = PQexecParams(j.pg, "SELECT to_regclass($1) IS NULL", 1, NULL, name, NULL, NULL, 0);
+        bool absent = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+                      PQgetvalue(res, 0, 0)[0] == 't';
+        PQclear(res);
+        if (absent)
+            continue; /* a partition nobody ever served holds no saga */
+        snprintf(sql, sizeof sql, "SELECT k, v FROM %s WHERE db = 0 ORDER BY k", j.table);
+        res = PQexecParams(j.pg, sql, 0, NULL, NULL, NULL, NULL, 1);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+            s_die("journal: %s", PQresultErrorMessage(res));
+        for (int r = 0; r < PQntuples(res); r++) {
+            MDB_val k = { (size_t)PQgetlength(res, r, 0), PQgetvalue(res, r, 0) };
+            MDB_val v = { (size_t)PQgetlength(res, r, 1), PQgetvalue(res, r, 1) };
+            s_journal_saga(&k, &v, s_pgj_get, &j, known, s, tally);
+        }
+        PQclear(res);
+    }
     PQclear(j.last);
     PQfinish(j.pg);
 }

@@ -2,8 +2,13 @@
     banking sagas to zsagad and writes what it was told, so the checker
     can hold zsagad to it.
 
-        zsaga-load --endpoint EP --seed N --rate R --seconds S
+        zsaga-load --endpoint EP[,EP...] --seed N --rate R --seconds S
                    --accounts A --customers C --log FILE [--prefix P]
+
+    With several endpoints (partitions: several zsagads serving at once)
+    it sends to any that is up and follows not_leader to the one serving
+    the saga's partition, as zsaga does; an answer that does not come
+    sends the next try to any again (the partition may have moved).
 
     The mix (shares of R):
       40% transfer   banking transfer -> fraud risk -> compliance confirmation;
@@ -46,7 +51,60 @@ typedef struct {
     uint64_t req;      /* a reply that cannot name the saga names the request */
     bool cancel;       /* send a cancel once accepted */
     int64_t cancel_ms; /* that long after */
+    int via;           /* the route it goes by (0: any zsagad) */
 } s_pending_t;
+
+/* A cancel to send at due, by route via. */
+typedef struct {
+    int64_t due;
+    int via;
+} s_cancel_t;
+
+/* Routes: 0 is every --endpoint (any zsagad that is up); the others are
+   the endpoints not_leader replies named, a socket each. */
+#define MAX_ROUTES 32
+static struct {
+    char ep[MSG_TEXT_MAX + 1];
+    zsock_t *sock;
+} s_routes[MAX_ROUTES];
+static int s_nroutes;
+
+static zsock_t *s_dealer(const char *eps)
+{
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    char kerr[1024];
+    if (!sock || zkeys_client_env(zsock_resolve(sock), "ZSAGA_KEY", kerr, sizeof kerr)) {
+        fprintf(stderr, "zsaga-load: %s\n", sock ? kerr : "no socket");
+        zsock_destroy(&sock);
+        return NULL;
+    }
+    zsock_set_linger(sock, 0);
+    if (strchr(eps, ','))
+        zsock_set_immediate(sock, 1); /* only to those that are up */
+    if (zsock_attach(sock, eps, false)) {
+        fprintf(stderr, "zsaga-load: cannot connect to %s\n", eps);
+        zsock_destroy(&sock);
+    }
+    return sock;
+}
+
+/* The route to eps (made on first use; 0 when there is no room or it
+   cannot connect). */
+static int s_route(const char *eps, zpoller_t *poller)
+{
+    for (int i = 1; i < s_nroutes; i++)
+        if (!strcmp(s_routes[i].ep, eps))
+            return i;
+    if (s_nroutes == MAX_ROUTES)
+        return 0;
+    zsock_t *sock = s_dealer(eps);
+    if (!sock)
+        return 0;
+    snprintf(s_routes[s_nroutes].ep, sizeof s_routes[s_nroutes].ep, "%s", eps);
+    s_routes[s_nroutes].sock = sock;
+    zpoller_add(poller, sock);
+    return s_nroutes++;
+}
 
 static uint64_t s_x;
 static uint64_t s_rand(void)
@@ -350,20 +408,14 @@ int main(int argc, char **argv)
     zsys_init();
     zsys_set_sndhwm(100000);
     zsys_set_rcvhwm(100000);
-    zsock_t *sock = zsock_new(ZMQ_DEALER);
-    char kerr[1024];
-    if (zkeys_client_env(zsock_resolve(sock), "ZSAGA_KEY", kerr, sizeof kerr)) {
-        fprintf(stderr, "zsaga-load: %s\n", kerr);
+    zsock_t *sock = s_dealer(endpoint);
+    if (!sock)
         return 1;
-    }
-    if (zsock_connect(sock, "%s", endpoint)) {
-        fprintf(stderr, "zsaga-load: cannot connect to %s\n", endpoint);
-        return 1;
-    }
-    zsock_set_linger(sock, 0);
+    s_routes[0].sock = sock;
+    s_nroutes = 1;
     zhashx_t *pending = zhashx_new(); /* id -> s_pending_t, not yet answered */
     zhashx_set_destructor(pending, s_free);
-    zhashx_t *cancels = zhashx_new(); /* id -> due ms, accepted and to cancel */
+    zhashx_t *cancels = zhashx_new(); /* id -> s_cancel_t, accepted and to cancel */
     zhashx_set_destructor(cancels, s_free_due);
     zpoller_t *poller = zpoller_new(sock, NULL);
     int64_t t0 = zclock_mono(), interval_us = (int64_t)(1e6 / rate);
@@ -382,17 +434,22 @@ int main(int argc, char **argv)
             s_send(sock, p->body, p->len);
             zhashx_insert(pending, p->id, p);
         }
-        /* Unanswered submits go again, same id. */
+        /* Unanswered submits go again, same id, to any zsagad (the one
+           routed to may be gone); those sent on by not_leader go now. */
         for (s_pending_t *p = zhashx_first(pending); p; p = zhashx_next(pending))
-            if (now - p->sent_ms > 2000) {
+            if (now - p->sent_ms > 2000 || p->sent_ms == 0) {
+                if (p->sent_ms) {
+                    p->via = 0;
+                    resent++;
+                }
                 p->sent_ms = now;
-                s_send(sock, p->body, p->len);
-                resent++;
+                s_send(s_routes[p->via].sock, p->body, p->len);
             }
-        for (int64_t *due = zhashx_first(cancels); due; due = zhashx_next(cancels))
-            if (now >= *due) {
-                s_cancel(sock, zhashx_cursor(cancels), ++req);
-                *due = now + 2000; /* again if unanswered */
+        for (s_cancel_t *c = zhashx_first(cancels); c; c = zhashx_next(cancels))
+            if (now >= c->due) {
+                s_cancel(s_routes[c->via].sock, zhashx_cursor(cancels), ++req);
+                c->due = now + 2000; /* again if unanswered, to any */
+                c->via = 0;
             }
         if (made == total && zhashx_size(pending) == 0 && zhashx_size(cancels) == 0)
             break;
@@ -402,9 +459,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "zsaga-load: %zu submits never answered\n", zhashx_size(pending));
             break;
         }
-        if (!zpoller_wait(poller, 5))
+        zsock_t *from = zpoller_wait(poller, 5);
+        if (!from)
             continue;
-        zframe_t *f = zframe_recv(sock);
+        zframe_t *f = zframe_recv(from);
         if (!f)
             continue;
         msg_t m;
@@ -416,14 +474,27 @@ int main(int argc, char **argv)
                     ;
             if (p)
                 snprintf(m.id, sizeof m.id, "%s", p->id);
-            if (m.type == MSG_ACCEPTED && p) {
+            s_cancel_t *c = zhashx_lookup(cancels, m.id);
+            if (!strcmp(m.code, "not_leader") && (p || c)) {
+                /* Another zsagad serves it: there at once, or (nobody
+                   serves it yet) to any again in a moment. */
+                int via = m.text[0] ? s_route(m.text, poller) : 0;
+                if (p && m.type == MSG_REJECTED) {
+                    p->via = via;
+                    p->sent_ms = via ? 0 : zclock_mono() - 1750;
+                } else if (c) {
+                    c->via = via;
+                    c->due = zclock_mono() + (via ? 0 : 250);
+                }
+            } else if (m.type == MSG_ACCEPTED && p) {
                 fprintf(log, "accepted %s %c\n", p->id, p->kind);
                 accepted++;
                 if (p->cancel) {
-                    int64_t *due = malloc(sizeof *due);
-                    if (due) {
-                        *due = zclock_mono() + p->cancel_ms;
-                        zhashx_insert(cancels, p->id, due);
+                    s_cancel_t *cn = malloc(sizeof *cn);
+                    if (cn) {
+                        cn->due = zclock_mono() + p->cancel_ms;
+                        cn->via = p->via; /* the zsagad that accepted it */
+                        zhashx_insert(cancels, p->id, cn);
                     }
                 }
                 zhashx_delete(pending, m.id);
@@ -431,7 +502,7 @@ int main(int argc, char **argv)
                 fprintf(log, "rejected %s %s %s\n", p->id, m.code, m.text);
                 rejected++;
                 zhashx_delete(pending, m.id);
-            } else if ((m.type == MSG_OK || m.type == MSG_ERROR) && zhashx_lookup(cancels, m.id)) {
+            } else if ((m.type == MSG_OK || m.type == MSG_ERROR) && c) {
                 fprintf(log, "cancel %s %s\n", m.id, m.type == MSG_OK ? "ok" : m.code);
                 if (m.type == MSG_OK)
                     cancelled++;
@@ -458,7 +529,8 @@ int main(int argc, char **argv)
     zpoller_destroy(&poller);
     zhashx_destroy(&pending);
     zhashx_destroy(&cancels);
-    zsock_destroy(&sock);
+    for (int i = 0; i < s_nroutes; i++)
+        zsock_destroy(&s_routes[i].sock);
     fclose(log);
     return rc;
 }
