@@ -632,26 +632,26 @@ int jnl_pipe_fd(const jnl_t *self)
     return self->pipe ? self->pipe->efd : -1;
 }
 
-bool jnl_yield(const jnl_t *self)
+/* A flag the committer sets (deposed, or yield), read under its lock. */
+static bool s_pipe_flag(const jnl_t *self, bool yield)
 {
     s_pipe_t *p = self->pipe;
     if (!p)
         return false;
     pthread_mutex_lock(&p->mu);
-    bool y = p->yield;
+    bool v = yield ? p->yield : p->deposed;
     pthread_mutex_unlock(&p->mu);
-    return y;
+    return v;
+}
+
+bool jnl_yield(const jnl_t *self)
+{
+    return s_pipe_flag(self, true);
 }
 
 bool jnl_deposed(const jnl_t *self)
 {
-    s_pipe_t *p = self->pipe;
-    if (!p)
-        return false;
-    pthread_mutex_lock(&p->mu);
-    bool d = p->deposed;
-    pthread_mutex_unlock(&p->mu);
-    return d;
+    return s_pipe_flag(self, false);
 }
 
 uint32_t jnl_partition_of(const char *id, uint32_t n)
