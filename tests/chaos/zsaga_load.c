@@ -332,6 +332,7 @@ static void s_send(zsock_t *sock, const void *data, size_t len)
 {
     zframe_t *f = zframe_new(data, len);
     zframe_send(&f, sock, ZFRAME_DONTWAIT);
+    zframe_destroy(&f); /* still ours when the send failed (no zsagad up): resent later */
 }
 
 static void s_cancel(zsock_t *sock, const char *id, uint64_t req)
@@ -509,7 +510,8 @@ int main(int argc, char **argv)
                 else
                     cancel_refused++;
                 zhashx_delete(cancels, m.id);
-            } else if (m.type == MSG_ERROR || m.type == MSG_REJECTED)
+            } else if ((m.type == MSG_ERROR || m.type == MSG_REJECTED) &&
+                       strcmp(m.code, "not_leader") != 0) /* a late copy's: answered since */
                 fprintf(stderr, "zsaga-load: %s %s: %s\n", msg_type_name(m.type), m.code, m.text);
             msg_clear(&m);
         } else
