@@ -4,6 +4,7 @@
 #include "journal/jnl_archive.h"
 #include "orc_store.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -87,6 +88,8 @@ typedef struct {
     jnl_t *jnl;
     uint64_t mono_ms;
     int n;
+    int failed; /* a read that failed (the journal unreachable): collect again later */
+    char failed_id[MSG_ID_MAX + 1], err[512];
 } s_collect_t;
 
 static int s_collect_cb(void *arg, uint64_t seq, const char *id, uint64_t ended_ms)
@@ -102,6 +105,16 @@ static int s_collect_cb(void *arg, uint64_t seq, const char *id, uint64_t ended_
     msgpack_sbuffer_clear(&a->rec);
     msgpack_packer_init(&pk, &a->rec, msgpack_sbuffer_write);
     orc_saga_t *saga = orc_store_load(c->jnl, id, &rc, err, sizeof err);
+    if (!saga && (rc == EIO || rc == ENOMEM || rc == JNL_DEPOSED)) {
+        /* The journal could not be read just now (its database is away):
+           neither this saga nor any after it is collected, so none is
+           recorded as archived without its record; collected again after
+           a pause. */
+        c->failed = rc;
+        snprintf(c->failed_id, sizeof c->failed_id, "%s", id);
+        snprintf(c->err, sizeof c->err, "%s", err[0] ? err : jnl_strerror(rc));
+        return 1;
+    }
     msgpack_pack_map(&pk, 3);
     mp_pack_kv_uint(&pk, "seq", seq);
     if (saga) {
@@ -111,7 +124,8 @@ static int s_collect_cb(void *arg, uint64_t seq, const char *id, uint64_t ended_
         msg_saga_pack(saga->def, &pk);
         orc_saga_destroy(&saga);
     } else {
-        /* Still recorded, so the archive says what became of it. */
+        /* Its records are damaged or gone (not a failed read): still
+           recorded, so the archive says what became of it. */
         mp_pack_kv_str(&pk, "id", id);
         mp_pack_kv_str(&pk, "error", err[0] ? err : jnl_strerror(rc));
     }
@@ -162,13 +176,19 @@ void orc_archiver_step(orc_archiver_t *self, orc_engine_t *e, jnl_t *jnl, uint64
     s_reap(self, e, mono_ms, final);
     if (mono_ms < self->retry_ms && !final)
         return;
-    s_collect_t c = { self, jnl, mono_ms, 0 };
+    s_collect_t c = { self, jnl, mono_ms, 0, 0, "", "" };
     if (jnl_read_begin(jnl) == 0) {
         do {
             c.n = 0;
             orc_store_each_ended(jnl, self->next_seq, s_collect_cb, &c);
-        } while (final && c.n == STEP_SAGAS);
+        } while (final && c.n == STEP_SAGAS && !c.failed);
         jnl_read_end(jnl);
+    }
+    if (c.failed) {
+        zlog_warn("archive: cannot read saga %s now (%s); it and those after it stay in the "
+                  "journal, collected again in %d s",
+                  c.failed_id, c.err, RETRY_MS / 1000);
+        self->retry_ms = mono_ms + RETRY_MS;
     }
     bool due = self->cur.count &&
                (final || self->cur.count >= FILE_SAGAS || self->cur.buf.size >= FILE_BYTES ||
