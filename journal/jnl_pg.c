@@ -22,6 +22,7 @@ struct jpg_s {
     char member[64]; /* the machine (or name) this zsagad counts as, for shares */
     uint64_t epoch;  /* of the lease held; 0: none (a reader) */
     uint32_t lease_ms;
+    uint32_t idle_set; /* the idle-transaction limit this session has (0: none yet) */
     bool writer, in_txn, piping;
     bool prepared[JPG_MANY + 1]; /* jputN: N rows in one upsert */
     int queued;                  /* statements sent in the pipeline, results not read */
@@ -94,6 +95,7 @@ static int s_setup(jpg_t *self, bool create, char *err, size_t errlen)
         snprintf(sql, sizeof sql, "SET idle_in_transaction_session_timeout = %u", self->lease_ms);
         if (s_exec(self, sql))
             goto fail;
+        self->idle_set = self->lease_ms;
     }
     snprintf(sql, sizeof sql,
              "INSERT INTO %s (db, k, v) VALUES ($1, $2, $3) "
@@ -233,6 +235,7 @@ static int s_ensure(jpg_t *self)
         return 0;
     self->in_txn = self->piping = false;
     self->queued = 0;
+    self->idle_set = 0; /* a new session has none */
     PQreset(self->pg);
     /* Said at the first failed try of an outage, then every 10 s: the
        loop tries at every tick. */
@@ -366,10 +369,13 @@ int jpg_lease_take(jpg_t *self, uint32_t part, const char *holder, const char *c
     /* A paused holder's open transaction must not hold the lease row's
        lock (and so the takeover) for ever: PostgreSQL ends such a session
        after the lease's time, and with it the transaction. */
-    char set[96];
-    snprintf(set, sizeof set, "SET idle_in_transaction_session_timeout = %u", lease_ms);
-    if (s_exec(self, set))
-        return EIO;
+    if (self->idle_set != lease_ms) { /* once a session: a standby tries every poll */
+        char set[96];
+        snprintf(set, sizeof set, "SET idle_in_transaction_session_timeout = %u", lease_ms);
+        if (s_exec(self, set))
+            return EIO;
+        self->idle_set = lease_ms;
+    }
     snprintf(ps, sizeof ps, "%u", part);
     snprintf(fs, sizeof fs, "%u", min_free_ms);
     const char *vals[6] = { holder, ms, ps, clients ? clients : "", self->member, fs };

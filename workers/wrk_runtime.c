@@ -321,7 +321,8 @@ static void s_pack_metrics(msgpack_packer *pk, wrk_pool_t *pool)
     mp_pack_kv_uint(pk, "db_replays", c.replays);
 }
 
-static void s_send_heartbeat(void *dealer, wrk_pool_t *pool, uint32_t inflight,
+/* One heartbeat, packed once, to every orchestrator. */
+static void s_send_heartbeat(const s_orch_t *orch, int norch, wrk_pool_t *pool, uint32_t inflight,
                              msgpack_sbuffer *out)
 {
     msgpack_packer pk;
@@ -331,7 +332,8 @@ static void s_send_heartbeat(void *dealer, wrk_pool_t *pool, uint32_t inflight,
     mp_pack_kv_uint(&pk, "inflight", inflight);
     mp_pack_cstr(&pk, "metrics");
     s_pack_metrics(&pk, pool);
-    zmq_send(dealer, out->data, out->size, ZMQ_DONTWAIT);
+    for (int k = 0; k < norch; k++)
+        zmq_send(orch[k].sock, out->data, out->size, ZMQ_DONTWAIT);
 }
 
 static void s_log_metrics(wrk_pool_t *pool)
@@ -630,8 +632,8 @@ static int s_run(const wrk_system_t *sys, s_config_t *cfg)
         if (now >= next_hb) {
             if (watchdog_us)
                 sd_notify(0, "WATCHDOG=1");
+            s_send_heartbeat(orch, norch, pool, busy + (uint32_t)zlist_size(backlog), &out);
             for (int k = 0; k < norch; k++) {
-                s_send_heartbeat(orch[k].sock, pool, busy + (uint32_t)zlist_size(backlog), &out);
                 if (now - orch[k].last_reply > 3 * (int64_t)cfg->heartbeat_ms) {
                     /* This zsagad has been silent: it may be new, or it may
                        have stopped while another took over its journal and
