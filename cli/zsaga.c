@@ -14,6 +14,7 @@
 #include "journal/jnl_archive.h"
 #include "messages/msg.h"
 #include "messages/msg_json.h"
+#include "client/zsc.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -40,6 +41,7 @@ typedef struct {
     bool from_set; /* watch --from */
     uint64_t from;
     const char *console; /* login: the console's base URL */
+    zsc_t *zc;
 } s_opts_t;
 
 /* Exit codes (also in --help and the README). */
@@ -68,113 +70,31 @@ static int s_die(int code, const char *fmt, ...)
 
 /* ---- request / reply -------------------------------------------------- */
 
-/* A socket of this type connected to ep: a CURVE client of zsagad unless
-   --insecure. NULL after saying why. */
+/* A socket of this type connected to ep with the client's keys; NULL
+   after saying why. */
 static zsock_t *s_connect(const s_opts_t *o, int type, const char *ep)
 {
     char err[1024];
-    zsock_t *sock = zsock_new(type);
-    if (!sock) {
-        s_die(2, "cannot make a socket");
-        return NULL;
-    }
-    zsock_set_linger(sock, 0);
-    /* A DEALER with no peer blocks a send: while a refused handshake (a
-       CURVE client at a plaintext zsagad, an unknown key) has torn its
-       connection down, a send would wait for ever without this. */
-    zsock_set_sndtimeo(sock, o->timeout_ms);
-    if (!o->insecure && zkeys_client(zsock_resolve(sock), o->key, o->server_key, err, sizeof err)) {
+    zsock_t *sock = zsc_socket(o->zc, type, ep, err, sizeof err);
+    if (!sock)
         s_die(2, "%s", err);
-        zsock_destroy(&sock);
-        return NULL;
-    }
-    /* Several endpoints (an active zsagad and its standbys): only
-       connections that are up take a request. */
-    if (strchr(ep, ','))
-        zsock_set_immediate(sock, 1);
-    if (zsock_attach(sock, ep, false)) {
-        s_die(2, "cannot connect to %s", ep);
-        zsock_destroy(&sock);
-    }
     return sock;
 }
 
-/* One request to the zsagad processes at ep, and its reply (NULL after
-   saying why). */
-static json_t *s_request_at(const s_opts_t *o, const char *ep, msgpack_sbuffer *req)
-{
-    zsock_t *sock = s_connect(o, ZMQ_DEALER, ep);
-    json_t *reply = NULL;
-    if (!sock)
-        return NULL;
-    zframe_t *f = zframe_new(req->data, req->size);
-    bool sent = zframe_send(&f, sock, 0) == 0;
-    zframe_destroy(&f); /* left to us when the send timed out */
-    zpoller_t *p = zpoller_new(sock, NULL);
-    if (sent && zpoller_wait(p, o->timeout_ms)) {
-        zframe_t *body = zframe_recv(sock);
-        if (body) {
-            mp_reader_t r;
-            mp_reader_init(&r, zframe_data(body), zframe_size(body));
-            reply = msg_mp_to_json(&r, 0);
-            zframe_destroy(&body);
-        }
-    } else
-        s_die(EXIT_NO_ANSWER,
-              "no answer from zsagad at %s within %d ms: is zsagad running there (its "
-              "--clients endpoint)?%s",
-              ep, o->timeout_ms,
-              o->insecure ? ""
-                          : " A key zsagad does not know, or the wrong --server-key, is also "
-                            "refused at the handshake without a word");
-    zpoller_destroy(&p);
-    zsock_destroy(&sock);
-    return reply;
-}
-
-/* A request, following not_leader: with partitions, a zsagad that does
-   not serve the saga's partition names the endpoints of the one that
-   does (or none, while a standby takes it over: ask again shortly). A
-   few hops at most. */
-static json_t *s_request(const s_opts_t *o, msgpack_sbuffer *req)
-{
-    char ep[512];
-    snprintf(ep, sizeof ep, "%s", o->endpoint);
-    json_t *reply = NULL;
-    for (int hop = 0; hop < 8; hop++) {
-        json_decref(reply);
-        if (!(reply = s_request_at(o, ep, req)))
-            return NULL;
-        if (strcmp(json_string_value(json_object_get(reply, "code")) ?: "", "not_leader") != 0)
-            return reply;
-        const char *to = json_string_value(json_object_get(reply, "reason"));
-        if (to && *to && strlen(to) < sizeof ep) {
-            snprintf(ep, sizeof ep, "%s", to);
-        } else {
-            snprintf(ep, sizeof ep, "%s", o->endpoint);
-            zclock_sleep(250 << (hop < 3 ? hop : 3));
-        }
-    }
-    return reply; /* still not_leader: said as any refusal */
-}
-
+/* A request (following not_leader, client/zsc.h) and its reply; NULL
+   after saying why. */
 static json_t *s_simple(const s_opts_t *o, msg_t *m)
 {
-    msgpack_sbuffer buf;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&buf);
-    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    m->req = (uint64_t)zclock_usecs();
-    msg_pack(m, &pk);
-    json_t *r = s_request(o, &buf);
-    msgpack_sbuffer_destroy(&buf);
+    char err[1024];
+    json_t *r = zsc_call(o->zc, m, err, sizeof err);
+    if (!r)
+        s_die(EXIT_NO_ANSWER, "%s", err);
     return r;
 }
 
 static const char *s_jstr(json_t *o, const char *key)
 {
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
+    return zsc_str(o, key);
 }
 
 static long long s_jint(json_t *o, const char *key)
@@ -187,11 +107,10 @@ static int s_check(json_t *reply, const s_opts_t *o)
 {
     if (!reply)
         return 3;
-    const char *type = s_jstr(reply, "type");
-    if (strcmp(type, "rejected") == 0 || strcmp(type, "error") == 0) {
+    if (zsc_refused(reply)) {
         if (o->json)
             puts(json_dumps(reply, JSON_COMPACT) ?: "{}");
-        fprintf(stderr, "zsaga: %s (%s): %s\n", type, s_jstr(reply, "code"),
+        fprintf(stderr, "zsaga: %s (%s): %s\n", s_jstr(reply, "type"), s_jstr(reply, "code"),
                 s_jstr(reply, "reason"));
         return 1;
     }
@@ -288,12 +207,6 @@ static int s_status(const s_opts_t *o, const char *id, bool print)
     return rc;
 }
 
-static bool s_terminal(const char *state)
-{
-    return strcmp(state, "completed") == 0 || strcmp(state, "compensated") == 0 ||
-           strcmp(state, "parked") == 0 || strcmp(state, "resolved") == 0;
-}
-
 /* The exit code of an ended saga: completed 0, else what became of it. */
 static int s_end_code(const char *state)
 {
@@ -319,7 +232,7 @@ static int s_wait(const s_opts_t *o, const char *id, int wait_s)
             return rc;
         }
         const char *state = s_jstr(json_object_get(r, "saga"), "state");
-        int code = s_terminal(state) ? s_end_code(state) : -1;
+        int code = zsc_terminal(state) ? s_end_code(state) : -1;
         json_decref(r);
         if (code >= 0)
             return code;
@@ -348,20 +261,12 @@ static int s_submit(const s_opts_t *o, const char *path, int wait_s)
         zuuid_destroy(&uuid);
         json_object_set_new(saga, "id", json_string(id));
     }
-    char id[MSG_ID_MAX + 1];
+    char id[MSG_ID_MAX + 1], err[1024];
     snprintf(id, sizeof id, "%s", s_jstr(saga, "id"));
-    msgpack_sbuffer buf;
-    msgpack_packer pk;
-    char err[256];
-    msgpack_sbuffer_init(&buf);
-    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    msg_pack_header(&pk, MSG_SUBMIT, 4);
-    mp_pack_kv_uint(&pk, "req", (uint64_t)zclock_usecs());
-    mp_pack_cstr(&pk, "saga");
-    msg_json_to_mp(saga, &pk, err, sizeof err);
+    json_t *r = zsc_submit(o->zc, saga, err, sizeof err);
     json_decref(saga);
-    json_t *r = s_request(o, &buf);
-    msgpack_sbuffer_destroy(&buf);
+    if (!r)
+        s_die(EXIT_NO_ANSWER, "%s", err);
     int rc = s_check(r, o);
     if (rc) {
         json_decref(r);
@@ -1053,6 +958,9 @@ int main(int argc, char **argv)
                  strcmp(cmd, "systems") && strcmp(cmd, "login") && strcmp(cmd, "alerts");
     if (need1 && !a1)
         return s_die(2, "%s needs an argument (see zsaga --help)", cmd);
+    if (!(o.zc = zsc_new(o.endpoint, o.key, o.server_key, o.insecure, o.timeout_ms, cerr,
+                         sizeof cerr)))
+        return s_die(2, "%s", cerr);
     int rc;
     if (strcmp(cmd, "submit") == 0)
         rc = s_submit(&o, a1, 0);
@@ -1072,8 +980,9 @@ int main(int argc, char **argv)
         rc = s_op(&o, MSG_RETRY, a1);
     else if (strcmp(cmd, "resolve") == 0) {
         if (!o.reason || !*o.reason)
-            return s_die(2, "resolve needs --note TEXT: what was done by hand, for the record");
-        rc = s_op(&o, MSG_RESOLVE, a1);
+            rc = s_die(2, "resolve needs --note TEXT: what was done by hand, for the record");
+        else
+            rc = s_op(&o, MSG_RESOLVE, a1);
     } else if (strcmp(cmd, "keygen") == 0)
         rc = s_keygen(&o, a1);
     else if (strcmp(cmd, "backup") == 0)
@@ -1091,13 +1000,16 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "restore") == 0) {
         char err[1024];
         if (!a2)
-            return s_die(2, "restore needs BACKUP_DIR and DATA_DIR");
-        if (jnl_restore(a1, a2, err, sizeof err))
-            return s_die(1, "restore: %s", err);
-        printf("restored %s into %s\n", a1, a2);
-        rc = 0;
+            rc = s_die(2, "restore needs BACKUP_DIR and DATA_DIR");
+        else if (jnl_restore(a1, a2, err, sizeof err))
+            rc = s_die(1, "restore: %s", err);
+        else {
+            printf("restored %s into %s\n", a1, a2);
+            rc = 0;
+        }
     } else
         rc = 2; /* not reached: checked above */
+    zsc_destroy(&o.zc);
     zsys_shutdown();
     return rc;
 }
