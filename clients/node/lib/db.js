@@ -1,0 +1,248 @@
+'use strict';
+// One interface over the databases a Node.js worker may use, as the C
+// runtime's workers/wrk_db.h: SQL written once with `?` placeholders,
+// values always bound as parameters (PostgreSQL: $n; MariaDB/MySQL:
+// server-side prepared statements), and every error sorted into what the
+// caller may do:
+//   retry    transient (busy, deadlock, serialization failure, timeout)
+//   failed   wrong for this data: it will fail again
+//   broken   the connection is unusable: drop it
+//   conflict a unique key exists
+// URIs as the C runtime's: postgresql://..., mysql://USER:PASS@HOST:PORT/DB,
+// redis://HOST:PORT/N. (SQLite is served by the C and Python workers.)
+const crypto = require('crypto');
+
+const RETRY = 'retry', FAILED = 'failed', BROKEN = 'broken', CONFLICT = 'conflict';
+const ISOLATION = { 'read-committed': 'READ COMMITTED', 'repeatable-read': 'REPEATABLE READ', serializable: 'SERIALIZABLE' };
+
+class DbError extends Error {
+  constructor(rc, message) {
+    super(message);
+    this.rc = rc;
+  }
+}
+
+const redact = (uri) => uri.replace(/(:\/\/[^:/@]*:)[^@]*@/, '$1***@');
+
+function safeInt(v) {
+  const b = BigInt(v);
+  return b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
+}
+
+// ---- PostgreSQL (pg) ----------------------------------------------------
+
+function pgClassify(e, client) {
+  const code = e.code || '';
+  const m = `postgresql: ${e.message}`;
+  if (!/^[0-9A-Z]{5}$/.test(code)) return new DbError(BROKEN, m); // no SQLSTATE: the connection
+  if (code === '23505') return new DbError(CONFLICT, m);
+  if (['40001', '40P01', '55P03', '57014'].includes(code) || code.startsWith('53')) return new DbError(RETRY, m);
+  if (code.startsWith('08') || code.startsWith('57P')) return new DbError(BROKEN, m);
+  return new DbError(FAILED, m);
+}
+
+class PgConn {
+  constructor(client) {
+    this.c = client;
+    this.dialect = 'postgresql';
+    this.rows = [];
+    this.rowCount = 0;
+    this.queries = 0;
+    this.timeout = -1;
+    this.broken = false;
+    client.on('error', () => { this.broken = true; });
+  }
+  async run(sql, params) {
+    this.queries++;
+    let n = 0;
+    const text = params.length ? sql.replace(/\?/g, () => `$${++n}`) : sql;
+    try {
+      const values = params.map((p) => (typeof p === 'bigint' ? p.toString() : p));
+      const r = await this.c.query({ text, values, rowMode: 'array' });
+      this.rows = r.rows || [];
+      this.rowCount = r.rowCount || 0;
+      return this.rows;
+    } catch (e) {
+      const err = pgClassify(e);
+      if (err.rc === BROKEN) this.broken = true;
+      throw err;
+    }
+  }
+  execute(sql, ...params) { return this.run(sql, params); }
+  async begin(iso = 'read-committed', timeoutMs = 30000) {
+    if (this.timeout !== timeoutMs) {
+      await this.run(`SET statement_timeout = ${Math.trunc(timeoutMs)}`, []);
+      this.timeout = timeoutMs;
+    }
+    await this.run(`BEGIN ISOLATION LEVEL ${ISOLATION[iso]}`, []);
+  }
+  commit() { return this.run('COMMIT', []); }
+  async rollback() { try { await this.c.query('ROLLBACK'); } catch (e) { /* gone with the connection */ } }
+  release() { this.c.release(this.broken ? new Error('broken') : undefined); }
+}
+
+class PgPool {
+  constructor(uri, max) {
+    const pg = require('pg');
+    pg.types.setTypeParser(20, safeInt); // BIGINT: exact, as a number when safe
+    this.pool = new pg.Pool({ connectionString: uri, max });
+    this.pool.on('error', () => {}); // an idle client lost: dropped by the pool
+    this.uri = uri;
+    this.dialect = 'postgresql';
+  }
+  async acquire() {
+    try {
+      return new PgConn(await this.pool.connect());
+    } catch (e) {
+      throw new DbError(BROKEN, `postgresql: ${redact(this.uri)}: ${e.message}`);
+    }
+  }
+  close() { return this.pool.end(); }
+}
+
+// ---- MariaDB / MySQL (mysql2) ---------------------------------------------
+
+function myClassify(e) {
+  const no = e.errno || 0;
+  const m = `mysql: ${e.message}`;
+  if (no === 1062) return new DbError(CONFLICT, m);
+  if ([1213, 1205, 1969, 3024, 1040].includes(no)) return new DbError(RETRY, m);
+  if (e.fatal || (no >= 2000 && no < 3000) || no === 1927 || !no) return new DbError(BROKEN, m);
+  return new DbError(FAILED, m);
+}
+
+class MyConn {
+  constructor(conn) {
+    this.c = conn;
+    this.dialect = 'mysql';
+    this.rows = [];
+    this.rowCount = 0;
+    this.queries = 0;
+    this.timeout = -1;
+    this.broken = false;
+  }
+  async run(sql, params) {
+    this.queries++;
+    try {
+      // Statements with values are prepared server-side; transaction
+      // control and savepoints (which cannot be prepared) go as text.
+      const values = params.map((p) => (typeof p === 'bigint' ? p.toString() : p));
+      const [r] = params.length ? await this.c.execute({ sql, rowsAsArray: true }, values)
+                                : await this.c.query({ sql, rowsAsArray: true });
+      this.rows = Array.isArray(r) ? r : [];
+      this.rowCount = Array.isArray(r) ? r.length : r.affectedRows || 0;
+      return this.rows;
+    } catch (e) {
+      const err = myClassify(e);
+      if (err.rc === BROKEN) this.broken = true;
+      throw err;
+    }
+  }
+  execute(sql, ...params) { return this.run(sql, params); }
+  async begin(iso = 'read-committed', timeoutMs = 30000) {
+    if (this.timeout !== timeoutMs) {
+      await this.run(`SET SESSION max_statement_time = ${(timeoutMs / 1000).toFixed(3)}`, []);
+      this.timeout = timeoutMs;
+    }
+    await this.run(`SET TRANSACTION ISOLATION LEVEL ${ISOLATION[iso]}`, []);
+    await this.run('START TRANSACTION', []);
+  }
+  commit() { return this.run('COMMIT', []); }
+  async rollback() { try { await this.c.query('ROLLBACK'); } catch (e) { /* gone with the connection */ } }
+  release() {
+    if (this.broken) this.c.destroy();
+    else this.c.release();
+  }
+}
+
+class MyPool {
+  constructor(uri, max) {
+    const mysql = require('mysql2/promise');
+    const u = new URL(uri);
+    this.uri = uri;
+    this.dialect = 'mysql';
+    this.pool = mysql.createPool({
+      host: u.hostname || '127.0.0.1', port: Number(u.port || 3306), user: decodeURIComponent(u.username),
+      password: decodeURIComponent(u.password), database: u.pathname.slice(1), connectionLimit: max,
+      // Changed rows, not matched rows: the barrier's INSERT .. ON
+      // DUPLICATE KEY UPDATE counts 1 for a new row, 0 for one that was there.
+      flags: ['-FOUND_ROWS'], supportBigNumbers: true, bigNumberStrings: false, charset: 'utf8mb4',
+    });
+    this.pool.pool.on('connection', (c) => {
+      c.query("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'");
+      c.query('SET SESSION innodb_lock_wait_timeout = 10');
+    });
+  }
+  async acquire() {
+    try {
+      return new MyConn(await this.pool.getConnection());
+    } catch (e) {
+      throw new DbError(BROKEN, `mysql: ${redact(this.uri)}: ${e.message}`);
+    }
+  }
+  close() { return this.pool.end(); }
+}
+
+// ---- Redis (ioredis) ------------------------------------------------------
+
+class RedisConn {
+  constructor(r) {
+    this.r = r;
+    this.dialect = 'redis';
+    this.rows = [];
+    this.rowCount = 0;
+    this.queries = 0;
+    this.broken = false;
+  }
+  // A "statement" is a Lua script, run atomically (EVALSHA, loaded once).
+  async execute(script, ...params) {
+    this.queries++;
+    const sha = crypto.createHash('sha1').update(script).digest('hex');
+    const args = params.map((p) => (typeof p === 'bigint' || typeof p === 'number' ? String(p) : p));
+    let rep;
+    try {
+      try {
+        rep = await this.r.evalsha(sha, 0, ...args);
+      } catch (e) {
+        if (!String(e.message).startsWith('NOSCRIPT')) throw e;
+        rep = await this.r.eval(script, 0, ...args);
+      }
+    } catch (e) {
+      if (e.name === 'ReplyError') {
+        const rc = /^(BUSY|LOADING|TRYAGAIN)/.test(e.message) ? RETRY : FAILED;
+        throw new DbError(rc, `redis: ${e.message}`);
+      }
+      this.broken = true;
+      throw new DbError(BROKEN, `redis: ${e.message}`);
+    }
+    this.rows = [Array.isArray(rep) ? rep : [rep]];
+    return this.rows;
+  }
+  async begin() {}
+  async commit() {}
+  async rollback() {}
+  release() {}
+}
+
+class RedisPool {
+  constructor(uri) {
+    const Redis = require('ioredis');
+    this.dialect = 'redis';
+    // One connection: Redis runs one script at a time anyway, and
+    // commands from concurrent steps pipeline on it.
+    this.r = new Redis(uri, { maxRetriesPerRequest: 1, enableOfflineQueue: true, lazyConnect: false });
+    this.r.on('error', () => {}); // reconnects on its own; a failed command says why
+  }
+  async acquire() { return new RedisConn(this.r); }
+  close() { this.r.disconnect(); }
+}
+
+/** A pool of up to max connections for a URI. */
+function pool(uri, max) {
+  if (/^postgres(ql)?:\/\//.test(uri)) return new PgPool(uri, max);
+  if (uri.startsWith('mysql://')) return new MyPool(uri, max);
+  if (/^rediss?:\/\//.test(uri)) return new RedisPool(uri);
+  throw new DbError(FAILED, `no driver for '${redact(uri)}' (postgresql://, mysql://, redis://)`);
+}
+
+module.exports = { pool, DbError, redact, ISOLATION, RETRY, FAILED, BROKEN, CONFLICT };
