@@ -9,10 +9,15 @@ libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev lmdb-utils
 libsqlite3-dev sqlite3 libcmocka-dev libjansson-dev libsodium-dev
 libpq-dev default-libmysqlclient-dev libhiredis-dev
 libinih-dev liburiparser-dev libssl-dev openssl python3-zmq python3-msgpack
+python3-psycopg2 python3-mysqldb python3-redis python3-pip python3-setuptools python3-wheel
 postgresql mariadb-server mariadb-client redis-server redis-tools
 iproute2 procps psmisc faketime
 libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev curl
 python3-prometheus-client prometheus chromium"
+
+# Node.js and npm for the Node.js library (clients/node), from Debian when
+# the machine has none of its own.
+command -v node >/dev/null && command -v npm >/dev/null || PKGS="$PKGS nodejs npm"
 
 missing=""
 for p in $PKGS; do

@@ -5,6 +5,7 @@
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/deploy/install-deps.sh"
+"$top/deploy/install-langs.sh"
 jobs=$(nproc)
 # PostgreSQL, MariaDB and Redis on loopback, in a scratch folder, for the
 # tests of the real backends (each test makes databases of its own).

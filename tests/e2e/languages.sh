@@ -1,0 +1,145 @@
+#!/bin/sh
+# One saga across three languages, under CURVE, with the real zsagad: its
+# steps run on the notify example's C worker (built against the installed
+# libzsaga), Python worker and Node.js worker, registered as the systems
+# notify_c, notify_py and notify_node and sharing one PostgreSQL database.
+# The Python client submits one that completes; the Node.js client one
+# whose last step fails for good, so the three steps are compensated in
+# reverse order across the three languages. Both clients check params
+# against the workers' schemas before sending, raise the protocol's codes,
+# and the Python client reads the event stream from the journal.
+. "$(dirname "$0")/lib.sh"
+
+C="$BIN/examples/notify-c/notify-worker"
+[ -x "$C" ] || fail "$C is missing: tests/e2e/install.sh builds it"
+for s in notify_c notify_py notify_node; do
+    keygen "$s" --role worker --systems "$s"
+    cp "$K/$s.key" "$T/authorized/"
+done
+servers_up
+"$TOP/deploy/servers.sh" newdb "$SERVERS" "${TAG}_notify" pg >/dev/null
+DB="$ZSAGA_PG/${TAG}_notify"
+start_zsagad
+
+# start_lang SYSTEM COMMAND...: a notify worker as SYSTEM.
+start_lang() {
+    s=$1
+    shift
+    NOTIFY_SYSTEM=$s "$@" --db "$DB" --orchestrator "$WK" --key "$K/$s.key_secret" \
+        --server-key "$K/zsagad.key" --heartbeat 300 --instance "$s-1" 2>>"$T/worker-$s.log" &
+    PIDS="$PIDS $!"
+}
+start_lang notify_c "$C"
+# One migrates first: three workers creating the same tables at once race.
+deadline=$(( $(date +%s) + 20 ))
+until psql -X -q -t -A "$DB" -c "SELECT 1 FROM zsaga_schema WHERE version = 1" 2>/dev/null | grep -q 1; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "the C worker never migrated"
+    sleep 0.1
+done
+start_lang notify_py env PYTHONPATH="$TOP/clients/python" /usr/bin/python3 \
+    "$TOP/deploy/examples/notify/python/notify_worker.py"
+start_lang notify_node node "$TOP/deploy/examples/notify/node/notify-worker.js"
+wait_workers 3
+psql -X -q -v ON_ERROR_STOP=1 "$DB" \
+    -c "INSERT INTO notify_quota (customer, remaining) VALUES ('alice', 10), ('broke', 0)" ||
+    fail "no quotas"
+
+# steps FIRST_ID PREFIX: the three language steps, chained.
+cat >"$T/saga.py" <<'PY'
+import os, sys
+sys.path.insert(0, os.environ["TOP"] + "/clients/python")
+import zsaga
+
+c = zsaga.Client(os.environ["CL"], key=os.environ["K"] + "/submit.key_secret",
+                 server_key=os.environ["K"] + "/zsagad.key", events=os.environ["EV"])
+steps = [
+    {"id": "c", "system": "notify_c", "action": "send", "compensation": "retract",
+     "params": {"customer": "alice", "channel": "sms", "text": "paid"}},
+    {"id": "py", "system": "notify_py", "action": "send", "compensation": "retract", "deps": ["c"],
+     "params": {"customer": "alice", "channel": "email", "text": "${c.message_id}"}},
+    {"id": "node", "system": "notify_node", "action": "send", "compensation": "retract", "deps": ["py"],
+     "params": {"customer": "alice", "channel": "push", "text": "${py.message_id}"}},
+]
+# Checked before sending: a missing param and a float never leave.
+for bad in ({"customer": "alice", "channel": "sms"}, {"customer": "alice", "channel": "sms", "text": "x", "n": 1.5}):
+    try:
+        c.submit({"id": "py-bad", "steps": [dict(steps[0], params=bad)]})
+        sys.exit("submit with bad params was sent")
+    except zsaga.InvalidParams as e:
+        print("invalid_params:", e.reason)
+try:
+    c.status("py-bad")
+    sys.exit("py-bad exists")
+except zsaga.RequestError as e:
+    assert e.code == "not_found", e.code
+saga = c.run({"id": "py-ok", "name": "three languages", "steps": steps}, timeout_s=60)
+print("py-ok", saga["state"], " ".join(f"{s['id']}={s['output']['remaining']}" for s in saga["steps"]))
+assert saga["state"] == "completed", saga
+assert [s["output"]["message_id"] for s in saga["steps"]] == ["py-ok/c", "py-ok/py", "py-ok/node"]
+# The same id again is a duplicate, not a second saga.
+assert c.submit({"id": "py-ok", "name": "three languages", "steps": steps})["duplicate"] is True
+try:
+    c.cancel("py-ok")
+    sys.exit("cancel of an ended saga was accepted")
+except zsaga.RequestError as e:
+    assert e.code == "forbidden", e.code  # a submit key may not cancel
+# The journal's events from the start, once each, in order, to the saga's end.
+last, seen = 0, []
+for ev in c.watch(from_seq=0):
+    assert ev["seq"] > last, (ev, last)
+    last = ev["seq"]
+    if ev["id"] == "py-ok":
+        seen.append((ev.get("step"), ev["state"]))
+    if ev["id"] == "py-ok" and ev.get("step") is None and ev["state"] == "completed":
+        break
+assert ("node", "succeeded") in seen and seen[0] == (None, "running"), seen
+print("events", len(seen))
+PY
+cat >"$T/saga.js" <<'JS'
+const { Client, InvalidParams, Rejected } = require(process.env.TOP + '/clients/node');
+(async () => {
+  const c = new Client(process.env.CL, { key: process.env.K + '/operator.key_secret', serverKey: process.env.K + '/zsagad.key' });
+  const step = (id, system, deps, customer, text) => ({ id, system, action: 'send', compensation: 'retract', deps,
+    params: { customer, channel: 'sms', text } });
+  const steps = [step('c', 'notify_c', [], 'alice', 'order'), step('py', 'notify_py', ['c'], 'alice', '${c.message_id}'),
+    step('node', 'notify_node', ['py'], 'alice', '${py.message_id}'), step('last', 'notify_c', ['node'], 'broke', 'no quota')];
+  try {
+    await c.submit({ id: 'node-bad', steps: [{ ...steps[0], params: { customer: 'alice', channel: 'sms', text: 'x', amount: 2.5 } }] });
+    throw new Error('a float was sent');
+  } catch (e) {
+    if (!(e instanceof InvalidParams)) throw e;
+    console.log('invalid_params:', e.reason);
+  }
+  try {
+    await c.submit({ id: 'node-x', steps: [{ ...steps[0], system: 'nobody' }] });
+    throw new Error('an unknown system was accepted');
+  } catch (e) {
+    if (!(e instanceof Rejected) || e.code !== 'unknown_system') throw e;
+  }
+  const saga = await c.run({ id: 'node-fail', steps }, { timeoutMs: 60000 });
+  console.log('node-fail', saga.state, saga.steps.map((s) => `${s.id}=${s.state}`).join(' '));
+  if (saga.state !== 'compensated') throw new Error(`node-fail ended ${saga.state}`);
+  const order = saga.history.filter((h) => h.what === 'step.compensated').map((h) => h.step);
+  if (order.join(',') !== 'node,py,c') throw new Error(`compensated in the order ${order}`);
+  const failed = saga.steps.find((s) => s.id === 'last');
+  if (failed.code !== 'quota_exhausted') throw new Error(`the last step failed with ${failed.code}`);
+})().catch((e) => { console.error(e); process.exit(1); });
+JS
+export TOP CL EV K
+/usr/bin/python3 "$T/saga.py" >"$T/py-client.log" 2>&1 || fail "the Python client: $(cat "$T/py-client.log")"
+cat "$T/py-client.log"
+node "$T/saga.js" >"$T/node-client.log" 2>&1 || fail "the Node.js client: $(cat "$T/node-client.log")"
+cat "$T/node-client.log"
+
+pg() { psql -X -q -t -A "$DB" -c "$1"; }
+assert_eq "c|queued
+node|queued
+py|queued" "$(pg "SELECT step, state FROM notify_outbox WHERE saga = 'py-ok' ORDER BY step")" "py-ok's messages"
+assert_eq "c|retracted
+node|retracted
+py|retracted" "$(pg "SELECT step, state FROM notify_outbox WHERE saga = 'node-fail' ORDER BY step")" \
+    "node-fail's messages, withdrawn in all three languages"
+assert_eq 7 "$(pg "SELECT remaining FROM notify_quota WHERE customer = 'alice'")" "alice's quota: three sent, three given back"
+assert_eq "node-fail|last|failed" "$(pg "SELECT saga, step, state FROM zsaga_barrier WHERE step = 'last' AND phase = 'action'")" \
+    "the failed step's verdict"
+pass "a saga across C, Python and Node.js workers completes; one that fails compensates across all three"
