@@ -13,7 +13,10 @@
     worker: stands in for zsagad on EP, waits for one worker to register,
     and keeps C steps in flight until N have answered: credit_account of
     one cent on a random account for a banking worker, fraud_check of a
-    random customer for a fraud worker. Each step is a new saga, so each
+    random customer for a fraud worker, send of a message to a random
+    customer for a notify worker (deploy/examples/notify, in any
+    language; with --names the K customers BC00000001.. need no accounts
+    table: deploy/bench-langs.sh gives them their quota). Each step is a new saga, so each
     runs the whole barrier. Latency is from send to result.
 */
 #include "messages/msg.h"
@@ -34,6 +37,7 @@ typedef struct {
 
 static const char *s_uri;
 static int s_conns = 8, s_accounts_max = 10000;
+static bool s_names; /* K made-up names, no accounts table (--names) */
 static long s_total = 20000;
 static s_account_t *s_accounts;
 static int s_naccounts;
@@ -119,7 +123,7 @@ static int s_load_accounts(void)
         wrk_db_close(&c);
         return -1;
     }
-    if (wrk_db_dialect(c) == DB_DIALECT_REDIS) {
+    if (s_names || wrk_db_dialect(c) == DB_DIALECT_REDIS) {
         for (int i = 0; i < s_accounts_max; i++)
             snprintf(s_accounts[i].number, sizeof s_accounts[i].number, "BC%08d", i + 1);
         s_naccounts = s_accounts_max;
@@ -248,7 +252,13 @@ static int s_worker(const char *ep)
             strcpy(m.step, "s");
             m.attempt = 1;
             m.timeout_ms = 30000;
-            if (strcmp(system, "fraud") == 0) {
+            if (strncmp(system, "notify", 6) == 0) {
+                strcpy(m.op, "send");
+                msgpack_pack_map(&pk, 3);
+                mp_pack_kv_str(&pk, "customer", a->number);
+                mp_pack_kv_str(&pk, "channel", "sms");
+                mp_pack_kv_str(&pk, "text", "your payment was received");
+            } else if (strcmp(system, "fraud") == 0) {
                 strcpy(m.op, "fraud_check");
                 msgpack_pack_map(&pk, 3);
                 mp_pack_kv_str(&pk, "customer", a->number);
@@ -281,7 +291,8 @@ static int s_worker(const char *ep)
         msg_t in;
         if (body && !msg_decode(zframe_data(body), zframe_size(body), &in, err, sizeof err)) {
             if (in.type == MSG_READY && !rid &&
-                (strcmp(in.system, "banking") == 0 || strcmp(in.system, "fraud") == 0)) {
+                (strcmp(in.system, "banking") == 0 || strcmp(in.system, "fraud") == 0 ||
+                 strncmp(in.system, "notify", 6) == 0)) {
                 rid = zframe_dup(from);
                 snprintf(system, sizeof system, "%s", in.system);
                 printf("worker %s (system %s, capacity %u) registered\n", in.instance, system,
@@ -329,6 +340,7 @@ int main(int argc, char **argv)
         { "db", required_argument, 0, 'd' },
         { "workers", required_argument, 0, 'w' },
         { "accounts", required_argument, 0, 'k' },
+        { "names", no_argument, 0, 'N' },
         { 0, 0, 0, 0 },
     };
     int c;
@@ -337,6 +349,7 @@ int main(int argc, char **argv)
         case 'd': s_uri = optarg; break;
         case 'w': workers = optarg; break;
         case 'k': s_accounts_max = atoi(optarg); break;
+        case 'N': s_names = true; break;
         case 'c': s_conns = atoi(optarg); break;
         case 'n': s_total = atol(optarg); break;
         default: return 2;
@@ -348,7 +361,7 @@ int main(int argc, char **argv)
         s_conns > 256 || s_total < 1 || s_accounts_max < 1) {
         fprintf(stderr, "usage: zsaga-bench-db raw --db URI [-c C] [-n N] [--accounts K]\n"
                         "       zsaga-bench-db worker --db URI --workers EP [-c C] [-n N] "
-                        "[--accounts K]\n");
+                        "[--accounts K] [--names]\n");
         return 2;
     }
     zsys_init();

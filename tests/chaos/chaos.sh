@@ -1,6 +1,7 @@
 #!/bin/sh
 # Failure injection under load. Starts zsagad, two or three instances of
-# every worker on real PostgreSQL, MariaDB and Redis servers of its own, and
+# every worker on real PostgreSQL, MariaDB and Redis servers of its own (one
+# of the two fraud workers is the Python one, workers/fraud/fraud_worker.py), and
 # zsaga-load; breaks things on a schedule drawn from the seed; restarts
 # whatever died, as a supervisor would; waits for every saga to end; then
 # zsaga-check reads the journal and the databases and judges.
@@ -203,9 +204,15 @@ supervise bank3 "$W-banking" --db "$(uri_of banking)" --instance bank3 $WARGS $B
     --pool-max 1 --acquire-timeout 200
 for s in payments fraud compliance; do
     for i in 1 2; do
+        [ "$s$i" != fraud2 ] || continue
         supervise $s$i "$W-$s" --db "$(uri_of $s)" --instance $s$i $WARGS --key "$K/$s.key_secret"
     done
 done
+# fraud2 is the fraud system written in Python (workers/fraud/fraud_worker.py,
+# on the Python library), sharing fraud1's Redis: the barrier of either
+# language fences the other's copies of a step.
+supervise fraud2 /usr/bin/python3 "$TOP/workers/fraud/fraud_worker.py" --db "$(uri_of fraud)" \
+    --instance fraud2 $WARGS --key "$K/fraud.key_secret"
 ALL_WORKERS="bank1 bank2 bank3 payments1 payments2 fraud1 fraud2 compliance1 compliance2"
 
 # each_stat KEY: KEY of `zsaga stats` from every zsagad that answers, one
@@ -305,13 +312,13 @@ fault() { # KIND R
         say "fault kill-worker: SIGKILL $w"
         ;;
     kill-after-commit)
-        w=$(pick "$r" bank1 bank3 payments1 payments2 fraud1 compliance1)
+        w=$(pick "$r" bank1 bank3 payments1 payments2 fraud1 fraud2 compliance1)
         echo "--fault crash-after-commit=*:0.1" >"$T/once.$w"
         kill -TERM "$(pid_of "$w")" 2>/dev/null || true
         say "fault kill-after-commit: $w restarted to die by SIGKILL after one of its next commits, before the reply"
         ;;
     kill-in-compensation)
-        w=$(pick "$r" bank1 bank3 payments1 fraud1 compliance1)
+        w=$(pick "$r" bank1 bank3 payments1 fraud1 fraud2 compliance1)
         echo "--fault $(comp_ops "$w")" >"$T/once.$w"
         kill -TERM "$(pid_of "$w")" 2>/dev/null || true
         say "fault kill-in-compensation: $w restarted to die by SIGKILL in its next compensations"

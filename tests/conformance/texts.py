@@ -3,6 +3,8 @@
 its SQL (workers/wrk_step.c) and its Redis Lua text (workers/wrk_step.h).
 This checks each copy is byte-for-byte the C text, so a worker in any
 language and a C worker can share one database."""
+import ast
+import importlib.util
 import json
 import os
 import re
@@ -30,6 +32,18 @@ def c_array(source, name):
 def c_string_after(source, anchor):
     m = re.search(re.escape(anchor) + r"\s*((?:\"(?:[^\"\\]|\\.)*\"\s*)+)", source)
     return "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1)))
+
+
+def c_fraud_effects(source):
+    """s_lua_* of workers/fraud/fraud.c: each effect, LUA_RULE spelled out."""
+    rule = "".join(ast.literal_eval('"' + p + '"') for p in re.findall(
+        r'"((?:[^"\\]|\\.)*)"', re.search(r"#define LUA_RULE\s*\\\n(.*?)\n\n", source, re.S).group(1)))
+    out = {}
+    for m in re.finditer(r"static const char (s_lua_\w+)\[\] =\s*WRK_LUA_STEP\((.*?)\);", source, re.S):
+        parts = re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(2))
+        out[m.group(1)] = (rule if "LUA_RULE" in m.group(2) else "") + \
+            "".join(ast.literal_eval('"' + p + '"') for p in parts)
+    return out
 
 
 def main():
@@ -63,9 +77,21 @@ def main():
             if not ok:
                 print(f"FAIL: {lang}'s copy of the barrier's {k} differs from the C runtime's")
                 bad += 1
+    # The fraud system in Python (the chaos harness runs it beside the C
+    # worker on one Redis): its effects are the C worker's Lua.
+    fraud_c = c_fraud_effects(open(os.path.join(TOP, "workers", "fraud", "fraud.c"), encoding="utf-8").read())
+    spec = importlib.util.spec_from_file_location("fraud_worker", os.path.join(TOP, "workers", "fraud", "fraud_worker.py"))
+    fraud_py = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fraud_py)
+    for c_name, py_name in (("s_lua_fraud_check", "LUA_FRAUD_CHECK"), ("s_lua_clear_fraud_check", "LUA_CLEAR_FRAUD_CHECK"),
+                            ("s_lua_risk_assessment", "LUA_RISK_ASSESSMENT"), ("s_lua_clear_risk_flag", "LUA_CLEAR_RISK_FLAG")):
+        if getattr(fraud_py, py_name) != fraud_c.get(c_name):
+            print(f"FAIL: fraud_worker.py's {py_name} differs from fraud.c's {c_name}")
+            bad += 1
     if bad:
         return 1
-    print(f"PASS: the Python and Node.js barriers are the C runtime's text ({len(want)} pieces)")
+    print(f"PASS: the Python and Node.js barriers are the C runtime's text ({len(want)} pieces), "
+          f"and the Python fraud worker's effects are fraud.c's ({len(fraud_c)})")
     return 0
 
 

@@ -1,0 +1,92 @@
+#!/bin/sh
+# The notify worker in C, Python and Node.js against one database, side by
+# side in one run: steps/s through each, with the same load.
+#   deploy/bench-langs.sh [-n STEPS] [-c IN_FLIGHT] [-b "pg my redis"]
+# Starts PostgreSQL, MariaDB and Redis in a scratch folder (deploy/servers.sh,
+# durable settings), installs libzsaga and builds the C example against it,
+# gives 10,000 customers a quota, and for each backend runs
+# zsaga-bench-db standing in for zsagad: IN_FLIGHT `send` steps at once
+# (each a new saga, so each runs the whole barrier) through one worker of
+# each language in turn, capacity IN_FLIGHT. Prints figures;
+# docs/benchmarks.md records them with the machine.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+n=10000 c=8 backends="pg my redis"
+while getopts n:c:b: o; do
+    case $o in n) n=$OPTARG ;; c) c=$OPTARG ;; b) backends=$OPTARG ;; *) exit 2 ;; esac
+done
+"$top/deploy/install-deps.sh"
+"$top/deploy/install-langs.sh"
+"$top/deploy/build.sh"
+bin=$top/build
+dir=$(mktemp -d /tmp/zsaga-bench-langs.XXXXXX)
+cleanup() {
+    "$top/deploy/servers.sh" stop "$dir/servers" >/dev/null 2>&1 || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT INT TERM
+"$top/deploy/servers.sh" start "$dir/servers" >"$dir/servers.log" 2>&1 ||
+    { cat "$dir/servers.log"; exit 1; }
+eval "$("$top/deploy/servers.sh" env "$dir/servers")"
+cmake --install "$bin" --prefix "$dir/prefix" >/dev/null
+PKG_CONFIG_PATH="$dir/prefix/lib/pkgconfig" cmake -S "$top/deploy/examples/notify/c" -B "$dir/c" \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build "$dir/c" >/dev/null
+
+echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)," \
+    "$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
+echo "durability: PostgreSQL fsync=on synchronous_commit=on; MariaDB" \
+    "innodb_flush_log_at_trx_commit=1; Redis appendonly yes appendfsync ${ZSAGA_REDIS_FSYNC:-always}"
+echo "steps $n a worker, $c in flight, worker capacity $c; $(python3 --version 2>&1), node $(node --version)"
+
+K=10000
+run() { # LANG URI COMMAND...
+    lang=$1 uri=$2
+    shift 2
+    ep="ipc://$dir/w.sock"
+    "$bin/tests/zsaga-bench-db" worker --names --accounts $K --db "$uri" --workers "$ep" -c "$c" \
+        -n "$n" >"$dir/out" 2>&1 &
+    b=$!
+    sleep 0.3
+    NOTIFY_SYSTEM=notify "$@" --db "$uri" --orchestrator "$ep" --capacity "$c" --insecure \
+        --instance "bench-$lang" 2>"$dir/worker-$lang.log" &
+    w=$!
+    rc=0
+    wait $b || rc=$?
+    kill -TERM $w 2>/dev/null || true
+    wait $w 2>/dev/null || true
+    sed -n 's/^steps through the notify worker.*: \([0-9]* steps\).*/\1/p;' "$dir/out" >/dev/null
+    printf '%-7s %s\n' "$lang" "$(grep -E 'steps/s|/s' "$dir/out" | head -n 1)"
+    [ $rc = 0 ] || { cat "$dir/out"; tail -5 "$dir/worker-$lang.log"; }
+}
+
+for backend in $backends; do
+    case $backend in
+    pg | my)
+        "$top/deploy/servers.sh" newdb "$dir/servers" zbench "$backend" >/dev/null
+        [ "$backend" = pg ] && uri="$ZSAGA_PG/zbench" || uri="$ZSAGA_MY/zbench"
+        "$dir/c/notify-worker" migrate up --db "$uri" >/dev/null
+        if [ "$backend" = pg ]; then
+            psql -X -q "$uri" -c "INSERT INTO notify_quota SELECT 'BC' || lpad(i::text, 8, '0'), 1000000000
+                FROM generate_series(1, $K) i"
+        else
+            u=${ZSAGA_MY#mysql://}
+            mariadb --no-defaults -h 127.0.0.1 -P "${u##*:}" -u zsaga -pzsaga zbench -e "
+                INSERT INTO notify_quota SELECT CONCAT('BC', LPAD(seq, 8, '0')), 1000000000
+                FROM seq_1_to_$K"
+        fi
+        ;;
+    redis)
+        uri="$ZSAGA_REDIS/0"
+        redis-cli -u "$uri" FLUSHDB >/dev/null
+        i=1
+        while [ $i -le $K ]; do printf 'HSET notify:quota BC%08d 1000000000\n' $i; i=$((i + 1)); done |
+            redis-cli -u "$uri" >/dev/null
+        ;;
+    esac
+    echo
+    echo "== notify on $backend"
+    run C "$uri" "$dir/c/notify-worker"
+    run Python "$uri" env PYTHONPATH="$top/clients/python" /usr/bin/python3 \
+        "$top/deploy/examples/notify/python/notify_worker.py"
+    run Node "$uri" node "$top/deploy/examples/notify/node/notify-worker.js"
+done
