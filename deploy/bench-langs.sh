@@ -15,28 +15,13 @@ n=10000 c=8 backends="pg my redis"
 while getopts n:c:b: o; do
     case $o in n) n=$OPTARG ;; c) c=$OPTARG ;; b) backends=$OPTARG ;; *) exit 2 ;; esac
 done
-"$top/deploy/install-deps.sh"
+. "$top/deploy/bench-servers.sh"
 "$top/deploy/install-langs.sh"
-"$top/deploy/build.sh"
-bin=$top/build
-dir=$(mktemp -d /tmp/zsaga-bench-langs.XXXXXX)
-cleanup() {
-    "$top/deploy/servers.sh" stop "$dir/servers" >/dev/null 2>&1 || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT INT TERM
-"$top/deploy/servers.sh" start "$dir/servers" >"$dir/servers.log" 2>&1 ||
-    { cat "$dir/servers.log"; exit 1; }
-eval "$("$top/deploy/servers.sh" env "$dir/servers")"
 cmake --install "$bin" --prefix "$dir/prefix" >/dev/null
 PKG_CONFIG_PATH="$dir/prefix/lib/pkgconfig" cmake -S "$top/deploy/examples/notify/c" -B "$dir/c" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build "$dir/c" >/dev/null
 
-echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)," \
-    "$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
-echo "durability: PostgreSQL fsync=on synchronous_commit=on; MariaDB" \
-    "innodb_flush_log_at_trx_commit=1; Redis appendonly yes appendfsync ${ZSAGA_REDIS_FSYNC:-always}"
-echo "steps $n a worker, $c in flight, worker capacity $c; $(python3 --version 2>&1), node $(node --version)"
+echo "steps $n a worker, $c in flight, worker capacity $c; $(/usr/bin/python3 --version 2>&1), node $(node --version)"
 
 K=10000
 run() { # LANG URI COMMAND...
@@ -54,7 +39,6 @@ run() { # LANG URI COMMAND...
     wait $b || rc=$?
     kill -TERM $w 2>/dev/null || true
     wait $w 2>/dev/null || true
-    sed -n 's/^steps through the notify worker.*: \([0-9]* steps\).*/\1/p;' "$dir/out" >/dev/null
     printf '%-7s %s\n' "$lang" "$(grep -E 'steps/s|/s' "$dir/out" | head -n 1)"
     [ $rc = 0 ] || { cat "$dir/out"; tail -5 "$dir/worker-$lang.log"; }
 }

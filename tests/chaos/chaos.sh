@@ -514,6 +514,22 @@ restarts=0
 for f in "$T"/restarts.*; do [ -f "$f" ] && restarts=$((restarts + $(wc -l <"$f"))); done
 say "$FAULTS faults; $restarts process restarts by the supervisor"
 
+# The Python fraud worker took its share: the steps it answered, from its
+# last heartbeat's counters (as each zsagad that answers saw them).
+py_steps=0
+for ep in $(echo "$CL" | tr ',' ' '); do
+    n=$("$BIN/cli/zsaga" --endpoint "$ep" --timeout 1000 stats --json 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+try:
+    w = [m for m in json.load(sys.stdin)["worker_metrics"] if m["instance"] == "fraud2"]
+    print(sum(m["metrics"].get("steps_ok", 0) + m["metrics"].get("steps_failed", 0) for m in w))
+except ValueError:
+    print(0)' || echo 0)
+    [ "$n" -le "$py_steps" ] || py_steps=$n
+done
+say "fraud2, the Python fraud worker, answered $py_steps steps since its last start"
+[ "$py_steps" -gt 0 ] || fail "the Python fraud worker answered no step"
+
 # Everything stops cleanly before the checker reads.
 touch "$T/stop"
 for s in $ZSAGADS $ALL_WORKERS; do kill -TERM "$(pid_of $s)" 2>/dev/null || true; done

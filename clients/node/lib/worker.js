@@ -525,7 +525,10 @@ class Worker {
     const orch = [];
     try {
       for (const ep of cfg.orchestrator.split(',').map((e) => e.trim()).filter(Boolean)) {
-        const s = new zmq.Dealer({ linger: 2000 });
+        // A send waits for a connection at most 2 s: with zsagad away, a
+        // result is dropped (zsagad sends the step again) rather than a
+        // shutdown waiting for ever.
+        const s = new zmq.Dealer({ linger: 2000, sendTimeout: 2000 });
         curveClient(s, cfg.key, cfg.serverKey, cfg.insecure);
         s.connect(ep);
         orch.push({ sock: s, queue: Promise.resolve() });

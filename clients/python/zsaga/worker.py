@@ -664,7 +664,7 @@ class Worker:
         pool = _Pool(self, cfg, zctx)
         ready = self._ready(cfg)
         for s in orch:
-            s.send(ready, zmq.NOBLOCK)
+            _send(s, ready)
         log.info("ready: %s as %s, capacity %d, database %s", self.system, cfg.instance, cfg.capacity,
                  zdb.redact(cfg.db))
         poller = zmq.Poller()
@@ -681,10 +681,7 @@ class Worker:
             if now >= next_hb:
                 hb = self._heartbeat(inflight, pool)
                 for s in orch:
-                    try:
-                        s.send(hb, zmq.NOBLOCK)
-                    except zmq.Again:
-                        pass
+                    _send(s, hb)
                 next_hb = now + cfg.heartbeat / 1000
             events = dict(poller.poll(100))
             if results in events:
@@ -694,9 +691,7 @@ class Worker:
                     except zmq.Again:
                         break
                     inflight -= 1
-                    try:
-                        orch[int(k)].send(body, zmq.NOBLOCK)
-                    except zmq.Again:
+                    if not _send(orch[int(k)], body):
                         log.warning("a result could not be sent; zsagad will send the step again")
             for k, s in enumerate(orch):
                 if s not in events:
@@ -719,7 +714,7 @@ class Worker:
                         pool.jobs.put((k, m))
                     elif t == "heartbeat":
                         if not m.get("boot"):
-                            s.send(ready, zmq.NOBLOCK)  # zsagad does not know us: register again
+                            _send(s, ready)  # zsagad does not know us: register again
                     elif t == "error":
                         log.error("zsagad refused this worker: %s: %s", m.get("code"), m.get("reason"))
                         if m.get("code") != "journal_full":
@@ -731,6 +726,16 @@ class Worker:
         zctx.term()
         log.info("stopped")
         return rc
+
+
+def _send(sock: zmq.Socket, body: bytes) -> bool:
+    """Send without waiting: a message zsagad cannot take now is dropped
+    (a heartbeat goes again, a step is sent again by zsagad)."""
+    try:
+        sock.send(body, zmq.NOBLOCK)
+        return True
+    except zmq.Again:
+        return False
 
 
 def _cut(s: str, n: int) -> str:
