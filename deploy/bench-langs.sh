@@ -36,10 +36,17 @@ run() { # LANG URI COMMAND...
         --instance "bench-$lang" 2>"$dir/worker-$lang.log" &
     w=$!
     rc=0
+    # The worker's CPU ticks while the steps ran: from its registration
+    # (after its imports and migrations) to the last answer.
+    until grep -q registered "$dir/out" || ! kill -0 $b 2>/dev/null; do sleep 0.01; done
+    t0=$(awk '{ print $14 + $15 }' "/proc/$w/stat")
     wait $b || rc=$?
+    t1=$(awk '{ print $14 + $15 }' "/proc/$w/stat")
     kill -TERM $w 2>/dev/null || true
     wait $w 2>/dev/null || true
-    printf '%-7s %s\n' "$lang" "$(grep -E 'steps/s|/s' "$dir/out" | head -n 1)"
+    printf '%-7s %s; worker CPU %s us a step\n' "$lang" \
+        "$(grep -E '/s' "$dir/out" | head -n 1 | sed 's/^steps through the notify worker, //')" \
+        "$(awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v n="$n" 'BEGIN { printf "%.0f", t / hz * 1e6 / n }')"
     [ $rc = 0 ] || { cat "$dir/out"; tail -5 "$dir/worker-$lang.log"; }
 }
 
