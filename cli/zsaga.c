@@ -553,8 +553,8 @@ static void s_print_event(const s_opts_t *o, json_t *ev, const char *topic, size
 }
 
 /* Print every event after *last from the journal, page by page, up to
-   the newest; *last moves to the last one printed. -1 if zsagad did not
-   answer or refused. */
+   the newest; *last moves to the last one printed. 0, -1 if zsagad
+   refused, 1 if it did not answer (both said). */
 static int s_catch_up(const s_opts_t *o, uint64_t *last)
 {
     for (;;) {
@@ -563,7 +563,9 @@ static int s_catch_up(const s_opts_t *o, uint64_t *last)
         m.seq = *last;
         m.limit = 1000;
         json_t *r = s_simple(o, &m);
-        if (!r || s_check(r, o)) {
+        if (!r)
+            return 1; /* said; zsagad may be restarting: the caller asks again */
+        if (s_check(r, o)) {
             json_decref(r);
             return -1;
         }
@@ -599,7 +601,10 @@ static int s_watch(const s_opts_t *o)
     uint64_t last = o->from;
     if (o->from_set) {
         zclock_sleep(200); /* the subscription reaches zsagad before we read */
-        if (s_catch_up(o, &last)) {
+        /* A refusal ends the watch; no answer (zsagad restarting, its
+           request lost with the old process) is asked again once the
+           stream goes quiet, as any gap is. */
+        if (s_catch_up(o, &last) < 0) {
             zsock_destroy(&sub);
             return EXIT_REFUSED;
         }
@@ -611,7 +616,7 @@ static int s_watch(const s_opts_t *o)
                 break;
             /* Quiet: a reader that resumes asks whether it missed anything
                (a zsagad restart drops the subscription's queue). */
-            if (o->from_set && s_catch_up(o, &last) < 0)
+            if (o->from_set && s_catch_up(o, &last) != 0)
                 zclock_sleep(1000);
             continue;
         }

@@ -114,4 +114,21 @@ for id in a1 b5 c3 d5; do
     m=$(grep -c "\"id\": *\"$id\"" "$T/all.jsonl")
     assert_eq "$n" "$m" "events of $id"
 done
+# A reader whose first request goes unanswered (zsagad paused, as when
+# it restarts just then) keeps going, and reads the journal once zsagad
+# answers again.
+kill -STOP "$ZPID"
+reader --timeout 500 --from 0 >"$T/late.jsonl" 2>"$T/late.err" &
+R=$!
+PIDS="$PIDS $R"
+sleep 1.5
+kill -CONT "$ZPID"
+deadline=$(( $(date +%s) + 20 ))
+until [ "$(seqs "$T/late.jsonl" | wc -l)" = "$(seqs "$T/all.jsonl" | wc -l)" ]; do
+    kill -0 $R 2>/dev/null || fail "the reader gave up when its first request went unanswered: $(cat "$T/late.err")"
+    [ "$(date +%s)" -lt "$deadline" ] || fail "the reader read $(seqs "$T/late.jsonl" | wc -l) of $(seqs "$T/all.jsonl" | wc -l) events"
+    sleep 0.1
+done
+grep -q "no answer" "$T/late.err" || fail "the unanswered request was not said"
+kill -TERM $R
 pass "durable stream: resumed after a reader's restart and across a zsagad restart, each event once"

@@ -217,9 +217,17 @@ class Client {
     }
   }
 
+  // The journal's events after box.last, page by page. No answer (zsagad
+  // restarting) is not the end: asked again when the stream goes quiet.
   async *catchUp(box) {
     for (;;) {
-      const r = await this.events(box.last);
+      let r;
+      try {
+        r = await this.events(box.last);
+      } catch (e) {
+        if (e instanceof NoAnswer) return;
+        throw e;
+      }
       for (const ev of r.events) yield ev;
       if (r.next > box.last) box.last = r.next;
       if (!r.events.length || box.last >= r.head) return;

@@ -239,8 +239,14 @@ class Client:
             sub.close()
 
     def _catch_up(self, box: List[int]) -> Iterator[Dict[str, Any]]:
+        """The journal's events after box[0], page by page; box[0] moves on.
+        No answer (zsagad restarting) is not the end: the caller asks
+        again when the stream goes quiet, as for any gap."""
         while True:
-            r = self.events(box[0])
+            try:
+                r = self.events(box[0])
+            except NoAnswer:
+                return
             for ev in r["events"]:
                 yield ev
             if r["next"] > box[0]:
