@@ -297,6 +297,7 @@ static int s_worker(const char *ep)
                 snprintf(system, sizeof system, "%s", in.system);
                 printf("worker %s (system %s, capacity %u) registered\n", in.instance, system,
                        in.capacity);
+                fflush(stdout); /* a caller waits for this line to start its clock */
                 s_cpu_start();
                 t0 = zclock_usecs();
             } else if (in.type == MSG_HEARTBEAT) {
