@@ -278,9 +278,14 @@ def run(args):
             c = orch.call("a", "compensate", s, "n", "retract", send_params(poor))
             check(c["status"] == "ok" and store.quota(poor) == 5, f"compensation of a failed action: {c}")
 
-        @case("bad input: unknown operation, bad params; nothing written")
+        @case("bad input: a malformed job, an unknown operation, bad params; nothing written")
         def _():
             s = f"{TAG}-bad"
+            # A job without a step (zsagad never sends one): dropped, not
+            # answered, and the worker goes on serving.
+            orch.send_to(orch.rid["a"], {"v": 1, "type": "execute", "id": s, "op": "send", "attempt": 1,
+                                         "params": send_params(cust), "lease": 99999})
+            check(orch.result(99999, timeout_s=1.5) is None, "a job without a step was answered")
             u = orch.call("a", "execute", s, "n", "nope", send_params(cust))
             check(u["status"] == "failed" and u.get("code") == "unknown_operation", f"unknown op: {u}")
             b = orch.call("b", "execute", s, "m", "send", {"customer": cust, "channel": "fax", "text": "x"})

@@ -588,6 +588,10 @@ class Worker {
           continue;
         }
         if (m.type === 'execute' || m.type === 'compensate') {
+          if (!jobOk(m)) {
+            this.log('warn', `dropped a bad job: ${JSON.stringify(m, (k, v) => (typeof v === 'bigint' ? String(v) : v)).slice(0, 200)}`);
+            continue;
+          }
           if (this.stopping) continue; // stopping: zsagad sends it to another instance
           inflight++;
           backlog.push([o, m]);
@@ -634,6 +638,16 @@ class Worker {
       db.release();
     }
   }
+}
+
+// The fields a step needs, of the right types (zsagad checks its own
+// messages; one that lacks them is dropped, as the C runtime's strict
+// decoder drops it).
+function jobOk(m) {
+  const str = (v) => typeof v === 'string' && v.length > 0;
+  const params = m.params === undefined ? {} : m.params;
+  return str(m.id) && str(m.step) && str(m.op) && Number.isInteger(m.attempt) &&
+    params !== null && typeof params === 'object' && !Array.isArray(params);
 }
 
 function retryResult(job, message) {

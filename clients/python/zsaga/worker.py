@@ -708,6 +708,9 @@ class Worker:
                         log.warning("dropped a message that is not a msgpack map")
                         continue
                     if t in ("execute", "compensate"):
+                        if not _job_ok(m):
+                            log.warning("dropped a bad job: %.200r", m)
+                            continue
                         if self._stop.is_set():
                             continue  # stopping: zsagad sends it to another instance
                         inflight += 1
@@ -726,6 +729,14 @@ class Worker:
         zctx.term()
         log.info("stopped")
         return rc
+
+
+def _job_ok(m: Dict[str, Any]) -> bool:
+    """The fields a step needs, of the right types (zsagad checks its own
+    messages; a message that lacks them is dropped, as the C runtime's
+    strict decoder drops it)."""
+    return (all(isinstance(m.get(k), str) and m[k] for k in ("id", "step", "op"))
+            and isinstance(m.get("attempt"), int) and isinstance(m.get("params", {}), dict))
 
 
 def _send(sock: zmq.Socket, body: bytes) -> bool:
