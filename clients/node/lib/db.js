@@ -41,6 +41,9 @@ function pgClassify(e, client) {
   return new DbError(FAILED, m);
 }
 
+// A step's view of a pooled client. What the session has been set to
+// (its statement timeout) is kept on the client, which outlives the step,
+// so a SET goes out only when it changes.
 class PgConn {
   constructor(client) {
     this.c = client;
@@ -48,9 +51,11 @@ class PgConn {
     this.rows = [];
     this.rowCount = 0;
     this.queries = 0;
-    this.timeout = -1;
     this.broken = false;
-    client.on('error', () => { this.broken = true; });
+    if (!client.zsaga) {
+      client.zsaga = { timeout: -1 };
+      client.on('error', () => { client.zsaga.broken = true; });
+    }
   }
   async run(sql, params) {
     this.queries++;
@@ -70,15 +75,15 @@ class PgConn {
   }
   execute(sql, ...params) { return this.run(sql, params); }
   async begin(iso = 'read-committed', timeoutMs = 30000) {
-    if (this.timeout !== timeoutMs) {
+    if (this.c.zsaga.timeout !== timeoutMs) {
       await this.run(`SET statement_timeout = ${Math.trunc(timeoutMs)}`, []);
-      this.timeout = timeoutMs;
+      this.c.zsaga.timeout = timeoutMs;
     }
     await this.run(`BEGIN ISOLATION LEVEL ${ISOLATION[iso]}`, []);
   }
   commit() { return this.run('COMMIT', []); }
   async rollback() { try { await this.c.query('ROLLBACK'); } catch (e) { /* gone with the connection */ } }
-  release() { this.c.release(this.broken ? new Error('broken') : undefined); }
+  release() { this.c.release(this.broken || this.c.zsaga.broken ? new Error('broken') : undefined); }
 }
 
 class PgPool {
@@ -111,6 +116,9 @@ function myClassify(e) {
   return new DbError(FAILED, m);
 }
 
+// As PgConn: the session's settings (statement timeout, isolation level)
+// are kept on the pooled connection, and a SET goes out only on a change;
+// the pool's new connections start at READ COMMITTED.
 class MyConn {
   constructor(conn) {
     this.c = conn;
@@ -118,8 +126,10 @@ class MyConn {
     this.rows = [];
     this.rowCount = 0;
     this.queries = 0;
-    this.timeout = -1;
     this.broken = false;
+    const core = conn.connection;
+    if (!core.zsaga) core.zsaga = { timeout: -1, iso: 'read-committed' };
+    this.session = core.zsaga;
   }
   async run(sql, params) {
     this.queries++;
@@ -140,11 +150,14 @@ class MyConn {
   }
   execute(sql, ...params) { return this.run(sql, params); }
   async begin(iso = 'read-committed', timeoutMs = 30000) {
-    if (this.timeout !== timeoutMs) {
+    if (this.session.timeout !== timeoutMs) {
       await this.run(`SET SESSION max_statement_time = ${(timeoutMs / 1000).toFixed(3)}`, []);
-      this.timeout = timeoutMs;
+      this.session.timeout = timeoutMs;
     }
-    await this.run(`SET TRANSACTION ISOLATION LEVEL ${ISOLATION[iso]}`, []);
+    if (this.session.iso !== iso) {
+      await this.run(`SET SESSION TRANSACTION ISOLATION LEVEL ${ISOLATION[iso]}`, []);
+      this.session.iso = iso;
+    }
     await this.run('START TRANSACTION', []);
   }
   commit() { return this.run('COMMIT', []); }
@@ -171,6 +184,7 @@ class MyPool {
     this.pool.pool.on('connection', (c) => {
       c.query("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'");
       c.query('SET SESSION innodb_lock_wait_timeout = 10');
+      c.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
     });
   }
   async acquire() {

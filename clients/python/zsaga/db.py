@@ -222,12 +222,14 @@ class MysqlConn(_Dbapi):
         self._mod = MySQLdb
         u = urlparse(uri)
         self._timeout = -1
+        self._iso = "read-committed"  # the session's level, set below
         try:
             self._c = MySQLdb.connect(host=u.hostname or "127.0.0.1", port=u.port or 3306,
                                       user=unquote(u.username or ""), passwd=unquote(u.password or ""),
                                       db=u.path.lstrip("/"), charset="utf8mb4", autocommit=True)
             for s in ("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION,"
-                      "ERROR_FOR_DIVISION_BY_ZERO'", "SET SESSION innodb_lock_wait_timeout = 10"):
+                      "ERROR_FOR_DIVISION_BY_ZERO'", "SET SESSION innodb_lock_wait_timeout = 10",
+                      "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"):
                 self._c.cursor().execute(s)
         except MySQLdb.Error as e:
             raise DbError(BROKEN, f"mysql: {redact(uri)}: {e}") from e
@@ -247,7 +249,9 @@ class MysqlConn(_Dbapi):
         if self._timeout != timeout_ms:
             self._run(f"SET SESSION max_statement_time = {timeout_ms / 1000:.3f}", ())
             self._timeout = timeout_ms
-        self._run(f"SET TRANSACTION ISOLATION LEVEL {ISOLATION[iso]}", ())
+        if self._iso != iso:  # the session's level: a SET only on a change
+            self._run(f"SET SESSION TRANSACTION ISOLATION LEVEL {ISOLATION[iso]}", ())
+            self._iso = iso
         self._run("START TRANSACTION", ())
 
     def commit(self) -> None:
