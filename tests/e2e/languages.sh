@@ -21,11 +21,13 @@ servers_up
 DB="$ZSAGA_PG/${TAG}_notify"
 start_zsagad
 
-# start_lang SYSTEM COMMAND...: a notify worker as SYSTEM.
+# start_lang SYSTEM COMMAND...: a notify worker as SYSTEM, its database
+# URI in a 0600 file as an operator keeps it (--db-file).
 start_lang() {
     s=$1
     shift
-    NOTIFY_SYSTEM=$s "$@" --db "$DB" --orchestrator "$WK" --key "$K/$s.key_secret" \
+    (umask 077 && echo "$DB" >"$T/$s.uri")
+    NOTIFY_SYSTEM=$s "$@" --db-file "$T/$s.uri" --orchestrator "$WK" --key "$K/$s.key_secret" \
         --server-key "$K/zsagad.key" --heartbeat 300 --instance "$s-1" 2>>"$T/worker-$s.log" &
     PIDS="$PIDS $!"
 }

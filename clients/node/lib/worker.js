@@ -26,6 +26,7 @@
 // message) to fail for good, or RetryLater(message). Steps run
 // concurrently up to --capacity, each on its own pooled connection.
 // SIGTERM or SIGINT: stop taking work, finish what is held, exit 0.
+const fs = require('fs');
 const os = require('os');
 const { parseArgs } = require('util');
 const zmq = require('zeromq');
@@ -424,6 +425,7 @@ class Worker {
       args: argv, allowPositionals: true, strict: true,
       options: {
         db: { type: 'string', default: `postgresql://127.0.0.1/${this.system}` },
+        'db-file': { type: 'string' },
         orchestrator: { type: 'string', default: 'tcp://127.0.0.1:5571' },
         key: { type: 'string' }, 'server-key': { type: 'string' }, insecure: { type: 'boolean', default: false },
         instance: { type: 'string', default: `${this.system}-${os.hostname()}-${process.pid}` },
@@ -435,7 +437,8 @@ class Worker {
       },
     });
     const cfg = {
-      command: positionals[0] || 'run', args: positionals.slice(1), db: values.db, orchestrator: values.orchestrator,
+      command: positionals[0] || 'run', args: positionals.slice(1),
+      db: values['db-file'] ? readSecret(values['db-file']) : values.db, orchestrator: values.orchestrator,
       key: values.key, serverKey: values['server-key'], insecure: values.insecure, instance: values.instance,
       capacity: Number(values.capacity), heartbeat: Number(values.heartbeat), statementTimeout: Number(values['statement-timeout']),
       isolation: values.isolation, faults: parseFaults(values.fault), migrate: !values['no-migrate'], force: values.force,
@@ -460,7 +463,7 @@ class Worker {
     }
     if (cfg.help) {
       process.stdout.write(`usage: zsaga-worker-${this.system} [run|migrate status|up|down [VERSION]] --db URI --orchestrator EP\n` +
-        '  --key FILE --server-key FILE | --insecure, --instance ID, --capacity N, --heartbeat MS,\n' +
+        '  --db-file FILE, --key FILE --server-key FILE | --insecure, --instance ID, --capacity N, --heartbeat MS,\n' +
         '  --statement-timeout MS, --isolation LEVEL, --fault SPEC, --no-migrate, --force, --log-level LEVEL\n');
       return 0;
     }
@@ -637,6 +640,25 @@ class Worker {
     } finally {
       db.release();
     }
+  }
+}
+
+// The first line of a file only its owner may read (as zcfg_read_secret):
+// a database URI with its password, kept out of ps.
+function readSecret(path) {
+  let fd;
+  try {
+    fd = fs.openSync(path, 'r');
+    const mode = fs.fstatSync(fd).mode;
+    if (mode & 0o077)
+      throw new Error(`${path} holds a secret and may be read by others (mode ${(mode & 0o7777).toString(8).padStart(4, '0')}): chmod 600 it`);
+    const line = fs.readFileSync(fd, 'utf8').split(/\r?\n/)[0];
+    if (!line) throw new Error(`${path} is empty`);
+    return line;
+  } catch (e) {
+    throw new Error(e.code ? `${path}: ${e.message}` : e.message);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 

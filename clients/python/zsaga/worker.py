@@ -565,7 +565,9 @@ class Worker:
                                     description=f"The {self.system} worker (zsaga, Python).")
         p.add_argument("command", nargs="?", default="run", choices=["run", "migrate"])
         p.add_argument("args", nargs="*", help="migrate: status | up [VERSION] | down VERSION --force")
-        p.add_argument("--db", default=f"sqlite:{self.system}.db", help="database URI")
+        p.add_argument("--db", default=f"sqlite:{self.system}.db",
+                       help="database URI (a password here shows in ps: use --db-file)")
+        p.add_argument("--db-file", help="read the database URI from FILE (mode 0600)")
         p.add_argument("--orchestrator", default="tcp://127.0.0.1:5571",
                        help="zsagad's worker socket; several comma-separated (active and standbys)")
         p.add_argument("--key", help="this worker's key pair (NAME.key_secret)")
@@ -590,6 +592,8 @@ class Worker:
                 p.error("no key given: --key FILE and --server-key FILE (or --insecure for a plaintext test setup)")
         try:
             cfg.faults = parse_faults(cfg.fault)
+            if cfg.db_file:
+                cfg.db = read_secret(cfg.db_file)
         except ValueError as e:
             p.error(str(e))
         return cfg
@@ -729,6 +733,22 @@ class Worker:
         zctx.term()
         log.info("stopped")
         return rc
+
+
+def read_secret(path: str) -> str:
+    """The first line of a file only its owner may read (as zcfg_read_secret)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if mode & 0o077:
+                raise ValueError(f"{path} holds a secret and may be read by others "
+                                 f"(mode {mode & 0o7777:04o}): chmod 600 it")
+            line = f.readline().rstrip("\r\n")
+    except OSError as e:
+        raise ValueError(f"{path}: {e.strerror}") from None
+    if not line:
+        raise ValueError(f"{path} is empty")
+    return line
 
 
 def _job_ok(m: Dict[str, Any]) -> bool:
