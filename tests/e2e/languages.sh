@@ -40,6 +40,7 @@ until psql -X -q -t -A "$DB" -c "SELECT 1 FROM zsaga_schema WHERE version = 1" 2
 done
 start_lang notify_py env PYTHONPATH="$TOP/clients/python" /usr/bin/python3 \
     "$TOP/deploy/examples/notify/python/notify_worker.py"
+PY_PID=$!
 start_lang notify_node node "$TOP/deploy/examples/notify/node/notify-worker.js"
 wait_workers 3
 psql -X -q -v ON_ERROR_STOP=1 "$DB" \
@@ -125,6 +126,18 @@ const { Client, InvalidParams, Rejected } = require(process.env.TOP + '/clients/
   if (order.join(',') !== 'node,py,c') throw new Error(`compensated in the order ${order}`);
   const failed = saga.steps.find((s) => s.id === 'last');
   if (failed.code !== 'quota_exhausted') throw new Error(`the last step failed with ${failed.code}`);
+  // The journal's events from the start, once each, in order, to this saga's end.
+  const w = new Client(process.env.CL, { key: process.env.K + '/operator.key_secret', serverKey: process.env.K + '/zsagad.key',
+    events: process.env.EV });
+  let last = 0, seen = 0;
+  for await (const ev of w.watch({ fromSeq: 0 })) {
+    if (ev.seq <= last) throw new Error(`event ${ev.seq} after ${last}`);
+    last = ev.seq;
+    if (ev.id === 'node-fail') seen++;
+    if (ev.id === 'node-fail' && !ev.step && ev.state === 'compensated') break;
+  }
+  if (seen < 10) throw new Error(`only ${seen} events of node-fail`);
+  console.log('events', seen);
 })().catch((e) => { console.error(e); process.exit(1); });
 JS
 export TOP CL EV K
@@ -132,6 +145,52 @@ export TOP CL EV K
 cat "$T/py-client.log"
 node "$T/saga.js" >"$T/node-client.log" 2>&1 || fail "the Node.js client: $(cat "$T/node-client.log")"
 cat "$T/node-client.log"
+
+# An operator from Python: a compensation that cannot run parks its saga;
+# retry runs it again, resolve closes it by hand. The Python worker is
+# restarted with its compensations failing, as a broken dependency would.
+kill -TERM "$PY_PID"
+wait_exit "$PY_PID"
+assert_eq 0 "$EXIT_RC" "the Python worker's exit status after SIGTERM"
+ZSAGA_FAULTS="fail=retract" start_lang notify_py env PYTHONPATH="$TOP/clients/python" /usr/bin/python3 \
+    "$TOP/deploy/examples/notify/python/notify_worker.py"
+wait_workers 3
+cat >"$T/park.py" <<'PY'
+import os, sys, time
+sys.path.insert(0, os.environ["TOP"] + "/clients/python")
+import zsaga
+
+op = zsaga.Client(os.environ["CL"], key=os.environ["K"] + "/operator.key_secret",
+                  server_key=os.environ["K"] + "/zsagad.key")
+back = {"attempts": 2, "backoff_ms": 10, "backoff_max_ms": 10}
+saga = {"id": "py-park", "steps": [
+    {"id": "py", "system": "notify_py", "action": "send", "compensation": "retract",
+     "compensation_retry": back, "params": {"customer": "alice", "channel": "sms", "text": "x"}},
+    {"id": "last", "system": "notify_c", "action": "send", "deps": ["py"],
+     "params": {"customer": "broke", "channel": "sms", "text": "x"}}]}
+st = op.run(saga, timeout_s=60)
+assert st["state"] == "parked", st["state"]
+op.retry("py-park")
+st = op.wait("py-park", timeout_s=60)
+assert st["state"] == "parked", st["state"]
+assert sum(1 for h in st["history"] if h["what"] == "step.compensation_parked") == 2, st["history"]
+try:
+    op.resolve("py-park", "")
+    sys.exit("resolve without a reason was sent")
+except ValueError:
+    pass
+op.resolve("py-park", "message withdrawn by hand, ticket 7")
+st = op.status("py-park")
+assert st["state"] == "resolved" and "ticket 7" in st["reason"], st
+try:
+    op.cancel("py-park")
+    sys.exit("cancel of a resolved saga was accepted")
+except zsaga.RequestError as e:
+    assert e.code == "bad_state", e.code
+print("py-park parked twice, resolved:", st["reason"])
+PY
+/usr/bin/python3 "$T/park.py" >"$T/park.log" 2>&1 || fail "the Python operator: $(cat "$T/park.log")"
+cat "$T/park.log"
 
 pg() { psql -X -q -t -A "$DB" -c "$1"; }
 assert_eq "c|queued
@@ -141,7 +200,10 @@ assert_eq "c|retracted
 node|retracted
 py|retracted" "$(pg "SELECT step, state FROM notify_outbox WHERE saga = 'node-fail' ORDER BY step")" \
     "node-fail's messages, withdrawn in all three languages"
-assert_eq 7 "$(pg "SELECT remaining FROM notify_quota WHERE customer = 'alice'")" "alice's quota: three sent, three given back"
-assert_eq "node-fail|last|failed" "$(pg "SELECT saga, step, state FROM zsaga_barrier WHERE step = 'last' AND phase = 'action'")" \
+assert_eq 6 "$(pg "SELECT remaining FROM notify_quota WHERE customer = 'alice'")" \
+    "alice's quota: three sent, three given back, one left with the parked saga"
+assert_eq "queued" "$(pg "SELECT state FROM notify_outbox WHERE saga = 'py-park'")" \
+    "the parked saga's message, which the operator resolved by hand"
+assert_eq "node-fail|last|failed" "$(pg "SELECT saga, step, state FROM zsaga_barrier WHERE saga = 'node-fail' AND step = 'last' AND phase = 'action'")" \
     "the failed step's verdict"
-pass "a saga across C, Python and Node.js workers completes; one that fails compensates across all three"
+pass "a saga across C, Python and Node.js workers completes; one that fails compensates across all three; one that parks is retried and resolved from Python"
