@@ -42,7 +42,10 @@ class Client {
 
   /** A socket of this class (zmq.Dealer, zmq.Subscriber) connected with this client's keys. */
   socket(Kind, endpoint) {
-    const s = new Kind({ linger: 0, sendTimeout: this.timeoutMs, receiveTimeout: this.timeoutMs });
+    // A subscriber sends nothing, and zeromq refuses options a kind lacks.
+    const opts = { linger: 0, receiveTimeout: this.timeoutMs };
+    if (Kind !== zmq.Subscriber) opts.sendTimeout = this.timeoutMs;
+    const s = new Kind(opts);
     curveClient(s, this.key, this.serverKey, this.insecure);
     const eps = endpoint.split(',').map((e) => e.trim()).filter(Boolean);
     if (eps.length > 1) s.immediate = true; // only connections that are up take a request
