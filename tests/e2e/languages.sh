@@ -137,6 +137,15 @@ const { Client, InvalidParams, Rejected } = require(process.env.TOP + '/clients/
     if (ev.id === 'node-fail' && !ev.step && ev.state === 'compensated') break;
   }
   if (seen < 10) throw new Error(`only ${seen} events of node-fail`);
+  const page = await w.list({ state: 'compensated' });
+  if (page.sagas.map((x) => x.id).join() !== 'node-fail') throw new Error(`compensated: ${JSON.stringify(page)}`);
+  if ((await w.stats()).sagas_completed < 1) throw new Error('stats: no completed saga');
+  try {
+    await w.retry('node-fail');
+    throw new Error('retry of a compensated saga was accepted');
+  } catch (e) {
+    if (e.code !== 'bad_state') throw e;
+  }
   console.log('events', seen);
 })().catch((e) => { console.error(e); process.exit(1); });
 JS
@@ -187,6 +196,9 @@ try:
     sys.exit("cancel of a resolved saga was accepted")
 except zsaga.RequestError as e:
     assert e.code == "bad_state", e.code
+page = op.list(state="resolved", limit=10)
+assert [x["id"] for x in page["sagas"]] == ["py-park"] and page["next"] is None, page
+assert op.stats()["sagas_parked"] >= 2
 print("py-park parked twice, resolved:", st["reason"])
 PY
 /usr/bin/python3 "$T/park.py" >"$T/park.log" 2>&1 || fail "the Python operator: $(cat "$T/park.log")"
