@@ -88,6 +88,7 @@ class Orchestrator:
         self.rid = {}  # instance -> routing id
         self.readies = {}  # instance -> its ready message
         self.results = []
+        self.inflight = {}  # routing id -> steps in hand, by its last heartbeat
         self.lease = 100
 
     def pump(self, timeout_s):
@@ -106,6 +107,7 @@ class Orchestrator:
                 self.readies[m["instance"]] = m
                 self.send_to(rid, {"v": 1, "type": "heartbeat", "boot": 1})
             elif t == "heartbeat":
+                self.inflight[rid] = m.get("inflight", 0)
                 known = rid in self.rid.values()
                 self.send_to(rid, {"v": 1, "type": "heartbeat", "boot": 1 if known else 0})
             elif t == "result":
@@ -311,12 +313,18 @@ def run(args):
         @case("graceful shutdown: a held step is answered, then exit 0")
         def _():
             s = f"{TAG}-stop"
-            lease = orch.dispatch("a", "execute", s, "n", "send", send_params(cust))
-            time.sleep(0.1)
-            ws.procs["a"].send_signal(signal.SIGTERM)
+            # A worker whose send takes 3 s: SIGTERM once its heartbeat
+            # says it holds the step.
+            ws.start("g", "a", "delay=send:3000")
+            lease = orch.dispatch("g", "execute", s, "n", "send", send_params(cust))
+            deadline = time.monotonic() + 10
+            while not orch.inflight.get(orch.rid["g"]):
+                check(time.monotonic() < deadline, "the worker never said it holds the step")
+                orch.pump(0.05)
+            ws.procs["g"].send_signal(signal.SIGTERM)
             r = orch.result(lease)
             check(r is not None and r["status"] == "ok", f"held step: {r}")
-            check(ws.wait_exit("a") == 0, "worker did not exit 0")
+            check(ws.wait_exit("g") == 0, "worker did not exit 0")
             check(store.quota(cust) == 6, f"quota {store.quota(cust)}, expected 6")
     except Failure as e:
         print(f"FAIL {e}", flush=True)
