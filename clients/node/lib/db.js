@@ -11,6 +11,7 @@
 // URIs as the C runtime's: postgresql://..., mysql://USER:PASS@HOST:PORT/DB,
 // redis://HOST:PORT/N. (SQLite is served by the C and Python workers.)
 const crypto = require('crypto');
+const fs = require('fs');
 
 const RETRY = 'retry', FAILED = 'failed', BROKEN = 'broken', CONFLICT = 'conflict';
 const ISOLATION = { 'read-committed': 'READ COMMITTED', 'repeatable-read': 'REPEATABLE READ', serializable: 'SERIALIZABLE' };
@@ -168,6 +169,32 @@ class MyConn {
   }
 }
 
+// The URI's options; an unknown one is an error, never ignored (a TLS
+// option silently dropped would send a password in clear).
+function options(u, known, what) {
+  const q = {};
+  for (const [k, v] of u.searchParams) {
+    if (!known.includes(k)) throw new DbError(FAILED, `${what} URI: unknown option '${k}' (known: ${known.join(', ')})`);
+    q[k] = v;
+  }
+  return q;
+}
+
+// TLS as the C driver's: ssl-mode DISABLED, REQUIRED (encrypted) or
+// VERIFY_CA / VERIFY_IDENTITY (the certificate checked against ssl-ca and
+// the server's name: Node's TLS checks both), ssl-ca alone meaning verify.
+function mysqlTls(u) {
+  const q = options(u, ['ssl-mode', 'ssl-ca', 'ssl-cert', 'ssl-key'], 'mysql');
+  const mode = q['ssl-mode'] || (q['ssl-ca'] ? 'VERIFY_IDENTITY' : 'DISABLED');
+  if (mode === 'DISABLED') return undefined;
+  const verify = mode === 'VERIFY_CA' || mode === 'VERIFY_IDENTITY';
+  if (!verify && mode !== 'REQUIRED') throw new DbError(FAILED, 'mysql URI: ssl-mode must be DISABLED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY');
+  if (verify && !q['ssl-ca']) throw new DbError(FAILED, `mysql URI: ssl-mode ${mode} needs ssl-ca=FILE`);
+  const tls = { rejectUnauthorized: verify };
+  for (const [k, o] of [['ca', 'ssl-ca'], ['cert', 'ssl-cert'], ['key', 'ssl-key']]) if (q[o]) tls[k] = fs.readFileSync(q[o]);
+  return tls;
+}
+
 class MyPool {
   constructor(uri, max) {
     const mysql = require('mysql2/promise');
@@ -175,6 +202,7 @@ class MyPool {
     this.uri = uri;
     this.dialect = 'mysql';
     this.pool = mysql.createPool({
+      ssl: mysqlTls(u), connectTimeout: 5000,
       host: u.hostname || '127.0.0.1', port: Number(u.port || 3306), user: decodeURIComponent(u.username),
       password: decodeURIComponent(u.password), database: u.pathname.slice(1), connectionLimit: max,
       // Changed rows, not matched rows: the barrier's INSERT .. ON
@@ -200,8 +228,9 @@ class MyPool {
 // ---- Redis (ioredis) ------------------------------------------------------
 
 class RedisConn {
-  constructor(r) {
+  constructor(r, pool) {
     this.r = r;
+    this.pool = pool;
     this.dialect = 'redis';
     this.rows = [];
     this.rowCount = 0;
@@ -227,7 +256,9 @@ class RedisConn {
         throw new DbError(rc, `redis: ${e.message}`);
       }
       this.broken = true;
-      throw new DbError(BROKEN, `redis: ${e.message}`);
+      // The connection's own error (a refused certificate, say) says more
+      // than the command's "max retries".
+      throw new DbError(BROKEN, `redis: ${e.message}${this.pool.lastError ? ` (${this.pool.lastError})` : ''}`);
     }
     this.rows = [Array.isArray(rep) ? rep : [rep]];
     return this.rows;
@@ -242,20 +273,37 @@ class RedisPool {
   constructor(uri) {
     const Redis = require('ioredis');
     this.dialect = 'redis';
+    // TLS as the C driver's: rediss:// with ?cacert=FILE (the CA that
+    // signed the server's certificate; Node's TLS checks its name too) and
+    // cert/key for a client certificate.
+    const u = new URL(uri);
+    const q = options(u, ['cacert', 'cert', 'key'], 'redis');
+    if (Object.keys(q).length && u.protocol !== 'rediss:') throw new DbError(FAILED, 'redis URI: cacert, cert and key are for rediss:// (TLS)');
+    const tls = {};
+    for (const [k, o] of [['ca', 'cacert'], ['cert', 'cert'], ['key', 'key']]) if (q[o]) tls[k] = fs.readFileSync(q[o]);
+    u.search = '';
     // One connection: Redis runs one script at a time anyway, and
     // commands from concurrent steps pipeline on it.
-    this.r = new Redis(uri, { maxRetriesPerRequest: 1, enableOfflineQueue: true, lazyConnect: false });
-    this.r.on('error', () => {}); // reconnects on its own; a failed command says why
+    this.r = new Redis(u.toString(), { maxRetriesPerRequest: 1, enableOfflineQueue: true, lazyConnect: false,
+      connectTimeout: 10000, ...(u.protocol === 'rediss:' ? { tls } : {}) });
+    this.lastError = null;
+    // It reconnects on its own; a failed command says why.
+    this.r.on('error', (e) => { this.lastError = e.message; });
+    this.r.on('ready', () => { this.lastError = null; });
   }
-  async acquire() { return new RedisConn(this.r); }
+  async acquire() { return new RedisConn(this.r, this); }
   close() { this.r.disconnect(); }
 }
 
-/** A pool of up to max connections for a URI. */
+/** A pool of up to max connections for a URI; DbError when the URI is wrong. */
 function pool(uri, max) {
-  if (/^postgres(ql)?:\/\//.test(uri)) return new PgPool(uri, max);
-  if (uri.startsWith('mysql://')) return new MyPool(uri, max);
-  if (/^rediss?:\/\//.test(uri)) return new RedisPool(uri);
+  try {
+    if (/^postgres(ql)?:\/\//.test(uri)) return new PgPool(uri, max);
+    if (uri.startsWith('mysql://')) return new MyPool(uri, max);
+    if (/^rediss?:\/\//.test(uri)) return new RedisPool(uri);
+  } catch (e) {
+    throw e instanceof DbError ? e : new DbError(FAILED, `${redact(uri)}: ${e.message}`);
+  }
   throw new DbError(FAILED, `no driver for '${redact(uri)}' (postgresql://, mysql://, redis://)`);
 }
 

@@ -472,8 +472,13 @@ class Worker {
   }
 
   async migrateCommand(cfg) {
-    const pool = zdb.pool(cfg.db, 1);
-    let db;
+    let pool, db;
+    try {
+      pool = zdb.pool(cfg.db, 1);
+    } catch (e) {
+      process.stderr.write(`zsaga-worker-${this.system}: ${e.message}\n`);
+      return 1;
+    }
     try {
       db = await pool.acquire();
       const sub = cfg.args[0] || 'status';
@@ -511,7 +516,13 @@ class Worker {
       this.log('error', 'no operations registered');
       return 2;
     }
-    const pool = zdb.pool(cfg.db, cfg.capacity);
+    let pool;
+    try {
+      pool = zdb.pool(cfg.db, cfg.capacity);
+    } catch (e) {
+      this.log('error', e.message);
+      return 1;
+    }
     if (cfg.migrate) {
       let db;
       try {

@@ -16,7 +16,7 @@ python3-mysqldb, python3-redis; sqlite3 is in the standard library).
 import re
 import time
 from typing import Any, List, Optional, Sequence, Tuple
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 OK, CONFLICT, RETRY, FAILED, BROKEN = "ok", "conflict", "retry", "failed", "broken"
 ISOLATION = {"read-committed": "READ COMMITTED", "repeatable-read": "REPEATABLE READ",
@@ -221,12 +221,14 @@ class MysqlConn(_Dbapi):
 
         self._mod = MySQLdb
         u = urlparse(uri)
+        ssl = _mysql_tls(u)
         self._timeout = -1
         self._iso = "read-committed"  # the session's level, set below
         try:
             self._c = MySQLdb.connect(host=u.hostname or "127.0.0.1", port=u.port or 3306,
                                       user=unquote(u.username or ""), passwd=unquote(u.password or ""),
-                                      db=u.path.lstrip("/"), charset="utf8mb4", autocommit=True)
+                                      db=u.path.lstrip("/"), charset="utf8mb4", autocommit=True,
+                                      connect_timeout=5, **({"ssl": ssl} if ssl else {}))
             for s in ("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION,"
                       "ERROR_FOR_DIVISION_BY_ZERO'", "SET SESSION innodb_lock_wait_timeout = 10",
                       "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"):
@@ -267,6 +269,42 @@ class MysqlConn(_Dbapi):
         self._c.close()
 
 
+def _query(u: Any, known: Sequence[str], what: str) -> dict:
+    """The URI's query as a dict; an unknown option is an error, never ignored
+    (a TLS option silently dropped would send a password in clear)."""
+    q = {k: v[-1] for k, v in parse_qs(u.query, keep_blank_values=True).items()}
+    for k in q:
+        if k not in known:
+            raise DbError(FAILED, f"{what} URI: unknown option '{k}' (known: {', '.join(known)})")
+    return q
+
+
+def _mysql_tls(u: Any) -> Optional[dict]:
+    """The C driver's options: ssl-mode DISABLED, REQUIRED (encrypted) or
+    VERIFY_CA / VERIFY_IDENTITY (the server's certificate checked against
+    ssl-ca), ssl-ca alone meaning verify. Debian 12's mysqlclient (1.4)
+    cannot ask its client library to verify the server's certificate, so
+    a verifying mode is refused here rather than weakened: the C and
+    Node.js libraries verify it."""
+    q = _query(u, ("ssl-mode", "ssl-ca", "ssl-cert", "ssl-key"), "mysql")
+    mode = q.get("ssl-mode") or ("VERIFY_IDENTITY" if q.get("ssl-ca") else "DISABLED")
+    if mode == "DISABLED":
+        return None
+    if mode in ("VERIFY_CA", "VERIFY_IDENTITY"):
+        raise DbError(FAILED, f"mysql URI: ssl-mode {mode} (or ssl-ca alone): this Python MySQL driver cannot "
+                              "verify the server's certificate; use the C or Node.js worker, or ssl-mode=REQUIRED "
+                              "with a verified tunnel")
+    if mode != "REQUIRED":
+        raise DbError(FAILED, "mysql URI: ssl-mode must be DISABLED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY")
+    # REQUIRED: encrypted; a cipher list makes the driver ask for TLS even
+    # with no file given.
+    ssl = {"cipher": "HIGH:!aNULL"}
+    for k, v in (("ca", "ssl-ca"), ("cert", "ssl-cert"), ("key", "ssl-key")):
+        if q.get(v):
+            ssl[k] = q[v]
+    return ssl
+
+
 class RedisConn(Conn):
     """Redis: a "statement" is a Lua script run atomically with EVAL
     (EVALSHA once loaded), its ARGV the params; begin/commit are no-ops
@@ -280,8 +318,20 @@ class RedisConn(Conn):
 
         self._mod = redis
         self._scripts: dict = {}
+        # TLS as the C driver's: rediss:// with ?cacert=FILE (the CA that
+        # signed the server's certificate, whose name is checked) and
+        # cert/key for a client certificate.
+        u = urlparse(uri)
+        q = _query(u, ("cacert", "cert", "key"), "redis")
+        if q and u.scheme != "rediss":
+            raise DbError(FAILED, "redis URI: cacert, cert and key are for rediss:// (TLS)")
+        tls = {}
+        if u.scheme == "rediss":
+            tls = {"ssl_cert_reqs": "required", "ssl_check_hostname": True, "ssl_ca_certs": q.get("cacert"),
+                   "ssl_certfile": q.get("cert"), "ssl_keyfile": q.get("key")}
         try:
-            self._c = redis.Redis.from_url(uri, socket_timeout=30, socket_connect_timeout=10)
+            self._c = redis.Redis.from_url(u._replace(query="").geturl(), socket_timeout=30,
+                                           socket_connect_timeout=10, **tls)
             self._c.ping()
         except redis.RedisError as e:
             raise DbError(BROKEN, f"redis: {redact(uri)}: {e}") from e
