@@ -383,13 +383,6 @@ def connect(uri: str) -> Conn:
     raise DbError(FAILED, f"no driver for '{redact(uri)}' (sqlite:, postgresql://, mysql://, redis://)")
 
 
-def dialect_of(uri: str) -> str:
-    for prefix, d in (("sqlite:", "sqlite"), ("postgres", "postgresql"), ("mysql://", "mysql"), ("redis", "redis")):
-        if uri.startswith(prefix):
-            return d
-    return ""
-
-
 def backoff(t: int) -> None:
     """The pause before replaying a transaction the database refused."""
     import random
