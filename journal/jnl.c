@@ -80,6 +80,8 @@ const char *jnl_strerror(int rc)
 {
     if (rc == JNL_DEPOSED)
         return "another zsagad holds the journal's lease now";
+    if (rc == JNL_OUTCOME_UNKNOWN)
+        return "the database went away during COMMIT, and whether it committed is unknown";
     return mdb_strerror(rc);
 }
 
@@ -575,8 +577,8 @@ static void *s_committer(void *arg)
         pthread_mutex_unlock(&p->mu);
         int rc = s_apply(p);
         pthread_mutex_lock(&p->mu);
-        if (rc == JNL_DEPOSED)
-            p->deposed = true;
+        if (rc == JNL_DEPOSED || rc == JNL_OUTCOME_UNKNOWN)
+            p->deposed = true; /* either way nothing more may leave: stop */
         p->rc = rc;
         p->done = true;
         pthread_cond_broadcast(&p->cv);

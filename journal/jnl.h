@@ -110,6 +110,11 @@ typedef struct {
 
 /* A commit refused because another zsagad holds the journal's lease. */
 #define JNL_DEPOSED (-30600)
+/* PostgreSQL: the connection was lost while COMMIT ran, and whether it
+   committed could not be learned once the database was back in reach
+   (JNL_OUTCOME_WAIT_MS): nothing of the batch may be said to anyone. */
+#define JNL_OUTCOME_UNKNOWN (-30601)
+#define JNL_OUTCOME_WAIT_MS 30000
 
 /* Does dir name a journal on PostgreSQL (postgresql:// or postgres://)? */
 bool jnl_is_postgres(const char *dir);

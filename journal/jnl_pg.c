@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #define PAGE_ROWS 256
@@ -21,6 +22,8 @@ struct jpg_s {
     char holder[128];
     char member[64]; /* the machine (or name) this zsagad counts as, for shares */
     uint64_t epoch;  /* of the lease held; 0: none (a reader) */
+    char xid[24];    /* the write transaction's id (txid_current), "" when unknown */
+    int test_cut;    /* jpg_test_cut_commit: 1 before COMMIT, 2 after its answer */
     uint32_t lease_ms;
     uint32_t idle_set; /* the idle-transaction limit this session has (0: none yet) */
     bool writer, in_txn, piping;
@@ -436,12 +439,17 @@ static int s_fence(jpg_t *self, bool renew)
         self->pg,
         renew ? "UPDATE zsaga_lease SET expires_at = now() + $4::int * interval '1 millisecond' "
                 "WHERE part = $3::int AND holder = $1 AND epoch = $2::bigint RETURNING 1"
-              : "SELECT 1 FROM zsaga_lease WHERE part = $3::int AND holder = $1 AND "
+              /* The transaction's id too: should the connection be lost
+                 while COMMIT runs, txid_status says afterwards whether it
+                 committed. */
+              : "SELECT txid_current() FROM zsaga_lease WHERE part = $3::int AND holder = $1 AND "
                 "epoch = $2::bigint FOR SHARE",
         renew ? 4 : 3, NULL, vals, NULL, NULL, 0);
     int rc = PQresultStatus(res) != PGRES_TUPLES_OK ? s_fail(self, "lease", res)
              : PQntuples(res) == 1                  ? 0
                                                     : JNL_DEPOSED;
+    if (rc == 0 && !renew)
+        snprintf(self->xid, sizeof self->xid, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
     if (rc == JNL_DEPOSED)
         zlog_error("journal (postgresql): the lease (epoch %llu) was taken by another zsagad",
@@ -527,6 +535,7 @@ int jpg_begin(jpg_t *self, bool write)
 {
     if (self->in_txn)
         return EINVAL;
+    self->xid[0] = 0;
     if (s_ensure(self))
         return EIO;
     int rc = s_exec(self, write ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
@@ -546,6 +555,59 @@ bool jpg_in_txn(const jpg_t *self)
     return self->in_txn;
 }
 
+/* Did COMMIT fail without the server's verdict: the connection lost (no
+   SQLSTATE, class 08) or the server shutting down (57P)? Then it may have
+   committed: WAL flushed, the answer lost on the way. A verdict with any
+   other SQLSTATE (a serialization failure, say) is a rollback. */
+static bool s_commit_unanswered(const jpg_t *self, const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return PQstatus(self->pg) != CONNECTION_OK || !state || strncmp(state, "08", 2) == 0 ||
+           strncmp(state, "57P", 3) == 0;
+}
+
+/* Learn whether the transaction committed, from a new session, once the
+   database (or the standby promoted in its place) is back: 0 committed,
+   EIO rolled back, JNL_OUTCOME_UNKNOWN when it cannot be learned within
+   JNL_OUTCOME_WAIT_MS. Telling clients "not recorded" for a batch that
+   did commit would break the protocol's promise; they get the truth, or
+   nothing. */
+static int s_commit_outcome(jpg_t *self)
+{
+    if (!self->xid[0]) {
+        zlog_error("journal (postgresql): COMMIT went unanswered and this transaction's id is "
+                   "unknown: its outcome cannot be learned");
+        return JNL_OUTCOME_UNKNOWN;
+    }
+    zlog_warn("journal (postgresql): COMMIT of transaction %s went unanswered: asking the "
+              "database whether it committed",
+              self->xid);
+    for (int waited = 0; waited < JNL_OUTCOME_WAIT_MS; waited += 250) {
+        if (s_ensure(self) == 0) {
+            const char *vals[1] = { self->xid };
+            PGresult *res = PQexecParams(self->pg, "SELECT txid_status($1::bigint)", 1, NULL, vals,
+                                         NULL, NULL, 0);
+            const char *st = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+                                     !PQgetisnull(res, 0, 0)
+                                 ? PQgetvalue(res, 0, 0)
+                                 : "";
+            int rc = strcmp(st, "committed") == 0 ? 0 : strcmp(st, "aborted") == 0 ? EIO : -1;
+            PQclear(res);
+            if (rc >= 0) {
+                zlog_warn("journal (postgresql): transaction %s %s", self->xid,
+                          rc ? "was rolled back" : "committed; its answer was lost on the way");
+                return rc;
+            }
+        }
+        struct timespec ts = { 0, 250 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    zlog_error("journal (postgresql): whether transaction %s committed could not be learned in "
+               "%d s",
+               self->xid, JNL_OUTCOME_WAIT_MS / 1000);
+    return JNL_OUTCOME_UNKNOWN;
+}
+
 int jpg_commit(jpg_t *self)
 {
     int rc = s_drain(self);
@@ -558,13 +620,29 @@ int jpg_commit(jpg_t *self)
         jpg_release(self);
         return rc;
     }
+    if (self->test_cut == 1)
+        shutdown(PQsocket(self->pg), SHUT_RDWR);
     PGresult *res = PQexec(self->pg, "COMMIT");
     rc = PQresultStatus(res) != PGRES_COMMAND_OK   ? s_fail(self, "commit", res)
          : strcmp(PQcmdStatus(res), "COMMIT") != 0 ? EIO /* rolled back */
                                                    : 0;
+    if (self->test_cut == 2 && rc == 0) {
+        shutdown(PQsocket(self->pg), SHUT_RDWR);
+        PQclear(res);
+        res = PQexec(self->pg, "SELECT 1"); /* finds the connection gone, as COMMIT would */
+        rc = EIO;
+    }
+    self->test_cut = 0;
+    if (rc == EIO && s_commit_unanswered(self, res))
+        rc = s_commit_outcome(self);
     PQclear(res);
     jpg_release(self);
     return rc;
+}
+
+void jpg_test_cut_commit(jpg_t *self, bool before)
+{
+    self->test_cut = before ? 1 : 2;
 }
 
 void jpg_rollback(jpg_t *self)

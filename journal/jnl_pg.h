@@ -64,9 +64,16 @@ int jpg_lease_renew(jpg_t *self);
 void jpg_lease_release(jpg_t *self);
 uint64_t jpg_epoch(const jpg_t *self);
 
-/* Transactions: a write one (the writer), a read one (a reader). */
+/* Transactions: a write one (the writer), a read one (a reader). A
+   COMMIT whose answer is lost with the connection is not taken for a
+   failure: once the database is back, txid_status says whether it
+   committed (0) or not (EIO); JNL_OUTCOME_UNKNOWN if that cannot be
+   learned in JNL_OUTCOME_WAIT_MS. */
 int jpg_begin(jpg_t *self, bool write);
 int jpg_commit(jpg_t *self);
+/* Tests: cut the connection at the next commit, before COMMIT is sent
+   (before = true) or after its answer came (as if it had been lost). */
+void jpg_test_cut_commit(jpg_t *self, bool before);
 void jpg_rollback(jpg_t *self);
 bool jpg_in_txn(const jpg_t *self);
 void jpg_release(jpg_t *self);

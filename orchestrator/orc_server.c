@@ -1688,6 +1688,7 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
     s_envelope_t env;
     uint64_t last_fail_log = 0, last_pressure_log = 0, pressure_seen = 0;
     uint32_t collected = 0; /* messages applied since the last flight started */
+    bool unknown = false;   /* a commit's outcome could not be learned: stop, saying nothing */
     while (!*stop) {
         uint64_t now = s_mono(), due = orc_engine_next_due(s.engine);
         long timeout = due <= now ? 0 : due - now > 250 ? 250 : (long)(due - now);
@@ -1750,8 +1751,10 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
             bool landed = orc_engine_commit_busy(s.engine) &&
                           orc_engine_commit_end(s.engine, round == 0 && collected >= cfg->max_batch,
                                                 &crc, err, sizeof err);
-            if (crc == JNL_DEPOSED)
+            if (crc == JNL_DEPOSED || crc == JNL_OUTCOME_UNKNOWN) {
+                unknown |= crc == JNL_OUTCOME_UNKNOWN;
                 break; /* nothing of it may leave: stop below */
+            }
             if (landed)
                 s_land(&s, crc, err, &last_fail_log);
             if (round == 0 && !orc_engine_commit_busy(s.engine)) {
@@ -1789,7 +1792,15 @@ int orc_server_run(const orc_server_config_t *cfg, volatile sig_atomic_t *stop)
         if (failed)
             zclock_sleep(100); /* do not spin on a full map */
     }
-    if (jnl_deposed(s.jnl)) {
+    if (unknown) {
+        /* A batch may or may not be in the journal: no reply about it can
+           be true, so none is sent. Clients ask again (submit is
+           idempotent) and the next zsagad to serve reads what the journal
+           holds. */
+        zlog_error("stopping without sending anything more: %s", jnl_strerror(JNL_OUTCOME_UNKNOWN));
+        rc = 1;
+        goto done;
+    } else if (jnl_deposed(s.jnl)) {
         /* Another zsagad holds the journal now and has recovered every
            saga from it: this one sends nothing more (its last batch was
            refused by the journal) and stops. Its clients and workers

@@ -2,7 +2,8 @@
     database in ZSAGA_TEST_PG_URI; e2e/journal_pg.sh makes one): a write
     that fails inside its pipeline, and a session the server ends under
     a pipeline, each leave the connection fit for the next transaction,
-    and nothing of the failed one is kept. */
+    and nothing of the failed one is kept; a COMMIT whose answer is lost
+    is reported as what the database did. */
 #include "journal/jnl_pg.h"
 
 #include <setjmp.h>
@@ -125,6 +126,52 @@ static void test_session_ended_between(void **state)
     jpg_close(&j);
 }
 
+/* A leaseholder's writer, as zsagad's committer is: its write
+   transactions are fenced, and carry their transaction's id. */
+static jpg_t *s_open_leased(void)
+{
+    char who[128], until[64];
+    jpg_t *j = s_open();
+    assert_int_equal(
+        jpg_lease_take(j, 0, "test", "", 60000, 0, who, sizeof who, until, sizeof until), 0);
+    return j;
+}
+
+/* COMMIT's answer lost with the connection after the database committed
+   (as when the server is killed between its WAL flush and its reply):
+   the journal learns from txid_status that it committed and says so,
+   instead of failing a batch that is in the journal. */
+static void test_commit_answer_lost(void **state)
+{
+    (void)state;
+    jpg_t *j = s_open_leased();
+    assert_int_equal(jpg_begin(j, true), 0);
+    assert_int_equal(jpg_put(j, 1, "landed", 6, "yes", 3), 0);
+    jpg_test_cut_commit(j, false);
+    assert_int_equal(jpg_commit(j), 0);
+    s_expect(j, "landed", "yes");
+    s_write_ok(j, "next", "1");
+    jpg_lease_release(j);
+    jpg_close(&j);
+}
+
+/* The connection lost before COMMIT reached the server: the same question
+   finds the transaction rolled back, and the commit fails. */
+static void test_commit_never_sent(void **state)
+{
+    (void)state;
+    jpg_t *j = s_open_leased();
+    assert_int_equal(jpg_begin(j, true), 0);
+    assert_int_equal(jpg_put(j, 1, "unsent", 6, "no", 2), 0);
+    assert_int_equal(jpg_flush(j), 0);
+    jpg_test_cut_commit(j, true);
+    assert_int_equal(jpg_commit(j), EIO);
+    s_expect(j, "unsent", NULL);
+    s_write_ok(j, "after-cut", "1");
+    jpg_lease_release(j);
+    jpg_close(&j);
+}
+
 /* The partition count is fixed when the journal is made. */
 static void test_partition_count_fixed(void **state)
 {
@@ -150,6 +197,8 @@ int main(void)
         cmocka_unit_test(test_failed_statement_in_pipeline),
         cmocka_unit_test(test_session_ended_under_pipeline),
         cmocka_unit_test(test_session_ended_between),
+        cmocka_unit_test(test_commit_answer_lost),
+        cmocka_unit_test(test_commit_never_sent),
         cmocka_unit_test(test_partition_count_fixed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
