@@ -26,7 +26,7 @@
                      |        |   +-> FAILED        (worker said failed: its
                      |        v                      barrier row records it,
                   WAITING <---+ retry later,         so no try can act later)
-                              timeout (maybe_applied)
+                              timeout (both maybe_applied)
 
     Step states (compensation half), entered when the saga compensates
 
@@ -425,14 +425,17 @@ static void s_action_result(orc_engine_t *e, orc_saga_t *saga, uint32_t i, const
     } else if (m->status == MSG_STATUS_RETRY && st->state == STEP_RUNNING &&
                m->attempt == st->attempts) {
         s_set_error(st, m->code[0] ? m->code : "retry", m->text);
+        /* "Retry" does not prove the try did not act: a worker whose
+           database dropped the connection during COMMIT (or a Redis
+           killed between running a script and replying) cannot know
+           whether it committed. Unknown is maybe applied (invariant 2):
+           should the saga stop while the step waits for its next try (a
+           cancel), or the tries run out, the step is compensated, and a
+           compensation of a try that did not act is a no-op by its
+           barrier. A later try's answer settles it ("failed" says no try
+           acted; "ok" that one did). */
+        st->maybe_applied = true;
         if (st->attempts >= def->retry.attempts) {
-            /* "Retry" does not prove a try did not act: a worker whose
-               database dropped the connection during COMMIT cannot know
-               whether it committed, and later tries that could have read
-               the barrier never reached the database. Unknown is maybe
-               applied (invariant 2): compensated, and a compensation of a
-               try that did not act is a no-op by its barrier. */
-            st->maybe_applied = true;
             s_fail_step(e, saga, i, "retries_exhausted", m->text);
             return;
         }

@@ -599,6 +599,34 @@ static void test_retries_exhausted_is_compensated(void **state)
     s_close(&env);
 }
 
+/* A saga cancelled while a step waits for its next try after a "retry"
+   answer: that try may have acted (its database went away during the
+   commit), so the step is compensated, not skipped (the chaos checker
+   caught a risk flag left active this way). */
+static void test_cancel_while_retrying_compensates(void **state)
+{
+    (void)state;
+    s_env_t env;
+    s_open(&env, 0);
+    s_ready(&env, "w1", "bank", 8);
+    const char *two[] = { "x:bank", "y:bank:x" };
+    s_submit(&env, s_def("c1", 2, two, 3, 60000), NULL);
+    assert_string_equal(s_batch(&env), "x/a/1");
+    s_result(&env, "w1", "c1", "x", MSG_PHASE_ACTION, 1, MSG_STATUS_OK);
+    assert_string_equal(s_batch(&env), "y/a/1");
+    s_result(&env, "w1", "c1", "y", MSG_PHASE_ACTION, 1, MSG_STATUS_RETRY);
+    assert_string_equal(s_batch(&env), ""); /* y waits for its backoff */
+    char err[256];
+    assert_null(orc_engine_cancel(env.e, "c1", "tester", "test", err, sizeof err));
+    assert_string_equal(s_batch(&env), "y/c/1");
+    s_result(&env, "w1", "c1", "y", MSG_PHASE_COMPENSATION, 1, MSG_STATUS_OK);
+    assert_string_equal(s_batch(&env), "x/c/1");
+    s_result(&env, "w1", "c1", "x", MSG_PHASE_COMPENSATION, 1, MSG_STATUS_OK);
+    s_batch(&env);
+    assert_string_equal(s_state(&env, "c1"), "compensated");
+    s_close(&env);
+}
+
 /* Pipelined commits (zsagad's loop): while a batch is in flight the next
    is collected, and nothing of it is journaled or sent before its own
    flight lands; a failed flight fails the batch collected meanwhile too,
@@ -688,6 +716,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_full_refuses_new_sagas, s_teardown,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_retries_exhausted_is_compensated, s_teardown,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_while_retrying_compensates, s_teardown,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_pipelined_commit, s_teardown, s_teardown),
     };
