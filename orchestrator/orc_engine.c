@@ -53,9 +53,9 @@
        touched is reloaded from the journal. Retention chooses what to
        remove from the last commit and removes it inside the next.
     2. A step whose outcome is unknown (a timeout, a lost worker, a crash
-       of zsagad while it ran, tries run out on "retry" answers) is
-       treated as maybe applied: it is compensated if the saga
-       compensates. Workers' barriers make that safe.
+       of zsagad while it ran, a "retry" answer) is treated as maybe
+       applied until a later try settles it: it is compensated if the
+       saga compensates. Workers' barriers make that safe.
     3. A step is compensated only after every step that depends on it and
        may have acted is compensated (reverse dependency order).
        Independent compensations run in parallel.
