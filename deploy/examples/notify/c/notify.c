@@ -21,11 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static wrk_status_t s_db(wrk_ctx_t *c, db_rc_t rc)
-{
-    return wrk_db_status(c, rc);
-}
-
 /* Redis: the quota is the hash notify:quota (customer -> remaining),
    each queued message the hash notify:outbox:{saga}:step. */
 #define LUA_SEND                                                                                   \
@@ -68,11 +63,11 @@ static wrk_status_t op_send(wrk_ctx_t *c)
                              "WHERE customer = ? AND remaining > 0",
                              DB_S(customer));
     if (rc)
-        return s_db(c, rc);
+        return wrk_db_status(c, rc);
     if (wrk_db_changes(c->db) == 0) {
         if ((rc = wrk_db_exec(c->db, "SELECT remaining FROM notify_quota WHERE customer = ?",
                               DB_S(customer))))
-            return s_db(c, rc);
+            return wrk_db_status(c, rc);
         if (wrk_db_nrows(c->db) == 0)
             return wrk_fail(c, "unknown_customer", "no quota is set for %s", customer);
         return wrk_fail(c, "quota_exhausted", "customer %s has no notifications left", customer);
@@ -84,7 +79,7 @@ static wrk_status_t op_send(wrk_ctx_t *c)
                           DB_I(c->now_ms))) ||
         (rc = wrk_db_exec(c->db, "SELECT remaining FROM notify_quota WHERE customer = ?",
                           DB_S(customer))))
-        return s_db(c, rc);
+        return wrk_db_status(c, rc);
     char id[2 * MSG_ID_MAX + 2];
     snprintf(id, sizeof id, "%s/%s", c->saga, c->step);
     wrk_out_str(c, "message_id", id);
@@ -107,7 +102,7 @@ static wrk_status_t op_retract(wrk_ctx_t *c)
                          "WHERE saga = ? AND step = ? AND state = 'queued'",
                          DB_S(c->saga), DB_S(c->step));
     if (rc)
-        return s_db(c, rc);
+        return wrk_db_status(c, rc);
     wrk_out_int(c, "retracted", 1);
     return WRK_OK;
 }
